@@ -1,0 +1,577 @@
+/* The HTTP listeners (libmicrohttpd, one thread per connection): the public one serves
+ * webhooks, /collect, /ttr.js and health; the admin one requires the admin token.
+ * A request thread that stores something blocks until the group commit holding its row
+ * is on disk, and only then answers. */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "collect.h"
+#include "config.h"
+#include "daemon.h"
+#include "forwarder.h"
+#include "hash.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "sources/source.h"
+#include "store.h"
+
+#define HEADER_LIMIT (32 * 1024)
+
+enum listener { LISTENER_PUBLIC, LISTENER_ADMIN };
+
+struct listener_ctx {
+    struct daemon_ctx *ctx;
+    enum listener which;
+};
+
+/* Per-request state in *req_cls, freed in request_completed. */
+struct request {
+    char *body;
+    size_t len, cap, limit;
+    int too_large;
+    struct timespec start;
+    const char *route;
+};
+
+static struct listener_ctx public_lc, admin_lc;
+static int in_flight; /* requests begun and not completed (atomic) */
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double elapsed_s(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+struct MHD_Response *http_json_response(const char *text)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (r)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return r;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, struct MHD_Response *r)
+{
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned int status, const char *text)
+{
+    return reply(conn, status, http_json_response(text));
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int status, const char *error)
+{
+    json_t *o = json_pack("{s:s}", "error", error);
+    char *text = json_dumps(o, JSON_COMPACT);
+    enum MHD_Result ret = reply_json(conn, status, text ? text : "{}");
+    free(text);
+    json_decref(o);
+    return ret;
+}
+
+static const char *header_lookup(void *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static void peer_ip(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+/* The browser's address: the peer, or the rightmost X-Forwarded-For hop that is not a
+ * trusted proxy when the peer itself is one. */
+static void client_ip(const struct config *cfg, struct MHD_Connection *conn, char *out, size_t size)
+{
+    peer_ip(conn, out, size);
+    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (!xff || !config_proxy_trusted(cfg, out))
+        return;
+    char buf[1024];
+    str_copy(buf, sizeof buf, xff);
+    for (;;) {
+        char *comma = strrchr(buf, ',');
+        char *hop = comma ? comma + 1 : buf;
+        while (*hop == ' ')
+            hop++;
+        char *end = hop + strlen(hop);
+        while (end > hop && end[-1] == ' ')
+            *--end = '\0';
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (inet_pton(AF_INET, hop, &a4) != 1 && inet_pton(AF_INET6, hop, &a6) != 1)
+            return; /* not an address: keep the peer */
+        str_copy(out, size, hop);
+        if (!comma || !config_proxy_trusted(cfg, hop))
+            return;
+        *comma = '\0';
+    }
+}
+
+static int is_json_type(const char *ct)
+{
+    return ct && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static const char *webhook_status(enum store_result r)
+{
+    return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
+}
+
+static enum MHD_Result handle_webhook(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                                      const char *id, struct request *rq)
+{
+    struct config *cfg = daemon_config(ctx);
+    const struct source_cfg *src = config_find_source(cfg, id);
+    struct conversion c;
+    char why[200] = "", text[512];
+    enum MHD_Result ret;
+
+    memset(&c, 0, sizeof c);
+    if (!src) {
+        log_warn("webhook for unknown source", "status=404");
+        metrics_webhook("unknown", "not_found");
+        ret = reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown source");
+        goto out;
+    }
+    struct webhook_request req = {
+        .body = rq->body ? rq->body : "", .len = rq->len,
+        .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .header = header_lookup, .ctx = conn, .now = time(NULL)};
+    enum source_result r = source_handle(src, &req, &c, why, sizeof why);
+    switch (r) {
+    case SOURCE_OK:
+        break;
+    case SOURCE_IGNORED:
+    case SOURCE_PING: {
+        json_t *o = json_pack("{s:s,s:s}", "status", "ignored", "reason",
+                              r == SOURCE_PING ? "ping" : why);
+        char *t = json_dumps(o, JSON_COMPACT);
+        log_info("webhook ignored", "source=%s reason=\"%s\"", src->id, r == SOURCE_PING ? "ping" : why);
+        metrics_webhook(src->id, r == SOURCE_PING ? "ping" : "ignored");
+        ret = reply_json(conn, MHD_HTTP_OK, t ? t : "{\"status\":\"ignored\"}");
+        free(t);
+        json_decref(o);
+        goto out;
+    }
+    case SOURCE_UNAUTHORIZED:
+        log_warn("webhook refused: bad signature", "source=%s status=401 reason=\"%s\"", src->id, why);
+        metrics_webhook(src->id, "unauthorized");
+        ret = reply_error(conn, MHD_HTTP_UNAUTHORIZED, "bad or missing signature");
+        goto out;
+    case SOURCE_BAD_MEDIA:
+        log_warn("webhook refused: content type", "source=%s status=415", src->id);
+        metrics_webhook(src->id, "unsupported_media");
+        ret = reply_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported content type");
+        goto out;
+    case SOURCE_BAD_REQUEST:
+    default:
+        log_warn("webhook refused: malformed body", "source=%s status=400 reason=\"%s\"", src->id, why);
+        metrics_webhook(src->id, "bad_request");
+        ret = reply_error(conn, MHD_HTTP_BAD_REQUEST, why[0] ? why : "malformed body");
+        goto out;
+    }
+
+    long long id_out = 0;
+    long long due = (long long)time(NULL) * 1000 + cfg->hold_s * 1000;
+    enum store_result sr = store_add_conversion(ctx->st, &c, src->pixel, c.test, due, &id_out);
+    metrics_webhook(src->id, webhook_status(sr));
+    if (sr == STORE_ERROR) {
+        log_error("webhook not stored: store unavailable", "source=%s status=503", src->id);
+        struct MHD_Response *resp = http_json_response("{\"error\":\"store unavailable, retry later\"}");
+        if (resp)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+        ret = reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+        goto out;
+    }
+    log_info(sr == STORE_OK ? "webhook accepted" : "webhook duplicate",
+             "source=%s kind=%s id=%lld delivery=%s", src->id, conversion_kind_name(c.kind), id_out,
+             c.delivery_id[0] ? c.delivery_id : "-");
+    snprintf(text, sizeof text, "{\"status\":\"%s\",\"id\":%lld}", webhook_status(sr), id_out);
+    ret = reply_json(conn, MHD_HTTP_OK, text);
+    if (sr == STORE_OK && cfg->hold_s == 0)
+        forwarder_wake(ctx->fw);
+out:
+    conversion_clear(&c);
+    config_drop(cfg);
+    return ret;
+}
+
+static void add_cors(struct MHD_Response *r, const char *origin)
+{
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(r, "Vary", "Origin");
+}
+
+static enum MHD_Result reply_collect(struct MHD_Connection *conn, unsigned int status,
+                                     const char *origin, const char *result)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    metrics_collect(result);
+    if (r && origin)
+        add_cors(r, origin);
+    return reply(conn, status, r);
+}
+
+/* Region of the first Accept-Language tag ("en-US,en;q=0.9" -> "US"), for national phones. */
+static void language_country(struct MHD_Connection *conn, char out[3])
+{
+    const char *al = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language");
+    out[0] = '\0';
+    if (!al)
+        return;
+    const char *dash = strpbrk(al, "-_");
+    const char *stop = strpbrk(al, ",;");
+    if (dash && (!stop || dash < stop) && dash[1] && dash[2] && (!dash[3] || strchr(",;", dash[3]))) {
+        out[0] = dash[1];
+        out[1] = dash[2];
+        out[2] = '\0';
+    }
+}
+
+static enum MHD_Result handle_collect(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                                      const char *method, struct request *rq)
+{
+    struct config *cfg = daemon_config(ctx);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *allowed = origin && config_origin_allowed(cfg, origin) ? origin : NULL;
+    enum MHD_Result ret;
+    char ip[64], country[3], why[160];
+    struct touch t;
+
+    if (origin && !allowed) {
+        log_warn("collect refused: origin not allowed", "status=403");
+        ret = reply_collect(conn, MHD_HTTP_FORBIDDEN, NULL, "forbidden");
+        goto out;
+    }
+    if (strcmp(method, "OPTIONS") == 0) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (r && allowed) {
+            add_cors(r, allowed);
+            MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
+            MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type");
+            MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+        }
+        ret = reply(conn, MHD_HTTP_NO_CONTENT, r);
+        goto out;
+    }
+    client_ip(cfg, conn, ip, sizeof ip);
+    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst, wall_ms())) {
+        ret = reply_collect(conn, MHD_HTTP_TOO_MANY_REQUESTS, allowed, "rate_limited");
+        goto out;
+    }
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct && !is_json_type(ct) && strncasecmp(ct, "text/plain", 10) != 0) {
+        ret = reply_collect(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, allowed, "unsupported_media");
+        goto out;
+    }
+    language_country(conn, country);
+    if (collect_parse(rq->body ? rq->body : "", rq->len, country, &t, why, sizeof why) < 0) {
+        log_warn("collect refused: malformed body", "status=400 reason=\"%s\"", why);
+        ret = reply_collect(conn, MHD_HTTP_BAD_REQUEST, allowed, "bad_request");
+        goto out;
+    }
+    STR_SET(t.ip, ip);
+    STR_SET(t.user_agent, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
+    t.ts = time(NULL);
+    if (store_add_touch(ctx->st, &t) != STORE_OK) {
+        ret = reply_collect(conn, MHD_HTTP_SERVICE_UNAVAILABLE, allowed, "unavailable");
+        goto out;
+    }
+    if (t.order_id[0])
+        forwarder_wake(ctx->fw);
+    ret = reply_collect(conn, MHD_HTTP_NO_CONTENT, allowed, "stored");
+out:
+    config_drop(cfg);
+    return ret;
+}
+
+static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *url)
+{
+    char reasons[1024], text[1200];
+    if (strcmp(url, "/healthz") == 0)
+        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+    if (daemon_ready(ctx, reasons, sizeof reasons))
+        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ready\"}");
+    snprintf(text, sizeof text, "{\"status\":\"not ready\",\"reasons\":%s}", reasons);
+    return reply_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text);
+}
+
+static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                                     const char *url, const char *method, struct request *rq)
+{
+    if (strncmp(url, "/webhooks/", 10) == 0 && url[10] && !strchr(url + 10, '/')) {
+        if (strcmp(method, "POST") != 0)
+            return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        return handle_webhook(ctx, conn, url + 10, rq);
+    }
+    if (strcmp(url, "/collect") == 0) {
+        if (strcmp(method, "POST") != 0 && strcmp(method, "OPTIONS") != 0)
+            return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        return handle_collect(ctx, conn, method, rq);
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply_error(conn, strcmp(url, "/ttr.js") == 0 || strcmp(url, "/healthz") == 0 ||
+                                         strcmp(url, "/readyz") == 0
+                                     ? MHD_HTTP_METHOD_NOT_ALLOWED
+                                     : MHD_HTTP_NOT_FOUND,
+                           "not found");
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
+        return handle_health(ctx, conn, url);
+    if (strcmp(url, "/ttr.js") == 0) {
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(ttr_js_len, (void *)ttr_js, MHD_RESPMEM_PERSISTENT);
+        if (r) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/javascript; charset=utf-8");
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
+            MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        }
+        return reply(conn, MHD_HTTP_OK, r);
+    }
+    return reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static int admin_authorized(struct daemon_ctx *ctx, struct MHD_Connection *conn)
+{
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    struct config *cfg = daemon_config(ctx);
+    int ok = auth && strncmp(auth, "Bearer ", 7) == 0 && hash_str_equal(auth + 7, cfg->admin_token);
+    config_drop(cfg);
+    return ok;
+}
+
+static const char *route_of(enum listener which, const char *url)
+{
+    if (which == LISTENER_ADMIN)
+        return "admin";
+    if (strncmp(url, "/webhooks/", 10) == 0)
+        return "webhook";
+    if (strcmp(url, "/collect") == 0)
+        return "collect";
+    return "other";
+}
+
+/* First call: set up the request and refuse early what needs no body. */
+static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connection *conn,
+                                     const char *url, void **req_cls)
+{
+    struct config *cfg = daemon_config(lc->ctx);
+    struct request *rq = calloc(1, sizeof *rq);
+    if (!rq) {
+        config_drop(cfg);
+        return MHD_NO;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &rq->start);
+    __atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+    rq->route = route_of(lc->which, url);
+    rq->limit = strcmp(rq->route, "collect") == 0 ? cfg->max_collect_body
+                : lc->which == LISTENER_ADMIN ? 64 * 1024 : cfg->max_body;
+    config_drop(cfg);
+    *req_cls = rq;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (*end == '\0' && n > rq->limit)
+            rq->too_large = 1;
+    }
+    return MHD_YES;
+}
+
+static void request_append(struct request *rq, const char *data, size_t n)
+{
+    if (rq->too_large)
+        return;
+    if (rq->len + n > rq->limit) {
+        rq->too_large = 1;
+        return;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 4096;
+        while (cap < rq->len + n + 1)
+            cap *= 2;
+        char *b = realloc(rq->body, cap);
+        if (!b) {
+            rq->too_large = 1;
+            return;
+        }
+        rq->body = b;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    rq->body[rq->len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct listener_ctx *lc = cls;
+    struct request *rq = *req_cls;
+
+    if (!rq)
+        return request_begin(lc, conn, url, req_cls);
+    if (*upload_data_size) {
+        request_append(rq, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_large) {
+        log_warn("request refused: body too large", "route=%s status=413 limit=%zu", rq->route, rq->limit);
+        if (strcmp(rq->route, "webhook") == 0)
+            metrics_webhook("any", "too_large");
+        else if (strcmp(rq->route, "collect") == 0)
+            metrics_collect("too_large");
+        return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+    }
+    if (lc->which == LISTENER_ADMIN) {
+        struct MHD_Response *resp = NULL;
+        if (strcmp(url, "/healthz") == 0)
+            return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+        if (!admin_authorized(lc->ctx, conn)) {
+            log_warn("admin request refused: bad token", "status=401");
+            return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
+        }
+        int status = admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
+        return reply(conn, (unsigned int)status, resp);
+    }
+    return handle_public(lc->ctx, conn, url, method, rq);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    struct request *rq = *req_cls;
+    if (!rq)
+        return;
+    metrics_request_latency(rq->route, elapsed_s(&rq->start));
+    __atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+    free(rq->body);
+    free(rq);
+    *req_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512], q[600];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    buf[strcspn(buf, "\n")] = '\0';
+    log_debug("http", "detail=%s", log_quote(buf, q, sizeof q));
+}
+
+static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address, int port,
+                                    const struct config *cfg, int *bound, char *err, size_t errlen)
+{
+    struct sockaddr_in sa4 = {0};
+    struct sockaddr_in6 sa6 = {0};
+    const struct sockaddr *sa;
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
+
+    if (inet_pton(AF_INET, address, &sa4.sin_addr) == 1) {
+        sa4.sin_family = AF_INET;
+        sa4.sin_port = htons((uint16_t)port);
+        sa = (const struct sockaddr *)&sa4;
+    } else if (inet_pton(AF_INET6, address, &sa6.sin6_addr) == 1) {
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons((uint16_t)port);
+        sa = (const struct sockaddr *)&sa6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "%s is not an IP address", address);
+        return NULL;
+    }
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, lc,
+        MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, lc,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!d) {
+        snprintf(err, errlen, "cannot listen on %s:%d", address, port);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *bound = di ? di->port : port;
+    return d;
+}
+
+int http_start(struct daemon_ctx *ctx, char *err, size_t errlen)
+{
+    struct config *cfg = daemon_config(ctx);
+    int rc = -1;
+
+    public_lc = (struct listener_ctx){ctx, LISTENER_PUBLIC};
+    admin_lc = (struct listener_ctx){ctx, LISTENER_ADMIN};
+    ctx->public_http = listen_on(&public_lc, cfg->listen_address, cfg->listen_port, cfg,
+                                 &ctx->public_port, err, errlen);
+    if (!ctx->public_http)
+        goto out;
+    ctx->admin_http = listen_on(&admin_lc, cfg->admin_address, cfg->admin_port, cfg,
+                                &ctx->admin_port, err, errlen);
+    if (!ctx->admin_http)
+        goto out;
+    log_info("listening", "listener=public address=%s port=%d", cfg->listen_address, ctx->public_port);
+    log_info("listening", "listener=admin address=%s port=%d", cfg->admin_address, ctx->admin_port);
+    rc = 0;
+out:
+    config_drop(cfg);
+    return rc;
+}
+
+void http_stop(struct daemon_ctx *ctx)
+{
+    /* Quiesce first so no new connection is accepted while those in flight finish. */
+    if (ctx->public_http)
+        MHD_quiesce_daemon(ctx->public_http);
+    if (ctx->admin_http)
+        MHD_quiesce_daemon(ctx->admin_http);
+    /* Let requests in flight (a webhook waiting for its commit) answer; bounded. */
+    for (int i = 0; i < 100 && __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0; i++) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (ctx->public_http)
+        MHD_stop_daemon(ctx->public_http);
+    if (ctx->admin_http)
+        MHD_stop_daemon(ctx->admin_http);
+    ctx->public_http = ctx->admin_http = NULL;
+}

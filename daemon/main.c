@@ -1,0 +1,207 @@
+/* ttrelayd: start-up in order, the signal loop, shutdown in reverse. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "forwarder.h"
+#include "log.h"
+#include "notify.h"
+#include "ratelimit.h"
+#include "store.h"
+
+static volatile sig_atomic_t got_reload, got_stop;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        got_reload = 1;
+    else
+        got_stop = 1;
+}
+
+struct config *daemon_config(struct daemon_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->cfg_lock);
+    struct config *cfg = config_hold(ctx->cfg);
+    pthread_mutex_unlock(&ctx->cfg_lock);
+    return cfg;
+}
+
+int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
+{
+    size_t len = (size_t)snprintf(buf, size, "[");
+    int ready = 1;
+    long long counts[EV_STATE_COUNT], oldest;
+
+    if (store_counts(ctx->st, counts, &oldest) < 0) {
+        len += (size_t)snprintf(buf + len, size - len, "\"store unreadable\"");
+        ready = 0;
+    }
+    if (forwarder_idle_ms(ctx->fw) > 60000) {
+        len += (size_t)snprintf(buf + len, size - len, "%s\"forwarder stalled\"", ready ? "" : ",");
+        ready = 0;
+    }
+    if (forwarder_paused_count(ctx->fw) > 0) {
+        len += (size_t)snprintf(buf + len, size - len, "%s\"a pixel is paused (see /admin/status)\"",
+                                ready ? "" : ",");
+        ready = 0;
+    }
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+    return ready;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ttrelayd [-t] -c FILE\n"
+               "       ttrelayd --version\n"
+               "  -c FILE   configuration file (libconfig syntax)\n"
+               "  -t        check the configuration and exit\n");
+}
+
+static void reload(struct daemon_ctx *ctx, const char *path)
+{
+    char err[600];
+    notify_reloading();
+    struct config *cfg = config_load(path, err, sizeof err);
+    if (!cfg) {
+        log_error("reload refused, keeping the running configuration", "reason=\"%s\"", err);
+        notify_ready();
+        return;
+    }
+    struct config *old = ctx->cfg;
+    if (strcmp(old->listen_address, cfg->listen_address) || old->listen_port != cfg->listen_port ||
+        strcmp(old->admin_address, cfg->admin_address) || old->admin_port != cfg->admin_port ||
+        strcmp(old->store_path, cfg->store_path))
+        log_warn("listen addresses and store.path change only on restart", "path=%s", path);
+    pthread_mutex_lock(&ctx->cfg_lock);
+    ctx->cfg = cfg;
+    pthread_mutex_unlock(&ctx->cfg_lock);
+    log_set_level(cfg->log_level);
+    forwarder_set_config(ctx->fw, cfg);
+    config_drop(old);
+    log_info("configuration reloaded", "sources=%d pixels=%d", cfg->nsources, cfg->npixels);
+    notify_ready();
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void serve(struct daemon_ctx *ctx, const char *path)
+{
+    unsigned long long wd_usec = notify_watchdog_usec();
+    struct timespec tick = {0, 200 * 1000000L};
+    long long since_wd = 0;
+
+    while (!got_stop) {
+        nanosleep(&tick, NULL);
+        if (got_reload) {
+            got_reload = 0;
+            reload(ctx, path);
+        }
+        since_wd += 200000;
+        /* Feed the watchdog only while the forwarder is alive: a stalled forwarder
+         * gets the service restarted. */
+        if (wd_usec && since_wd * 2 >= (long long)wd_usec && forwarder_idle_ms(ctx->fw) < 60000) {
+            notify_watchdog();
+            since_wd = 0;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int check = 0, c, rc = 1;
+    char err[600];
+    struct daemon_ctx ctx;
+
+    memset(&ctx, 0, sizeof ctx);
+    while ((c = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 't': check = 1; break;
+        case 'V': printf("ttrelayd %s\n", TTR_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    umask(077);
+    ctx.cfg = config_load(path, err, sizeof err);
+    if (!ctx.cfg) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("configuration OK\n");
+        config_drop(ctx.cfg);
+        return 0;
+    }
+    log_set_level(ctx.cfg->log_level);
+    pthread_mutex_init(&ctx.cfg_lock, NULL);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ctx.started = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    install_signals();
+
+    if (!(ctx.st = store_open(ctx.cfg->store_path, ctx.cfg->store_sync_full, err, sizeof err))) {
+        log_error("cannot open the store", "path=%s reason=\"%s\"", ctx.cfg->store_path, err);
+        goto out;
+    }
+    if (!(ctx.rl = ratelimit_new(65536)) || !(ctx.fw = forwarder_start(ctx.st, ctx.cfg, err, sizeof err))) {
+        log_error("cannot start", "reason=\"%s\"", ctx.rl ? err : "out of memory");
+        goto out;
+    }
+    if (http_start(&ctx, err, sizeof err) < 0) {
+        log_error("cannot listen", "reason=\"%s\"", err);
+        goto out;
+    }
+    log_info("ready", "version=%s store=%s sources=%d pixels=%d dry_run=%s", TTR_VERSION,
+             ctx.cfg->store_path, ctx.cfg->nsources, ctx.cfg->npixels, ctx.cfg->dry_run ? "true" : "false");
+    if (ctx.cfg->dry_run)
+        log_warn("dry run: events are recorded, nothing is sent to TikTok. For real delivery set "
+                 "tiktok.dry_run = false and each pixel's access_token, then reload (SIGHUP)",
+                 "path=%s", path);
+    notify_ready();
+    serve(&ctx, path);
+    notify_stopping();
+    log_info("stopping", "signal=%s", "term");
+    rc = 0;
+out:
+    http_stop(&ctx);
+    if (ctx.fw) {
+        struct config *cfg = daemon_config(&ctx);
+        forwarder_stop(ctx.fw, cfg->request_timeout_ms + 2000);
+        config_drop(cfg);
+    }
+    store_close(ctx.st);
+    ratelimit_free(ctx.rl);
+    config_drop(ctx.cfg);
+    if (rc == 0)
+        log_info("stopped", "exit=%d", 0);
+    return rc;
+}

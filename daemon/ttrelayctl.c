@@ -1,0 +1,853 @@
+/* ttrelayctl: the admin command line. It speaks only the daemon's admin HTTP API and reads
+ * the admin address and token from the daemon's own configuration file (flags override). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+
+#ifndef TTR_VERSION
+#define TTR_VERSION "0"
+#endif
+
+#define CTL_DEFAULT_CONFIG "/etc/ttrelay/ttrelay.conf"
+#define CTL_MAX_RESPONSE (64u << 20)
+
+enum ctl_exit { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_UNREACHABLE = 2, EXIT_DAEMON = 3, EXIT_NOT_FOUND = 4 };
+
+struct ctl {
+    char base[512];   /* http://host:port, no trailing slash */
+    char *token;      /* owned; never printed */
+    int json;
+    /* command options */
+    const char *state, *pixel;
+    long limit;       /* 0: the daemon's default */
+    long long since_s;
+    int dead;
+};
+
+struct ctl_response {
+    long status;
+    char *body;       /* owned, NUL-terminated */
+    size_t len;
+};
+
+static void ctl_usage(FILE *out)
+{
+    fputs("usage: ttrelayctl [-c FILE] [--url URL] [--token TOKEN | --token-file FILE] [--json]\n"
+          "                  <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  status                              daemon, queue and pixel state\n"
+          "  events [--state S] [--limit N]      recent events, newest first\n"
+          "  show ID                             one event with its TikTok payload\n"
+          "  replay ID                           send a dead or retrying event again\n"
+          "  replay --dead [--pixel P] [--since D]  replay every dead event (of P, within D)\n"
+          "  test-event [--pixel P]              queue a test event (pixel's test_event_code)\n"
+          "  report [--since D]                  matching and delivery per source (default 7d)\n"
+          "\n"
+          "  -c, --config FILE   daemon configuration (default " CTL_DEFAULT_CONFIG ")\n"
+          "      --url URL       admin API base URL (default from admin.address/port)\n"
+          "      --token TOKEN   admin token (default admin.token); --token-file reads it\n"
+          "      --json          print the daemon's JSON answer\n"
+          "  -h, --help, -V, --version\n"
+          "durations D: seconds, or a number with s, m, h, d or w (90m, 24h, 7d)\n"
+          "exit: 0 ok, 1 usage or configuration, 2 daemon unreachable, 3 daemon error, 4 not found\n",
+          out);
+}
+
+static int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int ctl_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("ttrelayctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* "90m", "24h", "7d", "2w", "30s" or plain seconds; > 0 and at most ten years. */
+static int ctl_parse_duration(const char *s, long long *out)
+{
+    char *end;
+    long long n, mult = 1;
+
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    if (errno || end == s || n <= 0 || *s == '+')
+        return -1;
+    switch (*end) {
+    case '\0': case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    case 'w': mult = 7 * 86400; break;
+    default: return -1;
+    }
+    if (*end && end[1])
+        return -1;
+    if (n > 3650LL * 86400 / mult)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+static int ctl_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- tables ---- */
+
+struct table {
+    int ncols, nrows, cap;
+    const char *align; /* per column: 'l' or 'r' */
+    char **cells;      /* row-major, header row first */
+};
+
+/* Control characters from webhook data must not reach the terminal. */
+static char *table_clean(const char *s)
+{
+    char *c = strdup(s ? s : "");
+
+    for (char *p = c; p && *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    }
+    return c;
+}
+
+static void table_row(struct table *t, ...)
+{
+    va_list ap;
+
+    if (t->nrows == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 16;
+        char **p = realloc(t->cells, (size_t)cap * (size_t)t->ncols * sizeof *p);
+        if (!p)
+            return;
+        t->cells = p;
+        t->cap = cap;
+    }
+    va_start(ap, t);
+    for (int c = 0; c < t->ncols; c++)
+        t->cells[t->nrows * t->ncols + c] = table_clean(va_arg(ap, const char *));
+    va_end(ap);
+    t->nrows++;
+}
+
+static int table_width(const char *s)
+{
+    int w = 0;
+
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xc0) != 0x80; /* count UTF-8 characters, not bytes */
+    return w;
+}
+
+static void table_print(struct table *t)
+{
+    int *w = calloc((size_t)t->ncols, sizeof *w);
+
+    if (!w)
+        return;
+    for (int r = 0; r < t->nrows; r++)
+        for (int c = 0; c < t->ncols; c++) {
+            int cw = table_width(t->cells[r * t->ncols + c]);
+            w[c] = cw > w[c] ? cw : w[c];
+        }
+    for (int r = 0; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncols; c++) {
+            const char *cell = t->cells[r * t->ncols + c];
+            int pad = w[c] - table_width(cell);
+            int last = c == t->ncols - 1;
+            if (t->align[c] == 'r')
+                printf("%*s%s", pad, "", cell);
+            else
+                printf("%s%*s", cell, last ? 0 : pad, "");
+            fputs(last ? "\n" : "  ", stdout);
+        }
+    }
+    free(w);
+}
+
+static void table_free(struct table *t)
+{
+    for (int i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+}
+
+/* ---- JSON field access: absent or mistyped fields read as empty/zero ---- */
+
+static const char *ctl_jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static double ctl_jnum(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static const char *fmt_ll(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
+}
+
+static const char *fmt_time(char *buf, size_t n, const json_t *v)
+{
+    time_t t = (time_t)json_number_value(v);
+    struct tm tm;
+
+    if (!json_is_number(v) || t <= 0 || !gmtime_r(&t, &tm))
+        snprintf(buf, n, "-");
+    else
+        strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+static const char *fmt_duration(char *buf, size_t n, double s)
+{
+    long long v = (long long)s;
+
+    if (s < 60)
+        snprintf(buf, n, "%.1fs", s < 0 ? 0.0 : s);
+    else if (v < 3600)
+        snprintf(buf, n, "%lldm %llds", v / 60, v % 60);
+    else if (v < 86400)
+        snprintf(buf, n, "%lldh %lldm", v / 3600, v % 3600 / 60);
+    else
+        snprintf(buf, n, "%lldd %lldh", v / 86400, v % 86400 / 3600);
+    return buf;
+}
+
+static const char *fmt_pct(char *buf, size_t n, double part, double whole)
+{
+    if (whole <= 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%.0f%%", 100.0 * part / whole);
+    return buf;
+}
+
+/* ---- HTTP ---- */
+
+static size_t ctl_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct ctl_response *r = userp;
+    size_t n = size * nmemb;
+
+    if (r->len + n + 1 > CTL_MAX_RESPONSE)
+        return 0;
+    char *p = realloc(r->body, r->len + n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + r->len, data, n);
+    r->body = p;
+    r->len += n;
+    r->body[r->len] = '\0';
+    return n;
+}
+
+/* Sends one request; fills resp (body new). Returns EXIT_OK or EXIT_UNREACHABLE. */
+static int ctl_request(const struct ctl *ctl, const char *method, const char *path,
+                       const char *body, struct ctl_response *resp)
+{
+    char url[2048], auth[1024];
+    struct curl_slist *hdr = NULL;
+    CURL *curl = curl_easy_init();
+    CURLcode rc = CURLE_FAILED_INIT;
+
+    memset(resp, 0, sizeof *resp);
+    snprintf(url, sizeof url, "%s%s", ctl->base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", ctl->token);
+    if (!curl)
+        goto out;
+    hdr = curl_slist_append(hdr, auth);
+    if (body)
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    else if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+    /* The bearer token must go to the daemon only: no proxy, no redirect, http(s) only. */
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ttrelayctl/" TTR_VERSION);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ctl_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
+    rc = curl_easy_perform(curl);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+out:
+    explicit_bzero(auth, sizeof auth);
+    curl_slist_free_all(hdr);
+    if (curl)
+        curl_easy_cleanup(curl);
+    if (rc != CURLE_OK)
+        return ctl_fail(EXIT_UNREACHABLE, "cannot reach ttrelayd at %s: %s", ctl->base,
+                        curl_easy_strerror(rc));
+    return EXIT_OK;
+}
+
+/* Maps a non-2xx answer to an exit code with a message naming the daemon's error. */
+static int ctl_check(const struct ctl_response *r)
+{
+    json_t *j;
+    char msg[256] = "";
+
+    if (r->status >= 200 && r->status < 300)
+        return EXIT_OK;
+    j = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+    snprintf(msg, sizeof msg, "%s", ctl_jstr(j, "error"));
+    json_decref(j);
+    if (r->status == 401)
+        return ctl_fail(EXIT_DAEMON, "the daemon refused the admin token (401): check admin.token "
+                                     "in the configuration, or --token");
+    if (r->status == 404)
+        return ctl_fail(EXIT_NOT_FOUND, "not found%s%s", msg[0] ? ": " : "", msg);
+    return ctl_fail(EXIT_DAEMON, "daemon answered HTTP %ld%s%s", r->status, msg[0] ? ": " : "",
+                    msg);
+}
+
+/* Performs the request and, unless --json printed the raw answer, parses it (*out new).
+ * Returns an exit code; *out is NULL when nothing is left to render. */
+static int ctl_call(const struct ctl *ctl, const char *method, const char *path, const char *body,
+                    json_t **out)
+{
+    struct ctl_response r;
+    json_error_t jerr;
+    int rc = ctl_request(ctl, method, path, body, &r);
+
+    *out = NULL;
+    if (rc)
+        goto out;
+    if ((rc = ctl_check(&r)))
+        goto out;
+    if (ctl->json) {
+        fputs(r.body ? r.body : "", stdout);
+        if (!r.len || r.body[r.len - 1] != '\n')
+            fputc('\n', stdout);
+        goto out;
+    }
+    *out = r.body ? json_loadb(r.body, r.len, 0, &jerr) : NULL;
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        rc = ctl_fail(EXIT_DAEMON, "the daemon's answer is not a JSON object");
+    }
+out:
+    free(r.body);
+    return rc;
+}
+
+/* ---- commands ---- */
+
+static int cmd_status(const struct ctl *ctl)
+{
+    static const char *const states[] = {"held", "ready", "sent", "retry", "dead", "ignored"};
+    char a[64];
+    json_t *j, *counts, *px;
+    size_t i;
+    int rc = ctl_call(ctl, "GET", "/admin/status", NULL, &j);
+
+    if (rc || !j)
+        return rc;
+    counts = json_object_get(j, "counts");
+    printf("version         %s\n", ctl_jstr(j, "version"));
+    printf("uptime          %s\n", fmt_duration(a, sizeof a, ctl_jnum(j, "uptime_s")));
+    printf("dry run         %s\n", json_is_true(json_object_get(j, "dry_run")) ? "yes" : "no");
+    printf("queue depth     %s\n", fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "queue_depth")));
+    printf("oldest queued   %s\n", fmt_duration(a, sizeof a, ctl_jnum(j, "oldest_queued_age_s")));
+    printf("touches         %s\n", fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "touches")));
+    printf("forwarder idle  %s ms\n", fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "forwarder_idle_ms")));
+    printf("events         ");
+    for (i = 0; i < 6; i++)
+        printf(" %s %s", states[i], fmt_ll(a, sizeof a, (long long)ctl_jnum(counts, states[i])));
+    printf("\n\n");
+
+    struct table t = {.ncols = 4, .align = "llll"};
+    table_row(&t, "PIXEL", "STATE", "SINCE", "REASON");
+    json_array_foreach(json_object_get(j, "pixels"), i, px) {
+        int paused = json_is_true(json_object_get(px, "paused"));
+        table_row(&t, ctl_jstr(px, "pixel"), paused ? "paused" : "active",
+                  paused ? fmt_time(a, sizeof a, json_object_get(px, "since")) : "-",
+                  ctl_jstr(px, "reason"));
+    }
+    table_print(&t);
+    table_free(&t);
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int cmd_events(const struct ctl *ctl)
+{
+    char path[256], id[32], att[32], when[40];
+    json_t *j, *ev;
+    size_t i;
+    int n, rc;
+
+    n = snprintf(path, sizeof path, "/admin/events?limit=%ld", ctl->limit ? ctl->limit : 50);
+    if (ctl->state)
+        snprintf(path + n, sizeof path - (size_t)n, "&state=%s", ctl->state);
+    if ((rc = ctl_call(ctl, "GET", path, NULL, &j)) || !j)
+        return rc;
+    struct table t = {.ncols = 10, .align = "rlllllllrl"};
+    table_row(&t, "ID", "STATE", "SOURCE", "KIND", "OBJECT", "PIXEL", "EVENT", "MATCHED",
+              "TRIES", "RECEIVED");
+    json_array_foreach(json_object_get(j, "events"), i, ev) {
+        table_row(&t, fmt_ll(id, sizeof id, (long long)ctl_jnum(ev, "id")), ctl_jstr(ev, "state"),
+                  ctl_jstr(ev, "source"), ctl_jstr(ev, "kind"), ctl_jstr(ev, "object_id"), ctl_jstr(ev, "pixel"),
+                  ctl_jstr(ev, "event_name"), ctl_jstr(ev, "matched_by")[0] ? ctl_jstr(ev, "matched_by") : "-",
+                  fmt_ll(att, sizeof att, (long long)ctl_jnum(ev, "attempts")),
+                  fmt_time(when, sizeof when, json_object_get(ev, "received_at")));
+    }
+    if (t.nrows == 1)
+        printf("no events\n");
+    else
+        table_print(&t);
+    table_free(&t);
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static void show_field(const char *name, const char *value)
+{
+    char *clean = table_clean(value);
+
+    printf("%-14s %s\n", name, clean && *clean ? clean : "-");
+    free(clean);
+}
+
+static int cmd_show(const struct ctl *ctl, long long id)
+{
+    char path[64], buf[64];
+    json_t *j;
+    int rc;
+
+    snprintf(path, sizeof path, "/admin/events/%lld", id);
+    if ((rc = ctl_call(ctl, "GET", path, NULL, &j)) || !j)
+        return rc;
+    show_field("id", fmt_ll(buf, sizeof buf, (long long)ctl_jnum(j, "id")));
+    show_field("state", ctl_jstr(j, "state"));
+    show_field("source", ctl_jstr(j, "source"));
+    show_field("kind", ctl_jstr(j, "kind"));
+    show_field("object", ctl_jstr(j, "object_id"));
+    show_field("pixel", ctl_jstr(j, "pixel"));
+    show_field("test", json_is_true(json_object_get(j, "test")) ? "yes" : "no");
+    show_field("event", ctl_jstr(j, "event_name"));
+    show_field("event_id", ctl_jstr(j, "event_id"));
+    show_field("matched_by", ctl_jstr(j, "matched_by"));
+    show_field("touch", fmt_ll(buf, sizeof buf, (long long)ctl_jnum(j, "touch_id")));
+    show_field("received", fmt_time(buf, sizeof buf, json_object_get(j, "received_at")));
+    show_field("due", fmt_time(buf, sizeof buf, json_object_get(j, "due_at")));
+    show_field("sent", fmt_time(buf, sizeof buf, json_object_get(j, "sent_at")));
+    show_field("event_time", fmt_time(buf, sizeof buf, json_object_get(j, "event_time")));
+    show_field("attempts", fmt_ll(buf, sizeof buf, (long long)ctl_jnum(j, "attempts")));
+    show_field("last_error", ctl_jstr(j, "last_error"));
+    show_field("request_id", ctl_jstr(j, "request_id"));
+    const char *keys[] = {"payload", "conversion"};
+    for (int k = 0; k < 2; k++) {
+        json_t *v = json_object_get(j, keys[k]);
+        char *text = json_is_null(v) || !v ? NULL : json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("\n%s:\n%s\n", keys[k], text ? text : "(none)");
+        free(text);
+    }
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int cmd_replay_one(const struct ctl *ctl, long long id)
+{
+    char path[80];
+    json_t *j;
+    int rc;
+
+    snprintf(path, sizeof path, "/admin/events/%lld/replay", id);
+    if ((rc = ctl_call(ctl, "POST", path, NULL, &j)) || !j)
+        return rc;
+    printf("event %lld queued for sending again\n", id);
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int cmd_replay_dead(const struct ctl *ctl, long long unused)
+{
+    char path[512];
+    json_t *j;
+    int n, rc;
+
+    n = snprintf(path, sizeof path, "/admin/replay?state=dead");
+    if (ctl->pixel) {
+        char *p = curl_easy_escape(NULL, ctl->pixel, 0);
+        if (!p)
+            return ctl_fail(EXIT_USAGE, "out of memory");
+        n += snprintf(path + n, sizeof path - (size_t)n, "&pixel=%s", p);
+        curl_free(p);
+    }
+    if (ctl->since_s && (size_t)n < sizeof path)
+        snprintf(path + n, sizeof path - (size_t)n, "&since=%lld",
+                 (long long)time(NULL) - ctl->since_s);
+    if ((rc = ctl_call(ctl, "POST", path, NULL, &j)) || !j)
+        return rc;
+    printf("%lld dead events queued for sending again\n", (long long)ctl_jnum(j, "replayed"));
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int cmd_test_event(const struct ctl *ctl)
+{
+    json_t *req = json_object(), *j = NULL;
+    char *body, id[32];
+    int rc;
+
+    if (ctl->pixel)
+        json_object_set_new(req, "pixel", json_string(ctl->pixel));
+    body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!body)
+        return ctl_fail(EXIT_USAGE, "out of memory");
+    rc = ctl_call(ctl, "POST", "/admin/test-event", body, &j);
+    free(body);
+    if (rc || !j)
+        return rc;
+    show_field("queued", fmt_ll(id, sizeof id, (long long)ctl_jnum(j, "id")));
+    show_field("event_id", ctl_jstr(j, "event_id"));
+    show_field("test_event_code", ctl_jstr(j, "test_event_code"));
+    json_decref(j);
+    return EXIT_OK;
+}
+
+/* One report row into the two tables: how conversions matched, and how they were sent. */
+static void report_row(struct table *m, struct table *d, const json_t *row)
+{
+    char c[9][16], s[3][24], p[2][24];
+    const json_t *mb = json_object_get(row, "matched"), *w = json_object_get(row, "with");
+    const json_t *st = json_object_get(row, "states");
+    double n = ctl_jnum(row, "conversions");
+    static const char *const mkeys[] = {"event_id", "order_ref", "vid", "email",
+                                        "phone",    "ip_ua",     "none"};
+    static const char *const wkeys[] = {"ttclid", "ttp", "email", "phone", "ip_ua"};
+
+    fmt_ll(c[0], sizeof c[0], (long long)n);
+    for (int i = 0; i < 7; i++)
+        fmt_pct(c[i + 1], sizeof c[i + 1], ctl_jnum(mb, mkeys[i]), n);
+    table_row(m, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+              c[7]);
+    for (int i = 0; i < 5; i++)
+        fmt_pct(c[i + 1], sizeof c[i + 1], ctl_jnum(w, wkeys[i]), n);
+    fmt_ll(s[0], sizeof s[0], (long long)ctl_jnum(st, "sent"));
+    fmt_ll(s[1], sizeof s[1], (long long)ctl_jnum(st, "retry"));
+    fmt_ll(s[2], sizeof s[2], (long long)ctl_jnum(st, "dead"));
+    for (int i = 0; i < 2; i++) {
+        const json_t *v = json_object_get(row, i ? "delay_p95_s" : "delay_p50_s");
+        if (json_is_number(v))
+            fmt_duration(p[i], sizeof p[i], json_number_value(v));
+        else
+            snprintf(p[i], sizeof p[i], "-");
+    }
+    table_row(d, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[1], c[2], c[3], c[4], c[5], s[0], s[1],
+              s[2], p[0], p[1]);
+}
+
+static int cmd_report(const struct ctl *ctl)
+{
+    char path[64], span[32];
+    json_t *j, *row;
+    size_t i;
+    int rc;
+
+    snprintf(path, sizeof path, "/admin/report?since=%lld", ctl->since_s ? ctl->since_s : 604800);
+    if ((rc = ctl_call(ctl, "GET", path, NULL, &j)) || !j)
+        return rc;
+    struct table m = {.ncols = 10, .align = "llrrrrrrrr"};
+    struct table d = {.ncols = 12, .align = "llrrrrrrrrrr"};
+    table_row(&m, "SOURCE", "KIND", "CONVERSIONS", "EVENT_ID", "ORDER_REF", "VID", "EMAIL",
+              "PHONE", "IP_UA", "NONE");
+    table_row(&d, "SOURCE", "KIND", "TTCLID", "TTP", "EMAIL", "PHONE", "IP+UA", "SENT", "RETRY",
+              "DEAD", "DELAY_P50", "DELAY_P95");
+    json_array_foreach(json_object_get(j, "rows"), i, row)
+        report_row(&m, &d, row);
+    printf("conversions in the last %s\n\n", fmt_duration(span, sizeof span, ctl_jnum(j, "since_s")));
+    if (m.nrows == 1) {
+        printf("no conversions\n");
+    } else {
+        printf("matched by (share of conversions):\n");
+        table_print(&m);
+        printf("\ncarrying (share of conversions) and delivery:\n");
+        table_print(&d);
+    }
+    table_free(&m);
+    table_free(&d);
+    json_decref(j);
+    return EXIT_OK;
+}
+
+/* ---- set-up ---- */
+
+static int ctl_read_token_file(const char *path, char **out)
+{
+    char buf[1024];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return ctl_fail(EXIT_USAGE, "cannot read %s: %s", path, strerror(errno));
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    *out = n ? strdup(buf) : NULL;
+    explicit_bzero(buf, sizeof buf);
+    return *out ? EXIT_OK : ctl_fail(EXIT_USAGE, "%s holds no token", path);
+}
+
+/* Fills ctl->base and ctl->token from flags, falling back to the configuration file. */
+static int ctl_resolve(struct ctl *ctl, const char *cfgpath, int cfg_given, const char *url)
+{
+    char err[1024], host[80];
+    struct config *cfg;
+
+    if (url) {
+        size_t n = strlen(url);
+        while (n > 0 && url[n - 1] == '/')
+            n--;
+        if (n >= sizeof ctl->base)
+            return ctl_fail(EXIT_USAGE, "--url is too long");
+        memcpy(ctl->base, url, n);
+        ctl->base[n] = '\0';
+    }
+    if (url && ctl->token && !cfg_given)
+        return EXIT_OK;
+    /* Outside the service there is no $CREDENTIALS_DIRECTORY; the unit file loads each
+     * credential from the configuration directory under the same name, so look there. */
+    if (!getenv("CREDENTIALS_DIRECTORY")) {
+        char *copy = strdup(cfgpath);
+        if (copy)
+            setenv("CREDENTIALS_DIRECTORY", dirname(copy), 1);
+        free(copy);
+    }
+    if (!(cfg = config_load(cfgpath, err, sizeof err)))
+        return ctl_fail(EXIT_USAGE, "%s (or give --url and --token)", err);
+    if (!url) {
+        const char *a = cfg->admin_address;
+        /* A wildcard listen address is reached through loopback. */
+        if (!strcmp(a, "0.0.0.0") || !*a)
+            a = "127.0.0.1";
+        else if (!strcmp(a, "::"))
+            a = "::1";
+        snprintf(host, sizeof host, strchr(a, ':') ? "[%s]" : "%s", a);
+        snprintf(ctl->base, sizeof ctl->base, "http://%s:%d", host, cfg->admin_port);
+    }
+    if (!ctl->token && cfg->admin_token)
+        ctl->token = strdup(cfg->admin_token);
+    config_drop(cfg);
+    return ctl->token ? EXIT_OK : ctl_fail(EXIT_USAGE, "no admin token");
+}
+
+enum { OPT_URL = 256, OPT_TOKEN, OPT_TOKEN_FILE, OPT_JSON, OPT_STATE, OPT_LIMIT, OPT_DEAD,
+       OPT_PIXEL, OPT_SINCE };
+
+static const struct option ctl_options[] = {
+    {"config", required_argument, NULL, 'c'},  {"url", required_argument, NULL, OPT_URL},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"json", no_argument, NULL, OPT_JSON},      {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},        {"state", required_argument, NULL, OPT_STATE},
+    {"limit", required_argument, NULL, OPT_LIMIT}, {"dead", no_argument, NULL, OPT_DEAD},
+    {"pixel", required_argument, NULL, OPT_PIXEL}, {"since", required_argument, NULL, OPT_SINCE},
+    {NULL, 0, NULL, 0}};
+
+#define OPTBIT(o) (1u << ((o) - OPT_STATE))
+
+struct ctl_args {
+    const char *cfgpath, *url, *token_file;
+    int cfg_given;
+    unsigned used; /* bit per command option, to refuse options a command does not take */
+};
+
+static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_args *a)
+{
+    static const char *const states[] = {"held", "ready", "sent", "retry", "dead", "ignored"};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:hV", ctl_options, NULL)) != -1) {
+        switch (c) {
+        case 'c': a->cfgpath = optarg; a->cfg_given = 1; break;
+        case OPT_URL: a->url = optarg; break;
+        case OPT_TOKEN:
+            free(ctl->token);
+            ctl->token = strdup(optarg);
+            /* Hide the token from ps(1); --token-file avoids the command line entirely. */
+            explicit_bzero(optarg, strlen(optarg));
+            break;
+        case OPT_TOKEN_FILE: a->token_file = optarg; break;
+        case OPT_JSON: ctl->json = 1; break;
+        case 'h': ctl_usage(stdout); return -1;
+        case 'V': printf("ttrelayctl %s\n", TTR_VERSION); return -1;
+        case OPT_STATE:
+            ctl->state = NULL;
+            for (int i = 0; i < 6; i++)
+                if (!strcmp(optarg, states[i]))
+                    ctl->state = states[i];
+            if (!ctl->state)
+                return ctl_fail(EXIT_USAGE, "--state must be held, ready, sent, retry, dead or ignored");
+            break;
+        case OPT_LIMIT:
+            if (ctl_parse_long(optarg, 1, 1000, &ctl->limit) < 0)
+                return ctl_fail(EXIT_USAGE, "--limit must be a number from 1 to 1000");
+            break;
+        case OPT_DEAD: ctl->dead = 1; break;
+        case OPT_PIXEL: ctl->pixel = optarg; break;
+        case OPT_SINCE:
+            if (ctl_parse_duration(optarg, &ctl->since_s) < 0)
+                return ctl_fail(EXIT_USAGE, "--since takes a duration such as 3600, 90m, 24h or 7d");
+            break;
+        default: ctl_usage(stderr); return EXIT_USAGE;
+        }
+        if (c >= OPT_STATE)
+            a->used |= OPTBIT(c);
+    }
+    return EXIT_OK;
+}
+
+/* EXIT_USAGE when a command option was given that the command does not take. */
+static int ctl_allow(unsigned used, const char *cmd, unsigned allowed)
+{
+    if (used & ~allowed)
+        return ctl_fail(EXIT_USAGE, "%s: option not valid for this command (see --help)", cmd);
+    return EXIT_OK;
+}
+
+static int ctl_parse_id(const char *s, long long *id)
+{
+    char *end;
+
+    errno = 0;
+    *id = s ? strtoll(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || *id <= 0)
+        return ctl_fail(EXIT_USAGE, "expected an event id (a positive number)");
+    return EXIT_OK;
+}
+
+static int run_status(const struct ctl *ctl, long long id) { return cmd_status(ctl); }
+static int run_events(const struct ctl *ctl, long long id) { return cmd_events(ctl); }
+static int run_test_event(const struct ctl *ctl, long long id) { return cmd_test_event(ctl); }
+static int run_report(const struct ctl *ctl, long long id) { return cmd_report(ctl); }
+
+struct ctl_command {
+    const char *name;
+    int takes_id;
+    int dead;          /* replay: --dead selects the bulk form */
+    unsigned allowed;  /* OPTBIT()s of the command options it takes */
+    int (*run)(const struct ctl *ctl, long long id);
+};
+
+static const struct ctl_command ctl_commands[] = {
+    {"status", 0, 0, 0, run_status},
+    {"events", 0, 0, OPTBIT(OPT_STATE) | OPTBIT(OPT_LIMIT), run_events},
+    {"show", 1, 0, 0, cmd_show},
+    {"replay", 1, 0, 0, cmd_replay_one},
+    {"replay", 0, 1, OPTBIT(OPT_DEAD) | OPTBIT(OPT_PIXEL) | OPTBIT(OPT_SINCE), cmd_replay_dead},
+    {"test-event", 0, 0, OPTBIT(OPT_PIXEL), run_test_event},
+    {"report", 0, 0, OPTBIT(OPT_SINCE), run_report},
+};
+
+/* Checks the command line before anything is loaded or sent. Returns the command or NULL
+ * (message printed); *id receives the event id of commands that take one. */
+static const struct ctl_command *ctl_command_find(const struct ctl *ctl, const struct ctl_args *a,
+                                                  int nargs, char **args, long long *id)
+{
+    int known = 0;
+
+    if (nargs < 1) {
+        ctl_usage(stderr);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof ctl_commands / sizeof ctl_commands[0]; i++) {
+        const struct ctl_command *c = &ctl_commands[i];
+        if (strcmp(c->name, args[0]) != 0)
+            continue;
+        known = 1;
+        if (c->dead != ctl->dead || nargs != 1 + c->takes_id)
+            continue;
+        if (ctl_allow(a->used, c->name, c->allowed) ||
+            (c->takes_id && ctl_parse_id(args[1], id)))
+            return NULL;
+        return c;
+    }
+    if (!known)
+        fprintf(stderr, "ttrelayctl: unknown command '%s'\n", args[0]);
+    ctl_usage(stderr);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl ctl = {.token = NULL};
+    struct ctl_args a = {.cfgpath = CTL_DEFAULT_CONFIG};
+    const struct ctl_command *cmd;
+    long long id = 0;
+    int rc = ctl_parse_options(argc, argv, &ctl, &a);
+
+    if (rc < 0) {
+        rc = EXIT_OK; /* --help or --version */
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (!(cmd = ctl_command_find(&ctl, &a, argc - optind, argv + optind, &id))) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (a.token_file) {
+        free(ctl.token);
+        ctl.token = NULL;
+        if ((rc = ctl_read_token_file(a.token_file, &ctl.token)))
+            goto out;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        rc = ctl_fail(EXIT_UNREACHABLE, "cannot initialise libcurl");
+        goto out;
+    }
+    rc = ctl_resolve(&ctl, a.cfgpath, a.cfg_given, a.url);
+    if (!rc)
+        rc = cmd->run(&ctl, id);
+    curl_global_cleanup();
+out:
+    if (ctl.token) {
+        explicit_bzero(ctl.token, strlen(ctl.token));
+        free(ctl.token);
+    }
+    return rc;
+}

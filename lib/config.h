@@ -1,0 +1,91 @@
+/* The configuration (libconfig syntax): loading with defaults and validation that names
+ * file, line and reason. A loaded config is immutable and reference counted so that a
+ * SIGHUP reload can swap it while requests still hold the old one. */
+#ifndef TTR_CONFIG_H
+#define TTR_CONFIG_H
+#include <stddef.h>
+#include "conversion.h"
+#include "log.h"
+
+struct source_ops;
+
+struct pixel_cfg {
+    char code[64];
+    char *access_token;        /* owned; never logged */
+    char test_event_code[64];
+    double rate_per_s;         /* token bucket refill: requests per second */
+};
+
+struct source_cfg {
+    char id[64];
+    char type[16];
+    const struct source_ops *ops;
+    char *secret;              /* owned; never logged */
+    enum conversion_kind kind; /* default kind (generic; others fixed by type) */
+    char pixel[64];            /* resolved: the source's pixel or the default */
+    int send_tests;            /* test orders go to the pixel's test_event_code */
+};
+
+struct config {
+    char *path;
+    char listen_address[64];
+    int listen_port;
+    char admin_address[64];
+    int admin_port;
+    char *admin_token;         /* owned; never logged */
+    char store_path[512];
+    int store_sync_full;       /* store.synchronous = "full" (default) */
+    enum log_level log_level;
+
+    char api_base[256];
+    char default_pixel[64];
+    struct pixel_cfg *pixels;
+    int npixels;
+    int dry_run;
+    int batch_size;
+    long request_timeout_ms;
+    long retry_base_ms;
+    long retry_cap_ms;
+    long max_age_s;
+    double rate_per_s;         /* default per-pixel rate limit, requests per second */
+
+    char event_names[KIND_COUNT][64];
+
+    long hold_s;
+    long window_s;
+    long ip_ua_window_s;
+    long click_window_s;
+    long retention_s;          /* sent events and business keys kept this long */
+
+    char **allowed_origins;
+    int norigins;
+    char **trusted_proxies;
+    int nproxies;
+    double collect_rate_per_s; /* per client IP */
+    int collect_burst;
+
+    size_t max_body;           /* webhooks */
+    size_t max_collect_body;
+    int max_connections;
+    int connection_timeout_s;
+
+    struct source_cfg *sources;
+    int nsources;
+
+    int refs;                  /* see config_hold/config_drop */
+};
+
+/* Loads and validates path. Returns a new config (refs = 1) or NULL with
+ * "FILE:LINE: reason" in err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+/* Takes and releases a reference (thread-safe). The last drop frees it. */
+struct config *config_hold(struct config *cfg);
+void config_drop(struct config *cfg);
+
+/* Borrowed pointers into cfg, or NULL. */
+const struct source_cfg *config_find_source(const struct config *cfg, const char *id);
+const struct pixel_cfg *config_find_pixel(const struct config *cfg, const char *code);
+int config_origin_allowed(const struct config *cfg, const char *origin);
+int config_proxy_trusted(const struct config *cfg, const char *ip);
+
+#endif

@@ -1,0 +1,515 @@
+/* The forwarder thread. Each pass: end holds (match, build the event), then for each pixel
+ * with due events take a batch within the pixel's rate limit, send it, and apply TikTok's
+ * answer. Nothing is marked before TikTok confirms it, so a crash only ever resends
+ * (with the same event_id, which TikTok deduplicates). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "forwarder.h"
+#include "hash.h"
+#include "log.h"
+#include "match.h"
+#include "metrics.h"
+#include "store.h"
+#include "tiktok.h"
+
+#define PASS_MS 200
+#define PROMOTE_LIMIT 1000
+#define PURGE_EVERY_MS 60000
+#define PAUSE_LOG_EVERY_MS 60000
+#define MAX_PIXELS 64
+
+struct pixel_state {
+    char code[64];
+    int paused;
+    char reason[320];
+    long long paused_since;
+    char token_hash[HASH_HEX_LEN + 1]; /* token in use when paused */
+    int failures;
+    long long blocked_until;
+    double tokens;
+    long long refilled_ms;
+    long long logged_ms;
+};
+
+struct forwarder {
+    struct store *st;
+    struct config *cfg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int woken;
+    int stopping;
+    long long heartbeat_ms;
+    long long purged_ms;
+    unsigned int seed;
+    struct pixel_state pixels[MAX_PIXELS];
+    int npixels;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void token_hash(const struct pixel_cfg *px, char out[HASH_HEX_LEN + 1])
+{
+    const char *t = px && px->access_token ? px->access_token : "";
+    hash_sha256_hex(t, strlen(t), out);
+}
+
+/* Caller holds fw->lock. */
+static struct pixel_state *pixel_state(struct forwarder *fw, const char *code)
+{
+    for (int i = 0; i < fw->npixels; i++)
+        if (strcmp(fw->pixels[i].code, code) == 0)
+            return &fw->pixels[i];
+    if (fw->npixels == MAX_PIXELS)
+        return &fw->pixels[MAX_PIXELS - 1];
+    struct pixel_state *p = &fw->pixels[fw->npixels++];
+    memset(p, 0, sizeof *p);
+    STR_SET(p->code, code);
+    p->refilled_ms = now_ms();
+    p->tokens = 1;
+    return p;
+}
+
+static struct config *current_config(struct forwarder *fw)
+{
+    pthread_mutex_lock(&fw->lock);
+    struct config *cfg = config_hold(fw->cfg);
+    pthread_mutex_unlock(&fw->lock);
+    return cfg;
+}
+
+/* Ends the hold of due conversions: match, build the TikTok event, make it ready. */
+static void promote_held(struct forwarder *fw, const struct config *cfg, long long now)
+{
+    struct event_row *rows = NULL;
+    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &rows);
+
+    for (int i = 0; i < n; i++) {
+        struct conversion c;
+        struct match_result m;
+        char *payload = NULL;
+
+        if (conversion_from_json(rows[i].data, &c) < 0) {
+            store_mark_dead(fw->st, &rows[i].id, 1, "stored conversion is unreadable");
+            continue;
+        }
+        if (match_conversion(fw->st, cfg, &c, now / 1000, &m) == 0 &&
+            (payload = tiktok_event_json(&c, &m)) &&
+            store_promote(fw->st, rows[i].id, m.event_name, m.event_id, m.matched_by, m.touch_id,
+                          payload) == 0) {
+            metrics_conversion(conversion_kind_name(c.kind), m.matched_by);
+            log_info("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s",
+                     rows[i].id, c.source_id, conversion_kind_name(c.kind), m.matched_by,
+                     m.event_name);
+        } else {
+            log_warn("matching failed, will retry", "id=%lld", rows[i].id);
+        }
+        free(payload);
+        conversion_clear(&c);
+    }
+    store_row_free(rows, n > 0 ? n : 0);
+}
+
+static long long backoff_ms(struct forwarder *fw, const struct config *cfg, int failures)
+{
+    double cap = (double)cfg->retry_cap_ms, d = (double)cfg->retry_base_ms;
+    for (int i = 1; i < failures && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    /* Full jitter: spreads retries of many relays after a TikTok outage. */
+    double r = (double)rand_r(&fw->seed) / ((double)RAND_MAX + 1.0);
+    long long ms = (long long)(d * r);
+    return ms < 50 ? 50 : ms;
+}
+
+struct batch {
+    const char *pixel;
+    const struct pixel_cfg *px;
+    int test;
+    struct event_row *rows;
+    int n;
+};
+
+static void collect_ids(const struct batch *b, long long *ids)
+{
+    for (int i = 0; i < b->n; i++)
+        ids[i] = b->rows[i].id;
+}
+
+static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+                       struct batch *b);
+
+/* 40002 (or another rejection) on a batch: halve it until the bad rows stand alone. */
+static void split_batch(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+                        struct batch *b, const struct tiktok_response *r)
+{
+    if (b->n == 1) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, r->message);
+        store_mark_dead(fw->st, &b->rows[0].id, 1, msg);
+        metrics_events_dead(b->pixel, 1);
+        log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[0].id, b->pixel,
+                 r->code);
+        return;
+    }
+    struct batch left = *b, right = *b;
+    left.n = b->n / 2;
+    right.rows = b->rows + left.n;
+    right.n = b->n - left.n;
+    send_batch(fw, cfg, ps, &left);
+    if (!ps->paused && ps->blocked_until <= now_ms())
+        send_batch(fw, cfg, ps, &right);
+}
+
+static void apply_response(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+                           struct batch *b, const struct tiktok_response *r, long long *ids)
+{
+    char code[32], msg[400];
+    long long now = now_ms();
+
+    if (r->code >= 0)
+        snprintf(code, sizeof code, "%ld", r->code);
+    else if (r->http_status)
+        snprintf(code, sizeof code, "http_%ld", r->http_status);
+    else
+        snprintf(code, sizeof code, "error");
+    metrics_tiktok_response(code);
+
+    switch (r->outcome) {
+    case TT_SENT:
+        ps->failures = 0;
+        store_mark_sent(fw->st, ids, b->n, r->request_id, now);
+        metrics_events_sent(b->pixel, b->n);
+        log_info("batch sent", "pixel=%s events=%d request_id=%s", b->pixel, b->n, r->request_id);
+        break;
+    case TT_RETRY: {
+        ps->failures++;
+        long long wait = backoff_ms(fw, cfg, ps->failures);
+        if (r->retry_after_s > 0 && r->retry_after_s * 1000 > wait)
+            wait = r->retry_after_s * 1000;
+        ps->blocked_until = now + wait;
+        snprintf(msg, sizeof msg, "%s (http %ld, code %s)", r->message[0] ? r->message : "no answer",
+                 r->http_status, code);
+        store_mark_retry(fw->st, ids, b->n, now + wait, msg);
+        log_warn("batch will be retried", "pixel=%s events=%d http=%ld code=%s retry_in_ms=%lld",
+                 b->pixel, b->n, r->http_status, code, wait);
+        break;
+    }
+    case TT_AUTH:
+        ps->paused = 1;
+        ps->paused_since = now / 1000;
+        snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, r->message);
+        token_hash(b->px, ps->token_hash);
+        ps->logged_ms = now;
+        log_error("pixel paused: fix its access token or permissions, then reload",
+                  "pixel=%s code=%s", b->pixel, code);
+        break;
+    case TT_BAD_ROWS:
+    case TT_REJECTED:
+        split_batch(fw, cfg, ps, b, r);
+        break;
+    }
+}
+
+static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+                       struct batch *b)
+{
+    const char **events = calloc((size_t)b->n, sizeof *events);
+    long long *ids = calloc((size_t)b->n, sizeof *ids);
+    char *body = NULL;
+    struct tiktok_response r;
+
+    if (!events || !ids)
+        goto out;
+    for (int i = 0; i < b->n; i++)
+        events[i] = b->rows[i].payload;
+    collect_ids(b, ids);
+    body = tiktok_batch_body(b->pixel, b->test && b->px ? b->px->test_event_code : NULL, events, b->n);
+    if (!body)
+        goto out;
+    if (cfg->dry_run) {
+        store_mark_sent(fw->st, ids, b->n, "dry-run", now_ms());
+        log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel, b->n,
+                 strlen(body));
+        goto out;
+    }
+    tiktok_post(cfg->api_base, b->px ? b->px->access_token : "", body, cfg->request_timeout_ms, &r);
+    apply_response(fw, cfg, ps, b, &r, ids);
+out:
+    free(body);
+    free(ids);
+    free(events);
+}
+
+/* Events past max_age go dead before sending: TikTok would not attribute them. */
+static int drop_expired(struct forwarder *fw, const struct config *cfg, struct event_row *rows, int n)
+{
+    long long oldest = time(NULL) - cfg->max_age_s;
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (rows[i].event_time > 0 && rows[i].event_time < oldest) {
+            store_mark_dead(fw->st, &rows[i].id, 1, "older than tiktok.max_age_s");
+            metrics_events_dead(rows[i].pixel, 1);
+            free(rows[i].data);
+            free(rows[i].payload);
+            continue;
+        }
+        rows[kept++] = rows[i];
+    }
+    return kept;
+}
+
+static int refill(struct pixel_state *ps, const struct pixel_cfg *px, long long now)
+{
+    double rate = px ? px->rate_per_s : 1;
+    double burst = rate < 1 ? 1 : rate;
+    ps->tokens += (double)(now - ps->refilled_ms) / 1000.0 * rate;
+    if (ps->tokens > burst)
+        ps->tokens = burst;
+    ps->refilled_ms = now;
+    return ps->tokens >= 1;
+}
+
+static void send_pixel(struct forwarder *fw, const struct config *cfg, const char *pixel, long long now)
+{
+    const struct pixel_cfg *px = config_find_pixel(cfg, pixel);
+    struct pixel_state *ps;
+    struct event_row *rows = NULL;
+    int n;
+
+    pthread_mutex_lock(&fw->lock);
+    ps = pixel_state(fw, pixel);
+    pthread_mutex_unlock(&fw->lock);
+    if (ps->paused) {
+        if (now - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
+            ps->logged_ms = now;
+            log_error("pixel still paused, events kept", "pixel=%s reason=\"%s\"", pixel, ps->reason);
+        }
+        return;
+    }
+    if (ps->blocked_until > now || !refill(ps, px, now))
+        return;
+    if (!px && !cfg->dry_run) {
+        /* A pixel removed from the config keeps its events until it comes back. */
+        return;
+    }
+    n = store_due_events(fw->st, pixel, now, cfg->batch_size, &rows);
+    if (n <= 0)
+        goto out;
+    ps->tokens -= 1;
+    n = drop_expired(fw, cfg, rows, n);
+    /* test_event_code is per request: test and live events never share a batch. */
+    for (int pass = 0; pass < 2; pass++) {
+        struct event_row *part = calloc((size_t)n + 1, sizeof *part);
+        int m = 0;
+        for (int i = 0; part && i < n; i++)
+            if (rows[i].test == pass)
+                part[m++] = rows[i];
+        if (m > 0) {
+            struct batch b = {.pixel = pixel, .px = px, .test = pass, .rows = part, .n = m};
+            send_batch(fw, cfg, ps, &b);
+        }
+        free(part);
+    }
+out:
+    store_row_free(rows, n > 0 ? n : 0);
+}
+
+static void run_pass(struct forwarder *fw)
+{
+    struct config *cfg = current_config(fw);
+    long long now = now_ms();
+    char **pixels = NULL;
+
+    promote_held(fw, cfg, now);
+    int n = store_due_pixels(fw->st, now, &pixels);
+    for (int i = 0; i < n; i++) {
+        send_pixel(fw, cfg, pixels[i], now_ms());
+        free(pixels[i]);
+    }
+    free(pixels);
+    if (now - fw->purged_ms >= PURGE_EVERY_MS) {
+        long removed = store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s,
+                                   cfg->retention_s);
+        if (removed > 0)
+            log_info("purged expired rows", "rows=%ld", removed);
+        fw->purged_ms = now;
+    }
+    config_drop(cfg);
+}
+
+static void *forwarder_main(void *arg)
+{
+    struct forwarder *fw = arg;
+
+    pthread_mutex_lock(&fw->lock);
+    while (!fw->stopping) {
+        fw->heartbeat_ms = now_ms();
+        fw->woken = 0;
+        pthread_mutex_unlock(&fw->lock);
+
+        run_pass(fw);
+
+        pthread_mutex_lock(&fw->lock);
+        fw->heartbeat_ms = now_ms();
+        if (fw->woken || fw->stopping)
+            continue;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += PASS_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&fw->wake, &fw->lock, &until);
+    }
+    pthread_mutex_unlock(&fw->lock);
+    return NULL;
+}
+
+struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *err, size_t errlen)
+{
+    struct forwarder *fw = calloc(1, sizeof *fw);
+    if (!fw) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    fw->st = st;
+    fw->cfg = config_hold(cfg);
+    fw->seed = (unsigned int)(now_ms() ^ (long long)getpid());
+    fw->heartbeat_ms = now_ms();
+    pthread_mutex_init(&fw->lock, NULL);
+    pthread_cond_init(&fw->wake, NULL);
+    if (pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
+        snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
+        config_drop(fw->cfg);
+        free(fw);
+        return NULL;
+    }
+    return fw;
+}
+
+void forwarder_set_config(struct forwarder *fw, struct config *cfg)
+{
+    pthread_mutex_lock(&fw->lock);
+    struct config *old = fw->cfg;
+    fw->cfg = config_hold(cfg);
+    for (int i = 0; i < fw->npixels; i++) {
+        struct pixel_state *ps = &fw->pixels[i];
+        char h[HASH_HEX_LEN + 1];
+        if (!ps->paused)
+            continue;
+        token_hash(config_find_pixel(cfg, ps->code), h);
+        if (strcmp(h, ps->token_hash) != 0) {
+            ps->paused = 0;
+            ps->failures = 0;
+            ps->blocked_until = 0;
+            log_info("pixel resumed after reload", "pixel=%s", ps->code);
+        }
+    }
+    fw->woken = 1;
+    pthread_cond_signal(&fw->wake);
+    pthread_mutex_unlock(&fw->lock);
+    config_drop(old);
+}
+
+void forwarder_wake(struct forwarder *fw)
+{
+    pthread_mutex_lock(&fw->lock);
+    fw->woken = 1;
+    pthread_cond_signal(&fw->wake);
+    pthread_mutex_unlock(&fw->lock);
+}
+
+void forwarder_stop(struct forwarder *fw, long grace_ms)
+{
+    if (!fw)
+        return;
+    pthread_mutex_lock(&fw->lock);
+    fw->stopping = 1;
+    pthread_cond_signal(&fw->wake);
+    pthread_mutex_unlock(&fw->lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += grace_ms / 1000;
+    until.tv_nsec += (grace_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(fw->thread, NULL, &until) != 0) {
+        /* The request in flight outlived the grace period: its events stay queued and
+         * are resent with the same event_id at the next start. */
+        log_warn("forwarder did not finish in time; queued events are kept", "grace_ms=%ld", grace_ms);
+        return; /* the thread still uses fw; the process is about to exit */
+    }
+    config_drop(fw->cfg);
+    pthread_mutex_destroy(&fw->lock);
+    pthread_cond_destroy(&fw->wake);
+    free(fw);
+}
+
+long long forwarder_idle_ms(struct forwarder *fw)
+{
+    pthread_mutex_lock(&fw->lock);
+    long long idle = now_ms() - fw->heartbeat_ms;
+    pthread_mutex_unlock(&fw->lock);
+    return idle;
+}
+
+char *forwarder_pixels_json(struct forwarder *fw)
+{
+    size_t cap = 256 + (size_t)MAX_PIXELS * 512, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    pthread_mutex_lock(&fw->lock);
+    struct config *cfg = fw->cfg;
+    len += (size_t)snprintf(out + len, cap - len, "[");
+    for (int i = 0; i < cfg->npixels; i++) {
+        struct pixel_state *ps = NULL;
+        for (int j = 0; j < fw->npixels; j++)
+            if (strcmp(fw->pixels[j].code, cfg->pixels[i].code) == 0)
+                ps = &fw->pixels[j];
+        char reason[400] = "";
+        for (size_t k = 0, o = 0; ps && ps->reason[k] && o < sizeof reason - 2; k++) {
+            char ch = ps->reason[k];
+            if (ch == '"' || ch == '\\')
+                reason[o++] = '\\';
+            reason[o++] = (ch >= 0 && ch < 0x20) ? ' ' : ch;
+            reason[o] = '\0';
+        }
+        len += (size_t)snprintf(out + len, cap - len,
+                                "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
+                                i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false",
+                                reason, ps && ps->paused ? ps->paused_since : 0LL);
+        if (len >= cap - 600)
+            break;
+    }
+    snprintf(out + len, cap - len, "]");
+    pthread_mutex_unlock(&fw->lock);
+    return out;
+}
+
+int forwarder_paused_count(struct forwarder *fw)
+{
+    int n = 0;
+    pthread_mutex_lock(&fw->lock);
+    for (int i = 0; i < fw->npixels; i++)
+        n += fw->pixels[i].paused;
+    pthread_mutex_unlock(&fw->lock);
+    return n;
+}

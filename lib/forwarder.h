@@ -1,0 +1,24 @@
+/* The forwarder thread: ends holds (matching), takes due events, groups them by pixel,
+ * sends batches to TikTok and applies the delivery policy (retry, split, pause, dead). */
+#ifndef TTR_FORWARDER_H
+#define TTR_FORWARDER_H
+
+struct store;
+struct config;
+struct forwarder;
+
+/* Starts the thread. cfg is held (config_hold) until replaced or stopped. */
+struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *err, size_t errlen);
+/* Swaps in a reloaded config (held); paused pixels whose token changed resume. */
+void forwarder_set_config(struct forwarder *fw, struct config *cfg);
+/* Asks for a pass now (a new conversion or touch arrived). */
+void forwarder_wake(struct forwarder *fw);
+/* Stops: waits at most grace_ms for an in-flight request, then leaves the rest queued. */
+void forwarder_stop(struct forwarder *fw, long grace_ms);
+/* Milliseconds since the thread last completed a loop (liveness). */
+long long forwarder_idle_ms(struct forwarder *fw);
+/* JSON array of {"pixel","paused","reason","since"} (new; free it). */
+char *forwarder_pixels_json(struct forwarder *fw);
+int forwarder_paused_count(struct forwarder *fw);
+
+#endif

@@ -1,0 +1,37 @@
+/* Process-wide counters and histograms, rendered in the Prometheus text format.
+ * All functions are thread-safe; label values must be short, known strings. */
+#ifndef TTR_METRICS_H
+#define TTR_METRICS_H
+
+/* ttrelay_webhooks_total{source,result}; result: accepted|duplicate|ignored|ping|
+ * unauthorized|bad_request|unsupported_media|too_large|unavailable|not_found */
+void metrics_webhook(const char *source, const char *result);
+/* ttrelay_collect_total{result}; result: stored|bad_request|too_large|rate_limited|forbidden */
+void metrics_collect(const char *result);
+/* ttrelay_conversions_total{kind,matched_by} (counted when matching runs) */
+void metrics_conversion(const char *kind, const char *matched_by);
+/* ttrelay_tiktok_responses_total{code}: TikTok's code, or "http_<status>", or "error" */
+void metrics_tiktok_response(const char *code);
+/* ttrelay_events_sent_total / ttrelay_events_dead_total{pixel} */
+void metrics_events_sent(const char *pixel, long n);
+void metrics_events_dead(const char *pixel, long n);
+/* ttrelay_request_duration_seconds{route} histogram; route: webhook|collect|admin|other */
+void metrics_request_latency(const char *route, double seconds);
+/* ttrelay_commit_group_size histogram */
+void metrics_commit_group(int rows);
+
+/* Gauges supplied at render time. */
+struct metrics_gauges {
+    long long events_by_state[6]; /* in enum event_state order */
+    long long queue_depth;        /* held + ready + retry */
+    double oldest_queued_age_s;
+    long long touches;
+    int pixels_paused;
+    double uptime_s;
+};
+/* The whole exposition text (new; free it). */
+char *metrics_render(const struct metrics_gauges *g);
+/* Resets everything (tests). */
+void metrics_reset(void);
+
+#endif

@@ -1,0 +1,117 @@
+/* The store: conversions, events, touches and visitors in SQLite (WAL).
+ * Ingest goes through one writer thread that commits in groups: callers block until
+ * the commit holding their row is on disk. The forwarder and the admin API use their
+ * own connections. A PostgreSQL backend would implement this same header. */
+#ifndef TTR_STORE_H
+#define TTR_STORE_H
+#include <stddef.h>
+#include "conversion.h"
+
+struct store;
+
+enum store_result { STORE_OK, STORE_DUPLICATE, STORE_ERROR };
+
+/* Event states (DESIGN.md): held -> ready -> sent, or retry, dead, ignored. */
+enum event_state { EV_HELD, EV_READY, EV_SENT, EV_RETRY, EV_DEAD, EV_IGNORED, EV_STATE_COUNT };
+const char *store_state_name(enum event_state s);
+int store_state_parse(const char *name, enum event_state *out);
+
+/* Opens (creating and migrating) the database and starts the writer thread.
+ * synchronous_full: fsync every commit (durable against power loss) rather than NORMAL. */
+struct store *store_open(const char *path, int synchronous_full, char *err, size_t errlen);
+/* Flushes pending writes, stops the writer and closes. */
+void store_close(struct store *st);
+
+/* Ingest (blocking until durable). A conversion is unique by (source, kind, object_id). */
+enum store_result store_add_conversion(struct store *st, const struct conversion *c,
+                                       const char *pixel, int test, long long due_ms,
+                                       long long *id_out);
+/* Stores a touch and updates its visitor; a touch carrying an order_id releases held
+ * conversions referencing it early. */
+enum store_result store_add_touch(struct store *st, const struct touch *t);
+
+/* One event row as the admin API and the forwarder see it. Strings are owned by the row. */
+struct event_row {
+    long long id;
+    char source[64];
+    char kind[8];
+    char object_id[160];
+    char pixel[64];
+    enum event_state state;
+    int test;
+    long long received_ms;
+    long long due_ms;
+    long long sent_ms;
+    long long event_time;
+    int attempts;
+    char event_name[64];
+    char event_id[160];
+    char matched_by[16];
+    long long touch_id;
+    char last_error[512];
+    char request_id[80];
+    char *data;      /* conversion JSON (conversion_to_json) */
+    char *payload;   /* the TikTok data[] element, once built */
+};
+void store_row_free(struct event_row *rows, int n);
+
+/* ---- forwarder side ---- */
+/* Held conversions whose hold has ended (due_ms <= now_ms), oldest first. *rows is new. */
+int store_held_due(struct store *st, long long now_ms, int limit, struct event_row **rows);
+/* A matched touch as the matching engine sees it. */
+struct touch_row {
+    long long id;
+    long long consumed_by; /* conversion id, 0 when free */
+    struct touch t;
+};
+enum match_key { MKEY_EVENT_ID, MKEY_ORDER_REF, MKEY_VID, MKEY_EMAIL, MKEY_PHONE, MKEY_IP_UA };
+/* Latest unconsumed touch with ts >= since whose event is one of names[] and whose key
+ * matches (for MKEY_IP_UA key is the ip and key2 the user agent; for MKEY_EMAIL/PHONE the
+ * hash, through the visitors seen with it). Returns 1 found, 0 none, -1 error. */
+int store_find_touch(struct store *st, enum match_key key, const char *k1, const char *k2,
+                     const char *const *names, int nnames, long long since, struct touch_row *out);
+/* The visitor's latest enrichment values (ttclid, ttp, ip, ua, url, referrer) in a touch
+ * struct. Returns 1 found, 0 none, -1 error. */
+int store_find_visitor(struct store *st, const char *vid, struct touch *out);
+/* Makes a held conversion ready with its match and built payload, consuming the touch
+ * (touch_id 0 = none) in one transaction. Returns 0, or -1 (e.g. touch taken meanwhile). */
+int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
+                  const char *matched_by, long long touch_id, const char *payload);
+/* ready/retry events of pixel due at now_ms, oldest first, up to limit. *rows is new. */
+int store_due_events(struct store *st, const char *pixel, long long now_ms, int limit,
+                     struct event_row **rows);
+/* Distinct pixels with due ready/retry events. *pixels is new (free each and the array). */
+int store_due_pixels(struct store *st, long long now_ms, char ***pixels);
+int store_mark_sent(struct store *st, const long long *ids, int n, const char *request_id,
+                    long long now_ms);
+int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,
+                     const char *error);
+int store_mark_dead(struct store *st, const long long *ids, int n, const char *error);
+/* Moves ready/retry events to due_ms (used to hold back a paused pixel). */
+int store_defer_pixel(struct store *st, const char *pixel, long long due_ms);
+/* Deletes expired touches/visitors and old sent/dead events. Returns rows removed or -1. */
+long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,
+                 long retention_s);
+
+/* ---- admin side ---- */
+int store_list_events(struct store *st, int state /* -1 = any */, int limit,
+                      struct event_row **rows);
+int store_get_event(struct store *st, long long id, struct event_row *row);
+/* dead/retry -> ready now, same event_id and event_time. 0 ok, -1 error, 1 not replayable. */
+int store_replay(struct store *st, long long id, long long now_ms);
+/* All dead events (optionally of one pixel, received within [since_ms, until_ms]); count or -1. */
+int store_replay_dead(struct store *st, const char *pixel, long long since_ms, long long until_ms,
+                      long long now_ms);
+/* Count of events per state, plus the oldest queued (ready/retry/held) receive time. */
+int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *oldest_queued_ms);
+/* Rows of conversions received since since_ms, for the report (data/payload filled). */
+int store_report_rows(struct store *st, long long since_ms, struct event_row **rows);
+/* Latest touches of a visitor, newest first. *rows is new (free()). Count or -1. */
+int store_list_touches(struct store *st, const char *vid, int limit, struct touch_row **rows);
+/* Touch count (for metrics/status). */
+long long store_touch_count(struct store *st);
+
+/* Per-commit group sizes seen by the writer (for metrics): count and sum. */
+void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows);
+
+#endif

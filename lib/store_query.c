@@ -1,0 +1,557 @@
+/* The forwarder's and the admin API's side of the SQLite store: matching lookups,
+ * state changes of events, listings, replay and purge. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conversion.h"
+#include "log.h"
+#include "store.h"
+#include "store_internal.h"
+
+#define EVENT_COLS \
+    "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts," \
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload"
+
+#define TOUCH_COLS \
+    "id,vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,referrer,email_hash,phone_hash," \
+    "value,currency,ts,consumed_by"
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? (const char *)t : "";
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void read_event(sqlite3_stmt *s, struct event_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, 0);
+    STR_SET(r->source, col_text(s, 1));
+    STR_SET(r->kind, col_text(s, 2));
+    STR_SET(r->object_id, col_text(s, 3));
+    STR_SET(r->pixel, col_text(s, 4));
+    r->state = (enum event_state)sqlite3_column_int(s, 5);
+    r->test = sqlite3_column_int(s, 6);
+    r->received_ms = sqlite3_column_int64(s, 7);
+    r->due_ms = sqlite3_column_int64(s, 8);
+    r->sent_ms = sqlite3_column_int64(s, 9);
+    r->event_time = sqlite3_column_int64(s, 10);
+    r->attempts = sqlite3_column_int(s, 11);
+    STR_SET(r->event_name, col_text(s, 12));
+    STR_SET(r->event_id, col_text(s, 13));
+    STR_SET(r->matched_by, col_text(s, 14));
+    r->touch_id = sqlite3_column_int64(s, 15);
+    STR_SET(r->last_error, col_text(s, 16));
+    STR_SET(r->request_id, col_text(s, 17));
+    r->data = col_dup(s, 18);
+    r->payload = col_dup(s, 19);
+}
+
+static void read_touch(sqlite3_stmt *s, struct touch_row *r)
+{
+    struct touch *t = &r->t;
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(s, 0);
+    STR_SET(t->vid, col_text(s, 1));
+    STR_SET(t->event, col_text(s, 2));
+    STR_SET(t->event_id, col_text(s, 3));
+    STR_SET(t->order_id, col_text(s, 4));
+    STR_SET(t->ttclid, col_text(s, 5));
+    STR_SET(t->ttp, col_text(s, 6));
+    STR_SET(t->ip, col_text(s, 7));
+    STR_SET(t->user_agent, col_text(s, 8));
+    STR_SET(t->url, col_text(s, 9));
+    STR_SET(t->referrer, col_text(s, 10));
+    STR_SET(t->email_hash, col_text(s, 11));
+    STR_SET(t->phone_hash, col_text(s, 12));
+    STR_SET(t->value, col_text(s, 13));
+    STR_SET(t->currency, col_text(s, 14));
+    t->ts = sqlite3_column_int64(s, 15);
+    r->consumed_by = sqlite3_column_int64(s, 16);
+}
+
+void store_row_free(struct event_row *rows, int n)
+{
+    for (int i = 0; rows && i < n; i++) {
+        free(rows[i].data);
+        free(rows[i].payload);
+    }
+    free(rows);
+}
+
+/* Runs a prepared statement that yields event rows into a new array. Count or -1. */
+static int collect_events(sqlite3_stmt *s, int limit, struct event_row **rows)
+{
+    int n = 0, cap = limit > 0 && limit < 64 ? limit : 64, rc;
+    struct event_row *out = malloc((size_t)cap * sizeof *out);
+
+    *rows = NULL;
+    if (!out)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct event_row *bigger = realloc(out, (size_t)cap * 2 * sizeof *out);
+            if (!bigger)
+                break;
+            out = bigger;
+            cap *= 2;
+        }
+        read_event(s, &out[n++]);
+    }
+    if (rc != SQLITE_DONE) {
+        store_row_free(out, n);
+        return -1;
+    }
+    *rows = out;
+    return n;
+}
+
+static int run_events(sqlite3 *db, const char *sql, int limit, struct event_row **rows,
+                      const char *fmt, ...)
+{
+    sqlite3_stmt *s = NULL;
+    int n = -1;
+    va_list ap;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        log_error("store query failed", "error=\"%s\"", sqlite3_errmsg(db));
+        return -1;
+    }
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i]; i++) {
+        if (fmt[i] == 'i')
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
+        else
+            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+    }
+    va_end(ap);
+    n = collect_events(s, limit, rows);
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* Executes a statement with bound values ('i' long long, 's' text); changes or -1. */
+static int run_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+    va_list ap;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+        log_error("store statement failed", "error=\"%s\"", sqlite3_errmsg(db));
+        return -1;
+    }
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i]; i++) {
+        if (fmt[i] == 'i')
+            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
+        else
+            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+    }
+    va_end(ap);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        log_error("store statement failed", "error=\"%s\"", sqlite3_errmsg(db));
+        return -1;
+    }
+    return sqlite3_changes(db);
+}
+
+int store_held_due(struct store *st, long long now, int limit, struct event_row **rows)
+{
+    pthread_mutex_lock(&st->work_lock);
+    int n = run_events(st->work,
+                       "SELECT " EVENT_COLS " FROM conversions WHERE state=0 AND due_ms<=?1 "
+                       "ORDER BY due_ms LIMIT ?2",
+                       limit, rows, "ii", now, (long long)limit);
+    pthread_mutex_unlock(&st->work_lock);
+    return n;
+}
+
+static const char *find_sql[] = {
+    [MKEY_EVENT_ID] = "event_id=?1",
+    [MKEY_ORDER_REF] = "order_id=?1 AND order_id<>''",
+    [MKEY_VID] = "vid=?1",
+    [MKEY_EMAIL] = "vid IN (SELECT vid FROM visitor_keys WHERE key='e:'||?1)",
+    [MKEY_PHONE] = "vid IN (SELECT vid FROM visitor_keys WHERE key='p:'||?1)",
+    [MKEY_IP_UA] = "ip=?1 AND user_agent=?2",
+};
+
+static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
+{
+    char sql[768];
+    if (st->find_touch[key])
+        return st->find_touch[key];
+    snprintf(sql, sizeof sql,
+             "SELECT " TOUCH_COLS " FROM touches WHERE %s AND consumed_by IS NULL AND ts>=?3 "
+             "AND event IN (?4,?5,?6,?7,?8,?9,?10,?11) ORDER BY ts DESC, id DESC LIMIT 1",
+             find_sql[key]);
+    if (sqlite3_prepare_v3(st->work, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->find_touch[key], NULL) !=
+        SQLITE_OK) {
+        log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(st->work));
+        return NULL;
+    }
+    return st->find_touch[key];
+}
+
+int store_find_touch(struct store *st, enum match_key key, const char *k1, const char *k2,
+                     const char *const *names, int nnames, long long since, struct touch_row *out)
+{
+    int found = -1;
+    pthread_mutex_lock(&st->work_lock);
+    sqlite3_stmt *s = find_stmt(st, key);
+    if (!s)
+        goto out;
+    sqlite3_bind_text(s, 1, k1 ? k1 : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, k2 ? k2 : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, since);
+    for (int i = 0; i < NAMES_MAX; i++) {
+        if (i < nnames)
+            sqlite3_bind_text(s, 4 + i, names[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 4 + i);
+    }
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        read_touch(s, out);
+        found = 1;
+    } else if (rc == SQLITE_DONE) {
+        found = 0;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+out:
+    pthread_mutex_unlock(&st->work_lock);
+    return found;
+}
+
+int store_find_visitor(struct store *st, const char *vid, struct touch *out)
+{
+    sqlite3_stmt *s = NULL;
+    int found = -1;
+
+    pthread_mutex_lock(&st->work_lock);
+    if (sqlite3_prepare_v2(st->work,
+                           "SELECT ttclid,ttp,ip,user_agent,url,referrer,last_seen FROM visitors WHERE vid=?",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, vid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        STR_SET(out->vid, vid);
+        STR_SET(out->ttclid, col_text(s, 0));
+        STR_SET(out->ttp, col_text(s, 1));
+        STR_SET(out->ip, col_text(s, 2));
+        STR_SET(out->user_agent, col_text(s, 3));
+        STR_SET(out->url, col_text(s, 4));
+        STR_SET(out->referrer, col_text(s, 5));
+        out->ts = sqlite3_column_int64(s, 6);
+        found = 1;
+    } else if (rc == SQLITE_DONE) {
+        found = 0;
+    }
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->work_lock);
+    return found;
+}
+
+int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
+                  const char *matched_by, long long touch_id, const char *payload)
+{
+    int rc = -1;
+    pthread_mutex_lock(&st->work_lock);
+    if (run_exec(st->work, "BEGIN IMMEDIATE", "") < 0)
+        goto out;
+    if (touch_id > 0 &&
+        run_exec(st->work, "UPDATE touches SET consumed_by=?1 WHERE id=?2 AND consumed_by IS NULL", "ii",
+                 id, touch_id) != 1)
+        goto rollback;
+    if (run_exec(st->work,
+                 "UPDATE conversions SET state=1, event_name=?2, event_id=?3, matched_by=?4, "
+                 "touch_id=?5, payload=?6 WHERE id=?1 AND state=0",
+                 "isssis", id, event_name, event_id, matched_by, touch_id, payload) != 1)
+        goto rollback;
+    if (run_exec(st->work, "COMMIT", "") < 0)
+        goto rollback;
+    rc = 0;
+    goto out;
+rollback:
+    run_exec(st->work, "ROLLBACK", "");
+out:
+    pthread_mutex_unlock(&st->work_lock);
+    return rc;
+}
+
+int store_due_events(struct store *st, const char *pixel, long long now, int limit,
+                     struct event_row **rows)
+{
+    pthread_mutex_lock(&st->work_lock);
+    int n = run_events(st->work,
+                       "SELECT " EVENT_COLS " FROM conversions WHERE state IN (1,3) AND due_ms<=?1 "
+                       "AND pixel=?2 ORDER BY id LIMIT ?3",
+                       limit, rows, "isi", now, pixel, (long long)limit);
+    pthread_mutex_unlock(&st->work_lock);
+    return n;
+}
+
+int store_due_pixels(struct store *st, long long now, char ***pixels)
+{
+    sqlite3_stmt *s = NULL;
+    int n = 0, cap = 8;
+    char **out = calloc((size_t)cap + 1, sizeof *out);
+
+    *pixels = NULL;
+    if (!out)
+        return -1;
+    pthread_mutex_lock(&st->work_lock);
+    if (sqlite3_prepare_v2(st->work,
+                           "SELECT DISTINCT pixel FROM conversions WHERE state IN (1,3) AND due_ms<=?",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, now);
+        while (sqlite3_step(s) == SQLITE_ROW && n < cap)
+            out[n++] = strdup(col_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->work_lock);
+    *pixels = out;
+    return n;
+}
+
+/* Applies one UPDATE to each id in a transaction. */
+static int update_ids(struct store *st, const char *sql, const long long *ids, int n,
+                      const char *text, long long num)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    pthread_mutex_lock(&st->work_lock);
+    if (run_exec(st->work, "BEGIN IMMEDIATE", "") < 0)
+        goto out;
+    if (sqlite3_prepare_v2(st->work, sql, -1, &s, NULL) != SQLITE_OK)
+        goto rollback;
+    for (int i = 0; i < n; i++) {
+        sqlite3_bind_int64(s, 1, ids[i]);
+        sqlite3_bind_text(s, 2, text ? text : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, num);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto rollback;
+        sqlite3_reset(s);
+    }
+    if (run_exec(st->work, "COMMIT", "") < 0)
+        goto rollback;
+    rc = 0;
+    goto out;
+rollback:
+    run_exec(st->work, "ROLLBACK", "");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->work_lock);
+    return rc;
+}
+
+int store_mark_sent(struct store *st, const long long *ids, int n, const char *request_id,
+                    long long now)
+{
+    return update_ids(st,
+                      "UPDATE conversions SET state=2, request_id=?2, sent_ms=?3, "
+                      "attempts=attempts+1, last_error='' WHERE id=?1",
+                      ids, n, request_id, now);
+}
+
+int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,
+                     const char *error)
+{
+    return update_ids(st,
+                      "UPDATE conversions SET state=3, last_error=?2, due_ms=?3, "
+                      "attempts=attempts+1 WHERE id=?1",
+                      ids, n, error, due_ms);
+}
+
+int store_mark_dead(struct store *st, const long long *ids, int n, const char *error)
+{
+    return update_ids(st,
+                      "UPDATE conversions SET state=4, last_error=?2, attempts=attempts+?3 WHERE id=?1",
+                      ids, n, error, 0);
+}
+
+int store_defer_pixel(struct store *st, const char *pixel, long long due_ms)
+{
+    pthread_mutex_lock(&st->work_lock);
+    int rc = run_exec(st->work,
+                      "UPDATE conversions SET due_ms=?1 WHERE state IN (1,3) AND pixel=?2 AND due_ms<?1",
+                      "is", due_ms, pixel);
+    pthread_mutex_unlock(&st->work_lock);
+    return rc < 0 ? -1 : 0;
+}
+
+long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,
+                 long retention_s)
+{
+    long total = 0;
+    int rc;
+    pthread_mutex_lock(&st->work_lock);
+    if ((rc = run_exec(st->work, "DELETE FROM touches WHERE ts<?", "i", now_s - touch_window_s)) > 0)
+        total += rc;
+    if ((rc = run_exec(st->work, "DELETE FROM visitors WHERE last_seen<?", "i",
+                       now_s - visitor_window_s)) > 0)
+        total += rc;
+    if ((rc = run_exec(st->work, "DELETE FROM visitor_keys WHERE seen<?", "i",
+                       now_s - visitor_window_s)) > 0)
+        total += rc;
+    /* Business keys outlive every sender's retries (Stripe: 3 days): retention is >= 1 h
+     * and defaults to 30 days; only finished events go. */
+    if ((rc = run_exec(st->work,
+                       "DELETE FROM conv_refs WHERE conv_id IN (SELECT id FROM conversions "
+                       "WHERE state IN (2,4,5) AND received_ms<?)",
+                       "i", (now_s - retention_s) * 1000)) > 0)
+        total += rc;
+    if ((rc = run_exec(st->work, "DELETE FROM conversions WHERE state IN (2,4,5) AND received_ms<?",
+                       "i", (now_s - retention_s) * 1000)) > 0)
+        total += rc;
+    pthread_mutex_unlock(&st->work_lock);
+    return total;
+}
+
+int store_list_events(struct store *st, int state, int limit, struct event_row **rows)
+{
+    pthread_mutex_lock(&st->admin_lock);
+    int n = run_events(st->admin,
+                       "SELECT " EVENT_COLS " FROM conversions WHERE (?1<0 OR state=?1) "
+                       "ORDER BY id DESC LIMIT ?2",
+                       limit, rows, "ii", (long long)state, (long long)limit);
+    pthread_mutex_unlock(&st->admin_lock);
+    return n;
+}
+
+int store_get_event(struct store *st, long long id, struct event_row *row)
+{
+    struct event_row *rows = NULL;
+    pthread_mutex_lock(&st->admin_lock);
+    int n = run_events(st->admin, "SELECT " EVENT_COLS " FROM conversions WHERE id=?1", 1, &rows,
+                       "i", id);
+    pthread_mutex_unlock(&st->admin_lock);
+    if (n == 1) {
+        *row = rows[0];
+        free(rows);
+        return 1;
+    }
+    store_row_free(rows, n);
+    return n < 0 ? -1 : 0;
+}
+
+int store_replay(struct store *st, long long id, long long now)
+{
+    pthread_mutex_lock(&st->admin_lock);
+    int rc = run_exec(st->admin,
+                      "UPDATE conversions SET state=1, due_ms=?2, last_error='' "
+                      "WHERE id=?1 AND state IN (3,4) AND payload IS NOT NULL",
+                      "ii", id, now);
+    pthread_mutex_unlock(&st->admin_lock);
+    return rc < 0 ? -1 : rc == 1 ? 0 : 1;
+}
+
+int store_replay_dead(struct store *st, const char *pixel, long long since_ms, long long until_ms,
+                      long long now)
+{
+    pthread_mutex_lock(&st->admin_lock);
+    int rc = run_exec(st->admin,
+                      "UPDATE conversions SET state=1, due_ms=?1, last_error='' WHERE state=4 "
+                      "AND payload IS NOT NULL AND (?2='' OR pixel=?2) AND received_ms>=?3 AND received_ms<=?4",
+                      "isii", now, pixel ? pixel : "", since_ms, until_ms);
+    pthread_mutex_unlock(&st->admin_lock);
+    return rc;
+}
+
+int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *oldest)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    memset(counts, 0, sizeof(long long) * EV_STATE_COUNT);
+    *oldest = 0;
+    pthread_mutex_lock(&st->admin_lock);
+    if (sqlite3_prepare_v2(st->admin,
+                           "SELECT state, COUNT(*), MIN(received_ms) FROM conversions GROUP BY state",
+                           -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        int state = sqlite3_column_int(s, 0);
+        if (state < 0 || state >= EV_STATE_COUNT)
+            continue;
+        counts[state] = sqlite3_column_int64(s, 1);
+        long long min = sqlite3_column_int64(s, 2);
+        if ((state == EV_HELD || state == EV_READY || state == EV_RETRY) && (!*oldest || min < *oldest))
+            *oldest = min;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->admin_lock);
+    return rc;
+}
+
+int store_report_rows(struct store *st, long long since_ms, struct event_row **rows)
+{
+    pthread_mutex_lock(&st->admin_lock);
+    int n = run_events(st->admin,
+                       "SELECT " EVENT_COLS " FROM conversions WHERE received_ms>=?1 ORDER BY id",
+                       0, rows, "i", since_ms);
+    pthread_mutex_unlock(&st->admin_lock);
+    return n;
+}
+
+int store_list_touches(struct store *st, const char *vid, int limit, struct touch_row **rows)
+{
+    sqlite3_stmt *s = NULL;
+    int n = 0;
+    struct touch_row *out = calloc((size_t)limit + 1, sizeof *out);
+
+    *rows = NULL;
+    if (!out)
+        return -1;
+    pthread_mutex_lock(&st->admin_lock);
+    if (sqlite3_prepare_v2(st->admin,
+                           "SELECT " TOUCH_COLS " FROM touches WHERE vid=? ORDER BY id DESC LIMIT ?",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, vid, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, limit);
+        while (n < limit && sqlite3_step(s) == SQLITE_ROW)
+            read_touch(s, &out[n++]);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->admin_lock);
+    *rows = out;
+    return n;
+}
+
+long long store_touch_count(struct store *st)
+{
+    sqlite3_stmt *s = NULL;
+    long long n = -1;
+    pthread_mutex_lock(&st->admin_lock);
+    if (sqlite3_prepare_v2(st->admin, "SELECT COUNT(*) FROM touches", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->admin_lock);
+    return n;
+}
+
+void store_work_finalize(struct store *st)
+{
+    for (int i = 0; i < 6; i++) {
+        sqlite3_finalize(st->find_touch[i]);
+        st->find_touch[i] = NULL;
+    }
+}

@@ -1,0 +1,468 @@
+/* The SQLite store. One writer thread owns ingest and commits in groups; the forwarder
+ * ("work") and the admin API each have their own connection behind a mutex. WAL lets
+ * them read while the writer commits. */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "store_internal.h"
+
+#define SCHEMA_VERSION 1
+#define GROUP_MAX 512
+
+static const char *state_names[EV_STATE_COUNT] = {"held", "ready", "sent", "retry", "dead", "ignored"};
+
+const char *store_state_name(enum event_state s)
+{
+    return (s >= 0 && s < EV_STATE_COUNT) ? state_names[s] : "unknown";
+}
+
+int store_state_parse(const char *name, enum event_state *out)
+{
+    for (int i = 0; i < EV_STATE_COUNT; i++)
+        if (name && strcmp(name, state_names[i]) == 0) {
+            *out = (enum event_state)i;
+            return 0;
+        }
+    return -1;
+}
+
+long long store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *schema_v1 =
+    "CREATE TABLE conversions("
+    " id INTEGER PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, object_id TEXT NOT NULL,"
+    " pixel TEXT NOT NULL, state INTEGER NOT NULL, test INTEGER NOT NULL DEFAULT 0,"
+    " received_ms INTEGER NOT NULL, due_ms INTEGER NOT NULL, sent_ms INTEGER,"
+    " event_time INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " event_name TEXT, event_id TEXT, matched_by TEXT, touch_id INTEGER,"
+    " last_error TEXT, request_id TEXT, data TEXT NOT NULL, payload TEXT,"
+    " UNIQUE(source, kind, object_id));"
+    "CREATE INDEX conversions_due ON conversions(state, due_ms);"
+    "CREATE INDEX conversions_received ON conversions(received_ms);"
+    "CREATE TABLE conv_refs(ref TEXT NOT NULL, conv_id INTEGER NOT NULL);"
+    "CREATE INDEX conv_refs_ref ON conv_refs(ref);"
+    "CREATE TABLE touches("
+    " id INTEGER PRIMARY KEY, vid TEXT NOT NULL, event TEXT NOT NULL, event_id TEXT NOT NULL,"
+    " order_id TEXT NOT NULL, ttclid TEXT NOT NULL, ttp TEXT NOT NULL, ip TEXT NOT NULL,"
+    " user_agent TEXT NOT NULL, url TEXT NOT NULL, referrer TEXT NOT NULL,"
+    " email_hash TEXT NOT NULL, phone_hash TEXT NOT NULL, value TEXT NOT NULL,"
+    " currency TEXT NOT NULL, ts INTEGER NOT NULL, consumed_by INTEGER);"
+    "CREATE INDEX touches_vid ON touches(vid, ts);"
+    "CREATE INDEX touches_order ON touches(order_id) WHERE order_id <> '';"
+    "CREATE INDEX touches_event_id ON touches(event_id) WHERE event_id <> '';"
+    "CREATE INDEX touches_ip ON touches(ip, ts);"
+    "CREATE INDEX touches_ts ON touches(ts);"
+    "CREATE TABLE visitors("
+    " vid TEXT PRIMARY KEY, ttclid TEXT NOT NULL DEFAULT '', ttp TEXT NOT NULL DEFAULT '',"
+    " ip TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '',"
+    " referrer TEXT NOT NULL DEFAULT '', last_seen INTEGER NOT NULL);"
+    "CREATE INDEX visitors_seen ON visitors(last_seen);"
+    "CREATE TABLE visitor_keys(key TEXT NOT NULL, vid TEXT NOT NULL, seen INTEGER NOT NULL,"
+    " PRIMARY KEY(key, vid)) WITHOUT ROWID;"
+    "CREATE INDEX visitor_keys_seen ON visitor_keys(seen);";
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("store statement failed", "error=\"%s\"", msg ? msg : "?");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static sqlite3 *open_conn(const char *path, int sync_full, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    if (exec(db, "PRAGMA journal_mode=WAL") < 0 ||
+        exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-4000") < 0) {
+        snprintf(err, errlen, "cannot configure %s", path);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > SCHEMA_VERSION) {
+        snprintf(err, errlen, "store schema version %d is newer than this ttrelayd (%d)", version,
+                 SCHEMA_VERSION);
+        return -1;
+    }
+    if (version == SCHEMA_VERSION)
+        return 0;
+    if (exec(db, "BEGIN IMMEDIATE") < 0)
+        goto fail;
+    if (version < 1 && exec(db, schema_v1) < 0) {
+        exec(db, "ROLLBACK");
+        goto fail;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
+    if (exec(db, sql) < 0 || exec(db, "COMMIT") < 0) {
+        exec(db, "ROLLBACK");
+        goto fail;
+    }
+    log_info("store migrated", "from=%d to=%d", version, SCHEMA_VERSION);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot migrate the store schema");
+    return -1;
+}
+
+static int prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql)
+{
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+        log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(db));
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_writer(struct store *st)
+{
+    sqlite3 *db = st->wdb;
+    return prepare(db, &st->ins_conv,
+                   "INSERT OR IGNORE INTO conversions(source,kind,object_id,pixel,state,test,"
+                   "received_ms,due_ms,event_time,data) VALUES(?,?,?,?,0,?,?,?,?,?)") ||
+           prepare(db, &st->find_conv,
+                   "SELECT id FROM conversions WHERE source=? AND kind=? AND object_id=?") ||
+           prepare(db, &st->ins_ref, "INSERT INTO conv_refs(ref,conv_id) VALUES(?,?)") ||
+           prepare(db, &st->ins_touch,
+                   "INSERT INTO touches(vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,"
+                   "referrer,email_hash,phone_hash,value,currency,ts) "
+                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+           prepare(db, &st->up_visitor,
+                   "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen) "
+                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(vid) DO UPDATE SET "
+                   "ttclid=CASE WHEN ?2<>'' THEN ?2 ELSE ttclid END,"
+                   "ttp=CASE WHEN ?3<>'' THEN ?3 ELSE ttp END,"
+                   "ip=CASE WHEN ?4<>'' THEN ?4 ELSE ip END,"
+                   "user_agent=CASE WHEN ?5<>'' THEN ?5 ELSE user_agent END,"
+                   "url=CASE WHEN ?6<>'' THEN ?6 ELSE url END,"
+                   "referrer=CASE WHEN ?7<>'' THEN ?7 ELSE referrer END,"
+                   "last_seen=MAX(last_seen,?8)") ||
+           prepare(db, &st->ins_vkey, "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)") ||
+           prepare(db, &st->release,
+                   "UPDATE conversions SET due_ms=?1 WHERE state=0 AND due_ms>?1 AND id IN "
+                   "(SELECT conv_id FROM conv_refs WHERE ref=?2)")
+               ? -1
+               : 0;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static int step_done(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : -1;
+}
+
+static void write_conversion(struct store *st, struct job *j)
+{
+    const struct conversion *c = j->c;
+    const char *kind = conversion_kind_name(c->kind);
+    char *data = conversion_to_json(c);
+    sqlite3_stmt *s = st->ins_conv;
+
+    j->result = STORE_ERROR;
+    if (!data)
+        return;
+    bind_text(s, 1, c->source_id);
+    bind_text(s, 2, kind);
+    bind_text(s, 3, c->object_id);
+    bind_text(s, 4, j->pixel);
+    sqlite3_bind_int(s, 5, j->test);
+    sqlite3_bind_int64(s, 6, store_now_ms());
+    sqlite3_bind_int64(s, 7, j->due_ms);
+    sqlite3_bind_int64(s, 8, c->event_time);
+    sqlite3_bind_text(s, 9, data, -1, SQLITE_TRANSIENT);
+    int rc = step_done(s);
+    free(data);
+    if (rc < 0)
+        return;
+    if (sqlite3_changes(st->wdb) == 1) {
+        j->id = sqlite3_last_insert_rowid(st->wdb);
+        for (int i = 0; i < c->nrefs; i++) {
+            bind_text(st->ins_ref, 1, c->refs[i]);
+            sqlite3_bind_int64(st->ins_ref, 2, j->id);
+            if (step_done(st->ins_ref) < 0)
+                return;
+        }
+        j->result = STORE_OK;
+        return;
+    }
+    bind_text(st->find_conv, 1, c->source_id);
+    bind_text(st->find_conv, 2, kind);
+    bind_text(st->find_conv, 3, c->object_id);
+    if (sqlite3_step(st->find_conv) == SQLITE_ROW) {
+        j->id = sqlite3_column_int64(st->find_conv, 0);
+        j->result = STORE_DUPLICATE;
+    }
+    sqlite3_reset(st->find_conv);
+}
+
+static int write_vkey(struct store *st, char prefix, const char *hash, const char *vid, long long ts)
+{
+    char key[80];
+    if (!hash[0])
+        return 0;
+    snprintf(key, sizeof key, "%c:%s", prefix, hash);
+    bind_text(st->ins_vkey, 1, key);
+    bind_text(st->ins_vkey, 2, vid);
+    sqlite3_bind_int64(st->ins_vkey, 3, ts);
+    return step_done(st->ins_vkey);
+}
+
+static void write_touch(struct store *st, struct job *j)
+{
+    const struct touch *t = j->t;
+    sqlite3_stmt *s = st->ins_touch;
+
+    j->result = STORE_ERROR;
+    if (t->event[0] || t->email_hash[0] || t->phone_hash[0]) {
+        const char *v[] = {t->vid, t->event, t->event_id, t->order_id, t->ttclid, t->ttp, t->ip,
+                           t->user_agent, t->url, t->referrer, t->email_hash, t->phone_hash,
+                           t->value, t->currency};
+        for (int i = 0; i < 14; i++)
+            bind_text(s, i + 1, v[i]);
+        sqlite3_bind_int64(s, 15, t->ts);
+        if (step_done(s) < 0)
+            return;
+        j->id = sqlite3_last_insert_rowid(st->wdb);
+    }
+    const char *u[] = {t->vid, t->ttclid, t->ttp, t->ip, t->user_agent, t->url, t->referrer};
+    for (int i = 0; i < 7; i++)
+        bind_text(st->up_visitor, i + 1, u[i]);
+    sqlite3_bind_int64(st->up_visitor, 8, t->ts);
+    if (step_done(st->up_visitor) < 0 || write_vkey(st, 'e', t->email_hash, t->vid, t->ts) < 0 ||
+        write_vkey(st, 'p', t->phone_hash, t->vid, t->ts) < 0)
+        return;
+    if (t->order_id[0] && t->event[0]) {
+        sqlite3_bind_int64(st->release, 1, store_now_ms());
+        bind_text(st->release, 2, t->order_id);
+        if (step_done(st->release) < 0)
+            return;
+    }
+    j->result = STORE_OK;
+}
+
+/* Runs one group in one transaction. A failed commit fails every job of the group:
+ * none of them was acknowledged, so the senders retry. */
+static void write_group(struct store *st, struct job *group, int n)
+{
+    int ok = exec(st->wdb, "BEGIN IMMEDIATE") == 0;
+    for (struct job *j = group; ok && j; j = j->next) {
+        if (j->type == JOB_CONVERSION)
+            write_conversion(st, j);
+        else
+            write_touch(st, j);
+    }
+    if (ok && exec(st->wdb, "COMMIT") < 0) {
+        exec(st->wdb, "ROLLBACK");
+        ok = 0;
+    }
+    if (!ok) {
+        if (sqlite3_get_autocommit(st->wdb) == 0)
+            exec(st->wdb, "ROLLBACK");
+        for (struct job *j = group; j; j = j->next)
+            j->result = STORE_ERROR;
+    }
+    st->commits++;
+    st->committed_rows += (unsigned long long)n;
+    metrics_commit_group(n);
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *st = arg;
+
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        while (!st->head && !st->stopping)
+            pthread_cond_wait(&st->qwork, &st->qlock);
+        if (!st->head && st->stopping)
+            break;
+        struct job *group = st->head, *last = group;
+        int n = 1;
+        while (last->next && n < GROUP_MAX) {
+            last = last->next;
+            n++;
+        }
+        st->head = last->next;
+        if (!st->head)
+            st->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&st->qlock);
+
+        write_group(st, group, n);
+
+        pthread_mutex_lock(&st->qlock);
+        for (struct job *j = group; j;) {
+            struct job *next = j->next;
+            j->done = 1; /* the job lives on its submitter's stack: no access after this */
+            j = next;
+        }
+        pthread_cond_broadcast(&st->qdone);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+static void submit(struct store *st, struct job *j)
+{
+    pthread_mutex_lock(&st->qlock);
+    if (st->stopping) {
+        pthread_mutex_unlock(&st->qlock);
+        j->result = STORE_ERROR;
+        return;
+    }
+    j->next = NULL;
+    if (st->tail)
+        st->tail->next = j;
+    else
+        st->head = j;
+    st->tail = j;
+    pthread_cond_signal(&st->qwork);
+    while (!j->done)
+        pthread_cond_wait(&st->qdone, &st->qlock);
+    pthread_mutex_unlock(&st->qlock);
+}
+
+enum store_result store_add_conversion(struct store *st, const struct conversion *c,
+                                       const char *pixel, int test, long long due_ms,
+                                       long long *id_out)
+{
+    struct job j = {.type = JOB_CONVERSION, .c = c, .pixel = pixel, .test = test, .due_ms = due_ms};
+    submit(st, &j);
+    if (id_out)
+        *id_out = j.id;
+    return j.result;
+}
+
+enum store_result store_add_touch(struct store *st, const struct touch *t)
+{
+    struct job j = {.type = JOB_TOUCH, .t = t};
+    submit(st, &j);
+    return j.result;
+}
+
+void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows)
+{
+    pthread_mutex_lock(&st->qlock);
+    *commits = st->commits;
+    *rows = st->committed_rows;
+    pthread_mutex_unlock(&st->qlock);
+}
+
+static void secure_files(const char *path)
+{
+    char p[600];
+    chmod(path, 0600);
+    snprintf(p, sizeof p, "%s-wal", path);
+    chmod(p, 0600);
+    snprintf(p, sizeof p, "%s-shm", path);
+    chmod(p, 0600);
+}
+
+struct store *store_open(const char *path, int synchronous_full, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&st->work_lock, NULL);
+    pthread_mutex_init(&st->admin_lock, NULL);
+    pthread_mutex_init(&st->qlock, NULL);
+    pthread_cond_init(&st->qwork, NULL);
+    pthread_cond_init(&st->qdone, NULL);
+
+    mode_t old = umask(077);
+    st->wdb = open_conn(path, synchronous_full, err, errlen);
+    if (!st->wdb || migrate(st->wdb, err, errlen) < 0)
+        goto fail;
+    st->work = open_conn(path, synchronous_full, err, errlen);
+    st->admin = st->work ? open_conn(path, synchronous_full, err, errlen) : NULL;
+    if (!st->admin)
+        goto fail;
+    umask(old);
+    secure_files(path);
+    if (prepare_writer(st) < 0) {
+        snprintf(err, errlen, "cannot prepare store statements");
+        goto fail;
+    }
+    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+        snprintf(err, errlen, "cannot start the store writer: %s", strerror(errno));
+        goto fail;
+    }
+    st->writer_started = 1;
+    return st;
+fail:
+    umask(old);
+    store_close(st);
+    return NULL;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    if (st->writer_started) {
+        pthread_mutex_lock(&st->qlock);
+        st->stopping = 1;
+        pthread_cond_broadcast(&st->qwork);
+        pthread_mutex_unlock(&st->qlock);
+        pthread_join(st->writer, NULL);
+    }
+    sqlite3_stmt *stmts[] = {st->ins_conv, st->find_conv, st->ins_ref, st->ins_touch,
+                             st->up_visitor, st->ins_vkey, st->release};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+        sqlite3_finalize(stmts[i]);
+    store_work_finalize(st);
+    if (st->wdb)
+        sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_close(st->admin);
+    sqlite3_close(st->work);
+    sqlite3_close(st->wdb);
+    pthread_mutex_destroy(&st->work_lock);
+    pthread_mutex_destroy(&st->admin_lock);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_cond_destroy(&st->qwork);
+    pthread_cond_destroy(&st->qdone);
+    free(st);
+}

@@ -1,0 +1,154 @@
+/* Normalization of match keys: the same rules run on webhooks and on /collect, so these
+ * outputs are what both sides hash. Expected hashes were computed with Python hashlib. */
+#include "hash.h"
+#include "normalize.h"
+#include "tap.h"
+
+static void email_is(const char *raw, const char *want)
+{
+    char out[128];
+    int rc = normalize_email(raw, out, sizeof out);
+
+    if (want) {
+        is_int(rc, 0, "email '%s' accepted", raw);
+        is_str(out, want, "email '%s' normalized", raw);
+    } else {
+        is_int(rc, -1, "email '%s' refused", raw ? raw : "(null)");
+        is_str(out, "", "refused email leaves out empty");
+    }
+}
+
+static void test_email(void)
+{
+    char small[8], buf[64];
+
+    email_is(" John.Doe@Example.COM ", "john.doe@example.com");
+    is_int(normalize_email("\tjane+tag@shop.example\n", buf, sizeof buf), 0,
+           "email with tab and newline around it accepted");
+    is_str(buf, "jane+tag@shop.example", "tab and newline trimmed");
+    email_is("a@b", "a@b");
+    email_is("", NULL);
+    email_is("   ", NULL);
+    email_is(NULL, NULL);
+    email_is("john.example.com", NULL);
+    email_is("john@@example.com", NULL);
+    email_is("a@b@example.com", NULL);
+    email_is("@example.com", NULL);
+    email_is("john@", NULL);
+    email_is("jo hn@example.com", NULL);
+    is_int(normalize_email("john@example.com", small, sizeof small), -1,
+           "email longer than the buffer is refused, not truncated");
+}
+
+static void phone_is(const char *raw, const char *country, const char *want)
+{
+    char out[32];
+    int rc = normalize_phone(raw, country, out, sizeof out);
+
+    if (want) {
+        is_int(rc, 0, "phone '%s' (%s) accepted", raw, country ? country : "-");
+        is_str(out, want, "phone '%s' (%s) to E.164", raw, country ? country : "-");
+    } else {
+        is_int(rc, -1, "phone '%s' (%s) refused", raw, country ? country : "-");
+        is_str(out, "", "refused phone leaves out empty");
+    }
+}
+
+static void test_phone_national(void)
+{
+    phone_is("(404) 555-1234", "US", "+14045551234");
+    phone_is("404.555.1234", "us", "+14045551234");
+    phone_is("1 404 555 1234", "US", "+14045551234");
+    phone_is("1-416-555-0199", "CA", "+14165550199");
+    phone_is("07911 123456", "GB", "+447911123456");
+    phone_is("020 7946 0958", "GB", "+442079460958");
+    phone_is("030 123456789", "DE", "+4930123456789");
+    phone_is("0151 23456789", "DE", "+4915123456789");
+    phone_is("06 12 34 56 78", "FR", "+33612345678");
+    phone_is("0412 345 678", "AU", "+61412345678");
+    phone_is("09876543210", "IN", "+919876543210");
+    phone_is("98765 43210", "IN", "+919876543210");
+    phone_is("090-1234-5678", "JP", "+819012345678");
+    phone_is("0803 123 4567", "NG", "+2348031234567");
+    phone_is("06 1234 5678", "IT", "+390612345678"); /* Italy keeps its leading 0 */
+    phone_is("8 912 345-67-89", "RU", "+79123456789");
+    phone_is("06 30 123 4567", "HU", "+36301234567");
+}
+
+static void test_phone_international(void)
+{
+    phone_is("+44 7911 123456", NULL, "+447911123456");
+    phone_is("+44 7911 123456", "US", "+447911123456");
+    phone_is("0044 7911 123456", "DE", "+447911123456");
+    phone_is("0044 7911 123456", NULL, "+447911123456");
+    phone_is("+44 (0)20 7946 0958", "GB", "+442079460958");
+    phone_is("+1 (404) 555-1234", "", "+14045551234");
+    phone_is("011 44 7911 123456", "US", "+447911123456");
+    phone_is("+49-30-123456789", NULL, "+4930123456789");
+}
+
+static void test_phone_invalid(void)
+{
+    phone_is("555-555-SHIP", "US", NULL);
+    phone_is("404 555 1234 ext 7", "US", NULL);
+    phone_is("07911 123456", NULL, NULL);
+    phone_is("07911 123456", "", NULL);
+    phone_is("07911 123456", "XX", NULL);
+    phone_is("12345", "GB", NULL);
+    phone_is("+1234567", NULL, NULL);
+    phone_is("+1234567890123456", NULL, NULL);
+    phone_is("+0441234567890", NULL, NULL);
+    phone_is("555 1234", "US", NULL);
+    phone_is("+44 79+11 123456", NULL, NULL);
+    phone_is("", "US", NULL);
+    phone_is(NULL, "US", NULL);
+}
+
+static void test_hashes(void)
+{
+    char out[65], want[65];
+
+    is_int(normalize_hash_email("jon@example.com", out), 0, "hash of an email");
+    hash_sha256_hex("jon@example.com", strlen("jon@example.com"), want);
+    is_str(out, want, "email hash is sha256 of the normalized text");
+    is_str(out, "32023064c99bdd80005be565f7bcd3282c55e4981c5a5a63f1d2d84be7af258d",
+           "email hash equals Python's sha256 of jon@example.com");
+    is_int(normalize_hash_email("  JON@Example.com ", out), 0, "hash of a messy email");
+    is_str(out, "32023064c99bdd80005be565f7bcd3282c55e4981c5a5a63f1d2d84be7af258d",
+           "messy email hashes like the clean one");
+    is_int(normalize_hash_email("32023064C99BDD80005BE565F7BCD3282C55E4981C5A5A63F1D2D84BE7AF258D",
+                                out), 0, "64-hex email accepted");
+    is_str(out, "32023064c99bdd80005be565f7bcd3282c55e4981c5a5a63f1d2d84be7af258d",
+           "64-hex email is lower-cased and passed through, not re-hashed");
+    is_int(normalize_hash_email("not an email", out), -1, "invalid email has no hash");
+    is_str(out, "", "invalid email leaves the hash empty");
+    is_int(normalize_hash_email("", out), -1, "empty email has no hash");
+
+    is_int(normalize_hash_phone("(404) 555-1234", "US", out), 0, "hash of a US phone");
+    is_str(out, "cbe402028396ab36aba067aa94538d53eb026d29e4c9fcc357d966e037ec2e17",
+           "phone hash is sha256 of +14045551234");
+    is_int(normalize_hash_phone("+44 7911 123456", NULL, out), 0, "hash of a GB phone");
+    is_str(out, "20b18ac9de7b3aad174961827d8e451c410af9aedfd1d699927f4b29b81aa1fa",
+           "phone hash is sha256 of +447911123456");
+    is_int(normalize_hash_phone("cbe402028396ab36aba067aa94538d53eb026d29e4c9fcc357d966e037ec2e17",
+                                NULL, out), 0, "64-hex phone accepted without a country");
+    is_str(out, "cbe402028396ab36aba067aa94538d53eb026d29e4c9fcc357d966e037ec2e17",
+           "64-hex phone passed through");
+    is_int(normalize_hash_phone("555-555-SHIP", "US", out), -1, "vanity phone has no hash");
+    is_str(out, "", "vanity phone leaves the hash empty");
+
+    is_int(normalize_hash_external_id("  cust_42 ", out), 0, "hash of an external id");
+    is_str(out, "2b1cb0b84296c10ce6cc722d09a874d1f0cc1865615cb94ee50e62354aec017b",
+           "external id trimmed then hashed");
+    is_int(normalize_hash_external_id("   ", out), -1, "blank external id has no hash");
+}
+
+int main(void)
+{
+    test_email();
+    test_phone_national();
+    test_phone_international();
+    test_phone_invalid();
+    test_hashes();
+    return tap_done();
+}

@@ -1,0 +1,345 @@
+/* WooCommerce source: the set-up ping, signature, topic and status rules and the mapping
+ * of an order, including its order-attribution meta. */
+#include "tap.h"
+
+#include "config.h"
+#include "conversion.h"
+#include "hash.h"
+#include "normalize.h"
+#include "source.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SECRET "wc-webhook-secret-8f3a91c2"
+#define NOW 1746918000LL
+#define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
+           "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+struct headers {
+    const char *name[8];
+    const char *value[8];
+    int n;
+};
+
+static const char *header_get(void *ctx, const char *name)
+{
+    struct headers *h = ctx;
+
+    for (int i = 0; i < h->n; i++)
+        if (strcasecmp(h->name[i], name) == 0)
+            return h->value[i];
+    return NULL;
+}
+
+static void header_add(struct headers *h, const char *name, const char *value)
+{
+    h->name[h->n] = name;
+    h->value[h->n] = value;
+    h->n++;
+}
+
+/* base64(HMAC-SHA256(secret, body)), as WooCommerce signs. */
+static void sign(const char *secret, const char *body, char out[64])
+{
+    unsigned char mac[32];
+
+    hash_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
+    hash_base64_encode(mac, sizeof mac, out, 64);
+}
+
+/* New copy of s with every occurrence of from replaced by to; NULL when from is absent. */
+static char *replace(const char *s, const char *from, const char *to)
+{
+    size_t fl = strlen(from), tl = strlen(to), count = 0;
+    const char *p;
+    char *out, *w;
+
+    for (p = strstr(s, from); p; p = strstr(p + fl, from))
+        count++;
+    if (!count)
+        return NULL;
+    out = malloc(strlen(s) + count * tl + 1);
+    w = out;
+    for (p = s;;) {
+        const char *hit = strstr(p, from);
+        if (!hit)
+            break;
+        memcpy(w, p, (size_t)(hit - p));
+        w += hit - p;
+        memcpy(w, to, tl);
+        w += tl;
+        p = hit + fl;
+    }
+    strcpy(w, p);
+    return out;
+}
+
+struct call {
+    const char *topic;
+    const char *content_type;
+    const char *secret; /* key the test signs with; NULL sends no signature */
+};
+
+static const struct call created = {"order.created", "application/json", SECRET};
+
+static enum source_result run_call(const struct call *c, const char *body, struct conversion *out,
+                                   char *why)
+{
+    char secret[] = SECRET, sig[64];
+    struct headers h = {{0}, {0}, 0};
+    struct webhook_request req = {0};
+    struct source_cfg src = {0};
+
+    if (c->secret) {
+        sign(c->secret, body, sig);
+        header_add(&h, "X-WC-Webhook-Signature", sig);
+        header_add(&h, "X-WC-Webhook-Source", "https://shop.example/");
+        header_add(&h, "X-WC-Webhook-Resource", "order");
+        header_add(&h, "X-WC-Webhook-ID", "7");
+        header_add(&h, "X-WC-Webhook-Delivery-ID", "9c4f3e1a2b7d8c6e5f4a3b2c1d0e9f8a");
+    }
+    if (c->topic)
+        header_add(&h, "X-WC-Webhook-Topic", c->topic);
+    req.body = body;
+    req.len = strlen(body);
+    req.content_type = c->content_type;
+    req.header = header_get;
+    req.ctx = &h;
+    req.now = (time_t)NOW;
+    STR_SET(src.id, "woo");
+    STR_SET(src.type, "woocommerce");
+    src.ops = &source_woocommerce;
+    src.secret = secret;
+    src.kind = KIND_ORDER;
+    return source_handle(&src, &req, out, why, 128);
+}
+
+static enum source_result run(const char *body, struct conversion *out, char *why)
+{
+    return run_call(&created, body, out, why);
+}
+
+static int has_ref(const struct conversion *c, const char *ref)
+{
+    for (int i = 0; i < c->nrefs; i++)
+        if (strcmp(c->refs[i], ref) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_processing_maps_every_field(const char *body)
+{
+    struct conversion c;
+    char why[128], h[65];
+
+    is_int(run(body, &c, why), SOURCE_OK, "processing order accepted (%s)", why);
+    is_str(c.source_id, "woo", "source id preset");
+    is_int(c.kind, KIND_ORDER, "kind order");
+    is_str(c.object_id, "14489", "object id is the order id");
+    is_str(c.order_id, "14489", "order_id is the order id");
+    is_str(c.delivery_id, "9c4f3e1a2b7d8c6e5f4a3b2c1d0e9f8a", "delivery id");
+    is_str(c.value, "54.90", "value exact from total");
+    is_str(c.currency, "USD", "currency");
+    normalize_hash_email("jon.doe@example.com", h);
+    is_str(c.email_hash, h, "billing email normalized and hashed");
+    normalize_hash_phone("+14045550123", NULL, h);
+    is_str(c.phone_hash, h, "billing phone to E.164 via billing country US");
+    normalize_hash_external_id("11", h);
+    is_str(c.external_id_hash, h, "external id from customer_id");
+    is_str(c.ip, "197.210.78.217", "ip from customer_ip_address");
+    is_str(c.user_agent, UA, "user agent from customer_user_agent");
+    is_str(c.url, "https://shop.example/product/hoodie/?utm_source=tiktok&ttclid=E.C.P.woo%2Fxyz",
+           "url from the attribution session entry");
+    is_str(c.ttclid, "E.C.P.woo/xyz", "ttclid URL-decoded from the session entry");
+    is_str(c.referrer, "https://www.tiktok.com/", "referrer from attribution meta");
+    is_str(c.vid, "v-456", "vid from meta ttr_vid");
+    is_str(c.event_id, "", "no explicit event id");
+    is_int(c.event_time, 1746917434LL, "event_time from date_paid_gmt (UTC)");
+    ok(has_ref(&c, "14489") && has_ref(&c, "wc_order_inUqP1zmyrG2P") &&
+           has_ref(&c, "0542e7a8633f55ad58ffb70db2744930") &&
+           has_ref(&c, "pi_3RNME1C8Qa7hr7SI1pcLYDA0"),
+       "refs: id/number, order_key, cart_hash, transaction_id");
+    is_int(c.nrefs, 4, "number equal to id is kept once");
+    is_str(c.contents_json,
+           "[{\"content_id\":\"101\",\"content_name\":\"Hoodie - Black, M\",\"price\":30.0,"
+           "\"quantity\":1},{\"content_id\":\"120\",\"content_name\":\"Beanie\",\"price\":10.0,"
+           "\"quantity\":2}]",
+           "contents from line_items");
+    is_int(c.test, 0, "not a test");
+    conversion_clear(&c);
+}
+
+static void test_pending_then_completed(void)
+{
+    char *pending = tap_fixture("woo_order_pending.json", NULL);
+    char *completed = tap_fixture("woo_order_completed.json", NULL);
+    struct call upd = {"order.updated", "application/json", SECRET};
+    struct conversion out;
+    char why[128];
+
+    ok(pending && completed, "pending and completed fixtures");
+    is_int(run(pending, &out, why), SOURCE_IGNORED, "pending order ignored");
+    is_str(why, "order status pending", "reason names the status");
+    is_int(run_call(&upd, completed, &out, why), SOURCE_OK, "the same order completed: accepted");
+    is_str(out.object_id, "14490", "keyed on the order id");
+    is_str(out.external_id_hash, "", "guest order (customer_id 0) has no external id");
+    is_int(out.event_time, 1747051200LL, "event_time from date_paid_gmt");
+    is_str(out.delivery_id, "9c4f3e1a2b7d8c6e5f4a3b2c1d0e9f8a", "delivery id");
+    conversion_clear(&out);
+    free(pending);
+    free(completed);
+}
+
+static void check_status(const char *body, const char *status, enum source_result want)
+{
+    char to[64], *b;
+    struct conversion out;
+    char why[128];
+
+    snprintf(to, sizeof to, "\"status\":\"%s\"", status);
+    b = replace(body, "\"status\":\"processing\"", to);
+    is_int(run(b, &out, why), want, "status %s", status);
+    conversion_clear(&out);
+    free(b);
+}
+
+static void test_ping(void)
+{
+    struct call ping = {NULL, "application/x-www-form-urlencoded", NULL};
+    struct conversion out;
+    char why[128];
+
+    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING, "form ping answered as ping");
+    ping.content_type = NULL;
+    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING, "ping body without content type");
+    ping.content_type = "application/json";
+    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING, "ping body with any content type");
+    is_int(run_call(&ping, "webhook_id=12&x=1", &out, why), SOURCE_UNAUTHORIZED,
+           "other unsigned form body with JSON content type: 401");
+}
+
+static void test_signature(const char *body)
+{
+    struct call c = created;
+    struct conversion out;
+    char why[128];
+
+    c.secret = NULL;
+    is_int(run_call(&c, body, &out, why), SOURCE_UNAUTHORIZED, "unsigned JSON order: 401");
+    c.secret = "not-the-secret";
+    is_int(run_call(&c, body, &out, why), SOURCE_UNAUTHORIZED, "wrong secret: 401");
+    is_str(out.object_id, "", "nothing mapped");
+    c.content_type = "application/x-www-form-urlencoded";
+    is_int(run_call(&c, "webhook_id=12", &out, why), SOURCE_UNAUTHORIZED,
+           "form body with a bad signature is no ping: 401");
+    c.secret = SECRET;
+    is_int(run_call(&c, body, &out, why), SOURCE_BAD_MEDIA, "signed form-typed order: 415");
+}
+
+static void test_topics(const char *body)
+{
+    struct call c = created;
+    struct conversion out;
+    char why[128];
+
+    c.topic = "order.updated";
+    is_int(run_call(&c, body, &out, why), SOURCE_OK, "order.updated accepted");
+    conversion_clear(&out);
+    c.topic = NULL;
+    is_int(run_call(&c, body, &out, why), SOURCE_OK, "no topic: treated as an order");
+    is_str(out.object_id, "14489", "order id without topic");
+    conversion_clear(&out);
+    c.topic = "order.deleted";
+    is_int(run_call(&c, body, &out, why), SOURCE_IGNORED, "order.deleted ignored");
+    c.topic = "product.created";
+    is_int(run_call(&c, body, &out, why), SOURCE_IGNORED, "product.created ignored");
+}
+
+static void check_phone(const char *body, const char *national, const char *country,
+                        const char *e164)
+{
+    char phone[64], cc[32], h[65];
+    char *b1, *b2;
+    struct conversion out;
+    char why[128];
+
+    snprintf(phone, sizeof phone, "\"phone\":\"%s\"", national);
+    snprintf(cc, sizeof cc, "\"country\":\"%s\"", country);
+    b1 = replace(body, "\"phone\":\"(404) 555-0123\"", phone);
+    b2 = replace(b1, "\"country\":\"US\"", cc);
+    is_int(run(b2, &out, why), SOURCE_OK, "order with %s phone accepted", country);
+    normalize_hash_phone(e164, NULL, h);
+    is_str(out.phone_hash, h, "%s national %s hashed as %s", country, national, e164);
+    conversion_clear(&out);
+    free(b1);
+    free(b2);
+}
+
+static void test_explicit_meta_wins(const char *body)
+{
+    char *b = replace(body, "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"}",
+                      "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"},"
+                      "{\"id\":8450,\"key\":\"ttr_event_id\",\"value\":\"pix-evt-77\"},"
+                      "{\"id\":8451,\"key\":\"ttclid\",\"value\":\"E.C.P.meta\"},"
+                      "{\"id\":8452,\"key\":\"_some_plugin\",\"value\":{\"nested\":true}}");
+    struct conversion out;
+    char why[128];
+
+    ok(b != NULL, "body with explicit meta built");
+    is_int(run(b, &out, why), SOURCE_OK, "order with explicit meta accepted");
+    is_str(out.event_id, "pix-evt-77", "event_id from meta ttr_event_id");
+    is_str(out.ttclid, "E.C.P.meta", "explicit ttclid meta wins over the session entry");
+    is_str(out.url, "https://shop.example/product/hoodie/?utm_source=tiktok&ttclid=E.C.P.woo%2Fxyz",
+           "url still from the session entry");
+    conversion_clear(&out);
+    free(b);
+}
+
+static void test_value_and_time_edges(const char *body)
+{
+    char *zero = replace(body, "\"total\":\"54.90\"", "\"total\":\"0.00\"");
+    char *unpaid = replace(body, "\"date_paid_gmt\":\"2025-05-10T22:50:34\"", "\"date_paid_gmt\":null");
+    struct conversion out;
+    char why[128];
+
+    is_int(run(zero, &out, why), SOURCE_OK, "zero total accepted");
+    is_str(out.value, "0.00", "total 0.00 kept");
+    conversion_clear(&out);
+    is_int(run(unpaid, &out, why), SOURCE_OK, "order without date_paid_gmt");
+    is_int(out.event_time, 1746917432LL, "event_time falls back to date_created_gmt");
+    conversion_clear(&out);
+    is_int(run("{\"status\":\"processing\"}", &out, why), SOURCE_BAD_REQUEST, "order without id: 400");
+    is_int(run("not json", &out, why), SOURCE_BAD_REQUEST, "not JSON: 400");
+    free(zero);
+    free(unpaid);
+}
+
+int main(void)
+{
+    size_t len = 0;
+    char *body = tap_fixture("woo_order_processing.json", &len);
+
+    ok(body != NULL && len > 2000, "processing fixture read");
+    if (!body)
+        return tap_done();
+    test_processing_maps_every_field(body);
+    test_pending_then_completed();
+    check_status(body, "completed", SOURCE_OK);
+    check_status(body, "on-hold", SOURCE_IGNORED);
+    check_status(body, "failed", SOURCE_IGNORED);
+    check_status(body, "cancelled", SOURCE_IGNORED);
+    check_status(body, "refunded", SOURCE_IGNORED);
+    check_status(body, "checkout-draft", SOURCE_IGNORED);
+    test_ping();
+    test_signature(body);
+    test_topics(body);
+    check_phone(body, "020 7946 0018", "GB", "+442079460018");
+    check_phone(body, "030 1234567", "DE", "+49301234567");
+    test_explicit_meta_wins(body);
+    test_value_and_time_edges(body);
+    free(body);
+    return tap_done();
+}
