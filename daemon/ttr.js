@@ -13,8 +13,7 @@
   var TTCLID_COOKIE = 'ttr_ttclid';
   var VID_MAX_AGE = 400 * 86400;   /* the longest lifetime browsers grant a cookie */
   var TTCLID_MAX_AGE = 30 * 86400;
-  var POLL_MS = 200;
-  var POLL_TICKS = 50;             /* watch for the pixel for 10 s, then stop */
+  var POLL_MS = 200, POLL_TICKS = 50;   /* watch for the pixel for 10 s, then stop */
   var FORM_FIELDS = 'input[type=email], input[type=tel], input[name*=email i], input[name*=phone i]';
 
   function randomHex(bytes) {
@@ -29,15 +28,14 @@
     return 'ttr_' + randomHex(10);
   }
 
-  function cookieGet(name) {
-    var parts = document.cookie ? document.cookie.split('; ') : [];
-    for (var i = 0; i < parts.length; i++) {
-      var eq = parts[i].indexOf('=');
-      if (eq > 0 && parts[i].slice(0, eq) === name) {
-        try { return decodeURIComponent(parts[i].slice(eq + 1)); } catch (e) { return ''; }
-      }
-    }
-    return '';
+  function mark(fn) {
+    fn.ttr = true;
+    return fn;
+  }
+
+  function cookieGet(name) {   /* names here are plain [a-z_] */
+    var m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
+    try { return m ? decodeURIComponent(m[1]) : ''; } catch (e) { return ''; }
   }
 
   function cookieSet(name, value, maxAge) {
@@ -49,7 +47,6 @@
   function storageGet(name) {
     try { return window.localStorage.getItem(name) || ''; } catch (e) { return ''; }
   }
-
   function storageSet(name, value) {
     try { window.localStorage.setItem(name, value); } catch (e) { /* cookie still holds it */ }
   }
@@ -68,9 +65,8 @@
   var base = scriptBase();
   var vid = cookieGet(VID_COOKIE) || storageGet(VID_COOKIE);
   if (!/^[0-9a-f]{32}$/.test(vid)) vid = randomHex(16);
-  var ttclid = '';
-  try { ttclid = new URLSearchParams(location.search).get('ttclid') || ''; } catch (e) { ttclid = ''; }
-  ttclid = (ttclid || cookieGet(TTCLID_COOKIE)).slice(0, 255);
+  var ttclid = new URLSearchParams(location.search).get('ttclid') || cookieGet(TTCLID_COOKIE);
+  ttclid = ttclid.slice(0, 255);
 
   /* ttr.vid goes into cart attributes, order meta or Stripe metadata (match rule 3);
    * ttr.eventId() makes an id a site can share between ttq.track and its own webhook. */
@@ -199,11 +195,6 @@
     }
   }
 
-  function mark(fn) {
-    fn.ttr = true;
-    return fn;
-  }
-
   function hookQueue(q) {
     if (!q || (typeof q !== 'object' && typeof q !== 'function')) return;
     hook(q, 'track', wrapTrack);
@@ -243,12 +234,17 @@
     if (++ticks >= POLL_TICKS) clearInterval(timer);
   }, POLL_MS);
 
+  /* Capture phase on the document: fields added later and forms that stop propagation
+   * are seen too. Checkboxes such as "email_opt_in" fail the shape test and are skipped. */
   document.addEventListener('change', function (ev) {
     var el = ev.target;
     if (!el || !el.matches || !el.matches(FORM_FIELDS)) return;
-    var isEmail = el.type === 'email' || /email/i.test(el.name || '');
-    if (isEmail) recordContact(el.value, '');
-    else recordContact('', el.value);
+    var v = text(el.value).trim();
+    if (el.type === 'email' || /email/i.test(el.name || '')) {
+      if (/^[^\s@]+@[^\s@]+$/.test(v)) recordContact(v, '');
+    } else if ((v.match(/\d/g) || []).length >= 7) {
+      recordContact('', v);
+    }
   }, true);
 
   if (consented()) persist();

@@ -176,10 +176,13 @@ static void table_print(struct table *t)
             w[c] = cw > w[c] ? cw : w[c];
         }
     for (int r = 0; r < t->nrows; r++) {
-        for (int c = 0; c < t->ncols; c++) {
+        int end = t->ncols - 1; /* no trailing blanks after the last non-empty cell */
+        while (end > 0 && !*t->cells[r * t->ncols + end])
+            end--;
+        for (int c = 0; c <= end; c++) {
             const char *cell = t->cells[r * t->ncols + c];
             int pad = w[c] - table_width(cell);
-            int last = c == t->ncols - 1;
+            int last = c == end;
             if (t->align[c] == 'r')
                 printf("%*s%s", pad, "", cell);
             else
@@ -228,18 +231,27 @@ static const char *fmt_time(char *buf, size_t n, const json_t *v)
     return buf;
 }
 
+/* "42.0s", "5m 3s", "2h", "1d 4h": two units at most, a zero second unit left out. */
 static const char *fmt_duration(char *buf, size_t n, double s)
 {
+    static const struct { long long secs; char name; } units[] = {
+        {86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
     long long v = (long long)s;
 
-    if (s < 60)
+    if (s < 60) {
         snprintf(buf, n, "%.1fs", s < 0 ? 0.0 : s);
-    else if (v < 3600)
-        snprintf(buf, n, "%lldm %llds", v / 60, v % 60);
-    else if (v < 86400)
-        snprintf(buf, n, "%lldh %lldm", v / 3600, v % 3600 / 60);
-    else
-        snprintf(buf, n, "%lldd %lldh", v / 86400, v % 86400 / 3600);
+        return buf;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (v < units[i].secs)
+            continue;
+        long long hi = v / units[i].secs, lo = v % units[i].secs / units[i + 1].secs;
+        if (lo)
+            snprintf(buf, n, "%lld%c %lld%c", hi, units[i].name, lo, units[i + 1].name);
+        else
+            snprintf(buf, n, "%lld%c", hi, units[i].name);
+        break;
+    }
     return buf;
 }
 
@@ -444,7 +456,7 @@ static void show_field(const char *name, const char *value)
 {
     char *clean = table_clean(value);
 
-    printf("%-14s %s\n", name, clean && *clean ? clean : "-");
+    printf("%-16s %s\n", name, clean && *clean ? clean : "-");
     free(clean);
 }
 

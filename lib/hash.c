@@ -80,8 +80,11 @@ int hash_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t 
         rc = 0;
         goto out;
     }
-    for (size_t i = n; i > 0 && clean[i - 1] == '=' && pad < 2; i--)
+    for (size_t i = n; i > 0 && clean[i - 1] == '='; i--)
         pad++;
+    /* Padding only at the very end, at most two: EVP_DecodeBlock would accept more. */
+    if (pad > 2 || memchr(clean, '=', n - pad) != NULL)
+        goto out;
     raw = OPENSSL_malloc(n / 4 * 3 + 1);
     if (!raw)
         goto out;

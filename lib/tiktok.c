@@ -269,7 +269,7 @@ static enum tiktok_outcome tt_outcome_for_code(long code)
     case 40105:
         return TT_AUTH;
     default:
-        /* 5xxxx are TikTok's own system errors: transient, like an HTTP 5xx. */
+        /* Codes 50000-59999 are TikTok system errors: transient, like an HTTP 5xx. */
         return code >= 50000 && code <= 59999 ? TT_RETRY : TT_REJECTED;
     }
 }

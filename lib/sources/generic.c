@@ -312,11 +312,13 @@ static int generic_map_ids(struct generic_body *b, const struct source_cfg *src,
     return 0;
 }
 
-/* Email and phone are hashed here and the raw text dropped. A value that is not an email or
- * a phone number is left out rather than refusing the whole conversion. */
+/* Email and phone are hashed here and the raw text dropped. Match keys only enrich the
+ * conversion, so a value that does not parse (an email without '@', a country name where
+ * a code belongs) is left out; refusing would lose the conversion, since CRMs do not resend
+ * after a 4xx. Fields that define the conversion (id, kind, value, time) are refused instead. */
 static int generic_map_contact(struct generic_body *b, struct conversion *out)
 {
-    char email[320], phone[64], country[8], external_id[256];
+    char email[320], phone[64], country[64], external_id[256];
     int have_country, rc;
 
     rc = generic_text(b, "email", 0, email, sizeof email);
@@ -328,10 +330,8 @@ static int generic_map_contact(struct generic_body *b, struct conversion *out)
     if (have_country < 0)
         return -1;
     if (have_country > 0 && (strlen(country) != 2 || !isalpha((unsigned char)country[0]) ||
-                             !isalpha((unsigned char)country[1]))) {
-        generic_why(b->why, b->whylen, "country must be an ISO 3166-1 alpha-2 code");
-        return -1;
-    }
+                             !isalpha((unsigned char)country[1])))
+        have_country = 0;
     rc = generic_text(b, "phone", 1, phone, sizeof phone);
     if (rc < 0)
         return -1;
@@ -467,7 +467,8 @@ out:
     return rc;
 }
 
-/* ttclid, _ttp and the browser facts a CRM may have kept from the lead's visit. */
+/* ttclid, _ttp and the browser facts a CRM may have kept from the lead's visit; an ip that
+ * is not an address is left out like any other unparseable match key. */
 static int generic_map_browser(struct generic_body *b, struct conversion *out)
 {
     unsigned char addr[16];
@@ -483,11 +484,8 @@ static int generic_map_browser(struct generic_body *b, struct conversion *out)
     if (rc < 0)
         return -1;
     if (rc > 0 && inet_pton(AF_INET, out->ip, addr) != 1 &&
-        inet_pton(AF_INET6, out->ip, addr) != 1) {
+        inet_pton(AF_INET6, out->ip, addr) != 1)
         out->ip[0] = '\0';
-        generic_why(b->why, b->whylen, "ip must be an IPv4 or IPv6 address");
-        return -1;
-    }
     return 0;
 }
 

@@ -131,17 +131,24 @@ static int query_get(const char *url, const char *key, char *out, size_t size)
     return -1;
 }
 
-/* A price as a JSON number from exact decimal text; NULL when not a price. The number
- * is written back with 15 significant digits, which reproduces the text's value. */
+/* A price as a new JSON number, from a number or exact decimal text; NULL when not a
+ * price. Dumped with 15 significant digits, the number reproduces the text's value.
+ * jansson's own decoder does the conversion: strtod would follow the C locale. */
 static json_t *price_json(const json_t *v)
 {
     char canon[40];
+    json_t *n;
 
     if (json_is_number(v))
-        return json_real(json_number_value(v));
+        return json_copy((json_t *)v);
     if (!json_is_string(v) || money_from_decimal(json_string_value(v), canon, sizeof canon) < 0)
         return NULL;
-    return json_real(strtod(canon, NULL));
+    n = json_loads(canon, JSON_DECODE_ANY, NULL);
+    if (!json_is_number(n)) {
+        json_decref(n);
+        return NULL;
+    }
+    return n;
 }
 
 static json_t *shopify_content(const json_t *item)
@@ -306,7 +313,9 @@ static void shopify_map_refs(const json_t *order, struct conversion *out)
             conversion_add_ref(out, id);
 }
 
-/* Tests go out only to a test_event_code; cancelled and fully reversed payments never do. */
+/* Tests go out only to a test_event_code; cancelled and fully reversed payments never do.
+ * Any other financial_status (pending for manual payment methods, authorized, partially
+ * refunded) is an order: a later orders/paid collapses onto the same business key. */
 static enum source_result shopify_check_state(const struct source_cfg *src, const json_t *order,
                                               struct conversion *out, char *why, size_t whylen)
 {

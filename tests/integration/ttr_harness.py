@@ -532,7 +532,8 @@ def ttrelayctl_path():
     return os.environ.get("TTRELAYCTL")
 
 
-_LISTEN_RE = re.compile(r"msg=listening listener=(\w+) .*?port=(\d+)")
+# logfmt may quote any value: msg=listening and msg="listening" are the same line.
+_LISTEN_RE = re.compile(r'msg="?listening"? listener="?(\w+)"? .*?port="?(\d+)')
 
 
 class DaemonError(RuntimeError):
@@ -682,7 +683,7 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.log_text()[mark:]
-            if 'msg="configuration reloaded"' in text:
+            if 'msg="configuration reloaded"' in text or "msg=configuration_reloaded" in text:
                 return "reloaded"
             if 'msg="reload refused"' in text:
                 return "refused"

@@ -168,6 +168,26 @@ static void test_contact_hashed(void)
        "the refusal reason does not quote the email (%s)", why);
 }
 
+/* A newsletter link can carry the reader's address; it must not be stored with the url. */
+static void test_url_scrubbed(void)
+{
+    struct touch t;
+    char why[128];
+    const char *body =
+        "{\"vid\":\"v1\",\"url\":\"https://shop.example/p?utm_source=nl&email=Shopper%40Example.com"
+        "&ttclid=E.C.P.a#m=shopper@example.com\",\"referrer\":\"https://mail.example/r?to=shopper@example.com\"}";
+
+    is_int(parse(body, &t, why, sizeof why), 0, "a url with an email in its query is accepted");
+    is_str(t.url, "https://shop.example/p?utm_source=nl&email=&ttclid=E.C.P.a#m=",
+           "query and fragment values holding an email are dropped, the rest kept");
+    is_str(t.referrer, "https://mail.example/r?to=", "the referrer is scrubbed the same way");
+    ok(!touch_contains(&t, "shopper@example.com") && !touch_contains(&t, "Shopper%40Example"),
+       "the email from the url is in no touch field");
+    is_int(parse("{\"vid\":\"v1\",\"url\":\"https://shop.example/a?b=c&d=e#top\"}", &t, why,
+                 sizeof why), 0, "a plain url is accepted");
+    is_str(t.url, "https://shop.example/a?b=c&d=e#top", "a url without an email is kept as is");
+}
+
 /* Context fields are cut to their buffers, never past a UTF-8 character. */
 static void test_bounded_copies(void)
 {
@@ -203,6 +223,7 @@ int main(void)
     test_required_and_names();
     test_depth();
     test_contact_hashed();
+    test_url_scrubbed();
     test_bounded_copies();
     return tap_done();
 }

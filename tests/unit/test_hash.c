@@ -97,6 +97,9 @@ static void test_base64_errors(void)
     is_int(hash_base64_decode("Zm9v!mFy", 8, out, sizeof out), -1, "decode refuses '!'");
     is_int(hash_base64_decode("Zm9vY", 5, out, sizeof out), -1,
            "decode refuses an impossible length");
+    is_int(hash_base64_decode("Zg==Zg==", 8, out, sizeof out), -1, "padding inside refused");
+    is_int(hash_base64_decode("Zg=a", 4, out, sizeof out), -1, "data after padding refused");
+    is_int(hash_base64_decode("Z===", 4, out, sizeof out), -1, "three padding chars refused");
     is_int(hash_base64_decode("Zm8", 3, out, sizeof out), 2, "decode tolerates missing padding");
     is_int(hash_base64_decode("Zm9v\nYmFy\n", 10, out, sizeof out), 6,
            "decode skips line breaks");

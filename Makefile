@@ -1,0 +1,53 @@
+# Thin wrapper over CMake: `make run` and `make test` are the two commands of the README.
+BUILD ?= build
+BUILD_ASAN ?= build-asan
+CONFIG ?= etc/ttrelay.conf
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
+
+.PHONY: all deps run test test-asan bench fuzz install clean
+
+all: $(BUILD)/ttrelayd
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+$(BUILD)/ttrelayd: deps $(BUILD)/Makefile FORCE
+	cmake --build $(BUILD) -j $(JOBS)
+
+FORCE:
+
+run: $(BUILD)/ttrelayd
+	@mkdir -p var
+	$(BUILD)/ttrelayd -c $(CONFIG)
+
+test:
+	@scripts/deps.sh test
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j 2
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DTTR_SANITIZE=ON
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j 2
+
+bench:
+	@scripts/deps.sh bench
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+	bench/run.sh $(BUILD)
+
+fuzz:
+	@scripts/deps.sh test
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTTR_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS)
+	tests/fuzz/run.sh build-fuzz $${FUZZ_SECONDS:-300}
+
+install: $(BUILD)/ttrelayd
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) build-fuzz

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs what ttrelay needs to build and test on Debian 12. As root it runs apt-get;
+# otherwise it prints the exact command. With "test" it adds the test tools, the
+# browser test's Chromium and its npm package; with "bench" the benchmark tools.
+set -eu
+what=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev"
+case "$what" in
+  test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium nodejs npm sqlite3 systemd man-db groff-base" ;;
+  bench) pkgs="$pkgs python3 nginx-light wrk" ;;
+esac
+
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing$missing"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null ||
+      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing >/dev/null; }
+  else
+    echo "deps: missing packages; run as root:"
+    echo "  apt-get install -y$missing"
+    exit 1
+  fi
+fi
+
+if [ "$what" = test ] && [ -f "$root/tests/browser/package.json" ] &&
+   [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
+  echo "deps: installing the browser test's npm packages"
+  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,158 @@
+/* The SQLite store: group commit under concurrency, business-key uniqueness, durability
+ * across reopen, schema version, file permissions and event state changes. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store.h"
+#include "tap.h"
+
+#define THREADS 16
+#define PER_THREAD 200
+
+static char dir[] = "/tmp/ttr-store-XXXXXX";
+static char path[256];
+static struct store *st;
+static int failures[THREADS];
+
+static void conv(struct conversion *c, const char *object_id)
+{
+    memset(c, 0, sizeof *c);
+    STR_SET(c->source_id, "shop");
+    c->kind = KIND_ORDER;
+    STR_SET(c->object_id, object_id);
+    STR_SET(c->value, "9.20");
+    c->event_time = time(NULL);
+}
+
+static void *writer(void *arg)
+{
+    int t = (int)(long)arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        struct conversion c;
+        char id[64];
+        snprintf(id, sizeof id, "t%d-%d", t, i);
+        conv(&c, id);
+        long long row = 0;
+        if (store_add_conversion(st, &c, "CPIX", 0, 0, &row) != STORE_OK || row <= 0)
+            failures[t]++;
+    }
+    return NULL;
+}
+
+static void test_group_commit(void)
+{
+    pthread_t th[THREADS];
+    unsigned long long commits = 0, rows = 0;
+    for (long t = 0; t < THREADS; t++)
+        pthread_create(&th[t], NULL, writer, (void *)t);
+    int failed = 0;
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(th[t], NULL);
+        failed += failures[t];
+    }
+    store_commit_stats(st, &commits, &rows);
+    is_int(failed, 0, "%d concurrent writers all get their row committed", THREADS);
+    is_int((long long)rows, THREADS * PER_THREAD, "every row went through the writer");
+    ok(commits < rows, "rows were committed in groups (%llu commits for %llu rows)", commits, rows);
+    long long counts[EV_STATE_COUNT], oldest;
+    store_counts(st, counts, &oldest);
+    is_int(counts[EV_HELD], THREADS * PER_THREAD, "all of them are held events");
+}
+
+static void test_business_key(void)
+{
+    struct conversion c;
+    long long a = 0, b = 0;
+    conv(&c, "dup-1");
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &a), STORE_OK, "a new business key is stored");
+    STR_SET(c.value, "10.00");
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &b), STORE_DUPLICATE, "the same key again is a duplicate");
+    is_int(b, a, "the duplicate reports the first conversion's id");
+    c.kind = KIND_CALL;
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &b), STORE_OK, "another kind is another business fact");
+}
+
+static void test_states(void)
+{
+    struct conversion c;
+    long long id = 0;
+    struct event_row *rows = NULL, row;
+    conv(&c, "state-1");
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &id), STORE_OK, "a conversion to follow through its states");
+    ok(store_promote(st, id, "CompletePayment", "eid-1", "none", 0, "{\"event\":\"CompletePayment\"}") == 0,
+       "a held event is promoted to ready");
+    ok(store_promote(st, id, "CompletePayment", "eid-2", "none", 0, "{}") < 0, "an event is promoted once");
+    long long now = (long long)time(NULL) * 1000 + 1000;
+    int n = store_due_events(st, "CPIX", now, 10, &rows);
+    int seen = 0;
+    for (int i = 0; i < n; i++)
+        seen |= rows[i].id == id;
+    store_row_free(rows, n);
+    ok(seen, "a ready event is due for its pixel");
+    store_mark_dead(st, &id, 1, "TikTok code 40002: bad row");
+    store_get_event(st, id, &row);
+    is_int(row.state, EV_DEAD, "marked dead");
+    is_str(row.last_error, "TikTok code 40002: bad row", "with its error");
+    free(row.data);
+    free(row.payload);
+    is_int(store_replay(st, id, now), 0, "a dead event can be replayed");
+    store_get_event(st, id, &row);
+    is_int(row.state, EV_READY, "replayed: ready again");
+    is_str(row.event_id, "eid-1", "with its original event_id");
+    free(row.data);
+    free(row.payload);
+    store_mark_sent(st, &id, 1, "req-1", now);
+    is_int(store_replay(st, id, now), 1, "a sent event is not replayable");
+}
+
+static void test_reopen(void)
+{
+    struct stat sb;
+    store_close(st);
+    ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "the database file is 0600");
+    char err[256];
+    st = store_open(path, 1, err, sizeof err);
+    ok(st != NULL, "reopens: %s", st ? "ok" : err);
+    long long counts[EV_STATE_COUNT], oldest;
+    store_counts(st, counts, &oldest);
+    ok(counts[EV_HELD] >= THREADS * PER_THREAD, "committed rows survive a reopen");
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    sqlite3_open(path, &db);
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    sqlite3_step(s);
+    is_int(sqlite3_column_int(s, 0), 1, "schema version recorded in user_version");
+    sqlite3_finalize(s);
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
+    sqlite3_step(s);
+    is_str((const char *)sqlite3_column_text(s, 0), "wal", "the store runs in WAL mode");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    char err[256];
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(path, sizeof path, "%s/ttrelay.db", dir);
+    st = store_open(path, 0, err, sizeof err);
+    ok(st != NULL, "store opens: %s", st ? "ok" : err);
+    if (!st)
+        return tap_done();
+    test_group_commit();
+    test_business_key();
+    test_states();
+    test_reopen();
+    store_close(st);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", dir);
+    return tap_done();
+}
