@@ -150,13 +150,9 @@ static int woo_is_ping(const struct webhook_request *req)
 {
     static const char prefix[] = "webhook_id=";
     const size_t plen = sizeof prefix - 1;
-    const char *ct = req->content_type;
     size_t i;
 
-    if (!ct && req->header)
-        ct = req->header(req->ctx, "Content-Type");
-    if (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
-        return 1;
+    /* Only the exact ping body: anything else unsigned is refused, not acknowledged. */
     if (req->len <= plen || memcmp(req->body, prefix, plen) != 0)
         return 0;
     for (i = plen; i < req->len; i++)

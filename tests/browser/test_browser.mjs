@@ -142,7 +142,8 @@ async function startDaemon(conf) {
   };
   cleanups.push(stop);
   const port = (listener) => {
-    const m = daemonLog.match(new RegExp(`msg=listening listener=${listener} .*?port=(\\d+)`));
+    // logfmt may quote the value: msg=listening or msg="listening"
+    const m = daemonLog.match(new RegExp(`msg="?listening"? listener=${listener} .*?port=(\\d+)`));
     return m ? Number(m[1]) : 0;
   };
   await waitFor('ttrelayd to log both listening ports', 15000, () => {

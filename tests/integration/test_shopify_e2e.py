@@ -134,7 +134,8 @@ def test_orders_paid_reaches_tiktok_field_by_field():
     events = d.admin_events()
     is_(len(events), 1, "admin lists one event")
     if events:
-        e = events[0]
+        # The mock sees the request before the daemon has read the answer and committed.
+        e = d.wait_event_state(events[0]["id"], "sent", 5)
         is_(e.get("state"), "sent", "event state is sent")
         is_(e.get("event_id"), want_id, "admin event_id equals the sent one")
         is_(e.get("object_id"), oid, "admin object_id is the order id")

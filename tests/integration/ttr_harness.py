@@ -685,7 +685,7 @@ class Daemon:
             text = self.log_text()[mark:]
             if 'msg="configuration reloaded"' in text or "msg=configuration_reloaded" in text:
                 return "reloaded"
-            if 'msg="reload refused"' in text:
+            if 'msg="reload refused' in text:
                 return "refused"
             time.sleep(0.05)
         raise DaemonError("no reload verdict in the log within %ss" % timeout)
