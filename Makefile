@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_ASAN ?= build-asan
 CONFIG ?= etc/ttrelay.conf
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-PREFIX ?= /usr/local
+PREFIX ?= /usr
 
 .PHONY: all deps run test test-asan bench fuzz install clean
 
@@ -46,7 +46,9 @@ fuzz:
 	cmake --build build-fuzz -j $(JOBS)
 	tests/fuzz/run.sh build-fuzz $${FUZZ_SECONDS:-300}
 
-install: $(BUILD)/ttrelayd
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
 	cmake --install $(BUILD)
 
 clean:
