@@ -40,8 +40,8 @@ int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
     int ready = 1;
     long long counts[EV_STATE_COUNT], oldest;
 
-    if (store_counts(ctx->st, counts, &oldest) < 0) {
-        len += (size_t)snprintf(buf + len, size - len, "\"store unreadable\"");
+    if (store_counts(ctx->st, counts, &oldest) < 0 || !store_writable(ctx->st)) {
+        len += (size_t)snprintf(buf + len, size - len, "\"store not writable or unreadable\"");
         ready = 0;
     }
     if (forwarder_idle_ms(ctx->fw) > 60000) {

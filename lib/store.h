@@ -111,6 +111,9 @@ int store_list_touches(struct store *st, const char *vid, int limit, struct touc
 /* Touch count (for metrics/status). */
 long long store_touch_count(struct store *st);
 
+/* 0 when the last group commit failed (disk full, I/O error): not ready. */
+int store_writable(struct store *st);
+
 /* Per-commit group sizes seen by the writer (for metrics): count and sum. */
 void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows);
 

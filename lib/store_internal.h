@@ -38,6 +38,7 @@ struct store {
     int stopping;
     int writer_started;
     unsigned long long commits, committed_rows;
+    int last_commit_failed;
 
     sqlite3_stmt *ins_conv, *find_conv, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
     sqlite3_stmt *find_touch[6]; /* per enum match_key, on the work connection */

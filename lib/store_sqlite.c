@@ -302,8 +302,11 @@ static void write_group(struct store *st, struct job *group, int n)
         for (struct job *j = group; j; j = j->next)
             j->result = STORE_ERROR;
     }
+    pthread_mutex_lock(&st->qlock);
     st->commits++;
     st->committed_rows += (unsigned long long)n;
+    st->last_commit_failed = !ok;
+    pthread_mutex_unlock(&st->qlock);
     metrics_commit_group(n);
 }
 
@@ -379,6 +382,14 @@ enum store_result store_add_touch(struct store *st, const struct touch *t)
     struct job j = {.type = JOB_TOUCH, .t = t};
     submit(st, &j);
     return j.result;
+}
+
+int store_writable(struct store *st)
+{
+    pthread_mutex_lock(&st->qlock);
+    int ok = !st->last_commit_failed && !st->stopping;
+    pthread_mutex_unlock(&st->qlock);
+    return ok;
 }
 
 void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows)

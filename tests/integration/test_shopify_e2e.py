@@ -227,6 +227,8 @@ def test_dry_run_records_without_sending():
     time.sleep(1)
     is_(mock.count(), 0, "nothing reached the mock")
     is_(d.admin_status().get("dry_run"), True, "/admin/status reports dry_run")
+    is_(d.stop(), 0, "SIGTERM stops the daemon with exit code 0")
+    ok("msg=stopped" in d.log_text() or 'msg="stopped"' in d.log_text(), "stop is logged")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,30 @@ static void test_states(void)
     is_int(store_replay(st, id, now), 1, "a sent event is not replayable");
 }
 
+static void test_purge(void)
+{
+    struct touch t;
+    long long now = time(NULL);
+    memset(&t, 0, sizeof t);
+    STR_SET(t.vid, "old-visitor");
+    STR_SET(t.event, "CompletePayment");
+    STR_SET(t.event_id, "old");
+    t.ts = now - 200000;
+    store_add_touch(st, &t);
+    STR_SET(t.vid, "new-visitor");
+    STR_SET(t.event_id, "new");
+    t.ts = now - 10;
+    store_add_touch(st, &t);
+    long long before = store_touch_count(st);
+    long removed = store_purge(st, now, 172800, 28 * 86400, 30 * 86400);
+    ok(removed >= 1, "the purge removes expired rows (%ld)", removed);
+    is_int(store_touch_count(st), before - 1, "a touch older than the window is gone, a recent one stays");
+    struct touch_row *rows = NULL;
+    is_int(store_list_touches(st, "new-visitor", 10, &rows), 1, "the recent touch is still listed");
+    free(rows);
+    ok(store_writable(st), "the store reports itself writable");
+}
+
 static void test_reopen(void)
 {
     struct stat sb;
@@ -148,6 +172,7 @@ int main(void)
     test_group_commit();
     test_business_key();
     test_states();
+    test_purge();
     test_reopen();
     store_close(st);
     char cmd[300];
