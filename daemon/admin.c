@@ -267,6 +267,8 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn, struc
     int nrr = 0;
     for (int i = 0; rr && i < n; i++) {
         int j = 0;
+        if (rows[i].test)
+            continue; /* test events prove the pipeline; they are not conversions */
         while (j < nrr && (strcmp(rr[j].source, rows[i].source) || strcmp(rr[j].kind, rows[i].kind)))
             j++;
         if (j == nrr) {

@@ -44,6 +44,7 @@ struct request {
 
 static struct listener_ctx public_lc, admin_lc;
 static int in_flight; /* requests begun and not completed (atomic) */
+static int draining;  /* set at shutdown: answers close their connection (atomic) */
 
 static long long wall_ms(void)
 {
@@ -72,6 +73,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, s
 {
     if (!r)
         return MHD_NO;
+    if (__atomic_load_n(&draining, __ATOMIC_ACQUIRE))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -564,10 +567,13 @@ void http_stop(struct daemon_ctx *ctx)
         MHD_quiesce_daemon(ctx->public_http);
     if (ctx->admin_http)
         MHD_quiesce_daemon(ctx->admin_http);
-    /* Let requests in flight (a webhook waiting for its commit) answer; bounded. */
-    for (int i = 0; i < 100 && __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0; i++) {
-        struct timespec ts = {0, 100 * 1000000L};
+    /* Let requests in flight (a webhook waiting for its commit) answer, closing their
+     * keep-alive connections, until none has been seen for a moment; bounded at 10 s. */
+    __atomic_store_n(&draining, 1, __ATOMIC_RELEASE);
+    for (int i = 0, quiet = 0; i < 200 && quiet < 6; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
+        quiet = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0 ? 0 : quiet + 1;
     }
     if (ctx->public_http)
         MHD_stop_daemon(ctx->public_http);

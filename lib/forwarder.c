@@ -12,7 +12,6 @@
 
 #include "config.h"
 #include "forwarder.h"
-#include "hash.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -30,7 +29,6 @@ struct pixel_state {
     int paused;
     char reason[320];
     long long paused_since;
-    char token_hash[HASH_HEX_LEN + 1]; /* token in use when paused */
     int failures;
     long long blocked_until;
     double tokens;
@@ -58,12 +56,6 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void token_hash(const struct pixel_cfg *px, char out[HASH_HEX_LEN + 1])
-{
-    const char *t = px && px->access_token ? px->access_token : "";
-    hash_sha256_hex(t, strlen(t), out);
 }
 
 /* Caller holds fw->lock. */
@@ -212,7 +204,6 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         ps->paused = 1;
         ps->paused_since = now / 1000;
         snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, r->message);
-        token_hash(b->px, ps->token_hash);
         ps->logged_ms = now;
         log_error("pixel paused: fix its access token or permissions, then reload",
                   "pixel=%s code=%s", b->pixel, code);
@@ -407,18 +398,17 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg)
     pthread_mutex_lock(&fw->lock);
     struct config *old = fw->cfg;
     fw->cfg = config_hold(cfg);
+    /* A reload is how an operator says "fixed": a new token, or permissions granted on
+     * TikTok's side with the same token. Resume; a still-bad token pauses again after
+     * one request. */
     for (int i = 0; i < fw->npixels; i++) {
         struct pixel_state *ps = &fw->pixels[i];
-        char h[HASH_HEX_LEN + 1];
         if (!ps->paused)
             continue;
-        token_hash(config_find_pixel(cfg, ps->code), h);
-        if (strcmp(h, ps->token_hash) != 0) {
-            ps->paused = 0;
-            ps->failures = 0;
-            ps->blocked_until = 0;
-            log_info("pixel resumed after reload", "pixel=%s", ps->code);
-        }
+        ps->paused = 0;
+        ps->failures = 0;
+        ps->blocked_until = 0;
+        log_info("pixel resumed after reload", "pixel=%s", ps->code);
     }
     fw->woken = 1;
     pthread_cond_signal(&fw->wake);

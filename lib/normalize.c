@@ -211,11 +211,14 @@ static int hash_passthrough(const char *raw, char out[65])
     trim_bounds(raw, &s, &e);
     if (e - s != HASH_HEX_LEN)
         return 0;
+    /* Checked whole before anything is written: a refused value must leave out "", not
+     * the raw text's first characters. */
     for (int i = 0; i < HASH_HEX_LEN; i++) {
         if (!isxdigit((unsigned char)s[i]))
             return 0;
-        out[i] = (char)tolower((unsigned char)s[i]);
     }
+    for (int i = 0; i < HASH_HEX_LEN; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
     out[HASH_HEX_LEN] = '\0';
     return 1;
 }

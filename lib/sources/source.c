@@ -1,4 +1,5 @@
 /* The table of source types and the verify-then-parse sequence every webhook goes through. */
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -17,6 +18,88 @@ const struct source_ops *source_find(const char *type)
         if (strcmp(source_all[i]->type, type) == 0)
             return source_all[i];
     return NULL;
+}
+
+/* 1 when s is well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), the only text jansson will put into the stored JSON or TikTok's body. */
+static int source_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned cp;
+        int n;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        if (*p >= 0xC2 && *p <= 0xDF) {
+            n = 1;
+            cp = *p & 0x1Fu;
+        } else if (*p >= 0xE0 && *p <= 0xEF) {
+            n = 2;
+            cp = *p & 0x0Fu;
+        } else if (*p >= 0xF0 && *p <= 0xF4) {
+            n = 3;
+            cp = *p & 0x07u;
+        } else {
+            return 0;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3Fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+/* The delivery id is only logged, unquoted: printable ASCII without spaces or quotes. */
+static int source_token_ok(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+/* Header values and URL-decoded text reach a conversion without jansson's UTF-8 check,
+ * and a conversion the store cannot serialise would be answered 503 and resent forever.
+ * Context fields that are not clean text are dropped; an identifying one refuses it. */
+static enum source_result source_check_text(struct conversion *c, char *why, size_t whylen)
+{
+    char *context[] = {c->ttclid, c->ttp, c->ip, c->user_agent, c->url, c->referrer};
+    const struct {
+        const char *name;
+        const char *value;
+    } ids[] = {{"object id", c->object_id}, {"order id", c->order_id},
+               {"event_id", c->event_id},   {"vid", c->vid},
+               {"value", c->value},         {"currency", c->currency}};
+
+    if (!source_token_ok(c->delivery_id))
+        c->delivery_id[0] = '\0';
+    for (size_t i = 0; i < sizeof context / sizeof context[0]; i++)
+        if (!source_utf8_valid(context[i]))
+            context[i][0] = '\0';
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        if (!source_utf8_valid(ids[i].value)) {
+            if (why && whylen)
+                snprintf(why, whylen, "%s is not valid UTF-8", ids[i].name);
+            return SOURCE_BAD_REQUEST;
+        }
+    }
+    for (int i = 0; i < c->nrefs && i < CONV_MAX_REFS; i++) {
+        if (!source_utf8_valid(c->refs[i])) {
+            if (why && whylen)
+                snprintf(why, whylen, "order reference is not valid UTF-8");
+            return SOURCE_BAD_REQUEST;
+        }
+    }
+    return SOURCE_OK;
 }
 
 /* out is cleared here; it is left holding a conversion (the caller's to conversion_clear)
@@ -40,6 +123,8 @@ enum source_result source_handle(const struct source_cfg *src, const struct webh
     rc = ops->verify(src, req, why, whylen);
     if (rc == SOURCE_OK)
         rc = ops->parse(src, req, out, why, whylen);
+    if (rc == SOURCE_OK)
+        rc = source_check_text(out, why, whylen);
     if (rc != SOURCE_OK)
         conversion_clear(out);
     return rc;

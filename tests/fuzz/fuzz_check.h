@@ -9,7 +9,7 @@
 
 /* 1 when the NUL-terminated s is well-formed UTF-8 (no overlongs, surrogates or values
  * above U+10FFFF): everything stored ends up in JSON sent to TikTok. */
-static int fuzz_utf8_valid(const char *s)
+static inline int fuzz_utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
 
@@ -47,7 +47,7 @@ static int fuzz_utf8_valid(const char *s)
 }
 
 /* A fixed-size text field must be terminated inside its array and be valid UTF-8. */
-static void fuzz_check_field(const char *field, size_t size)
+static inline void fuzz_check_field(const char *field, size_t size)
 {
     if (!memchr(field, '\0', size) || !fuzz_utf8_valid(field))
         abort();
@@ -55,7 +55,7 @@ static void fuzz_check_field(const char *field, size_t size)
 #define FUZZ_CHECK_FIELD(f) fuzz_check_field((f), sizeof(f))
 
 /* A match key leaves a parser only as "" or a SHA-256 hex: never the raw value. */
-static void fuzz_check_hash(const char *h)
+static inline void fuzz_check_hash(const char *h)
 {
     if (h[0] && !hash_is_sha256_hex(h))
         abort();
