@@ -34,9 +34,10 @@ LUA = os.path.join(HERE, "replay.lua")
 PROFILES = {
     # webhooks: distinct signed orders per run at full speed (the half-rate run gets as many
     # again); duration: seconds per wrk run (an upper bound for runs that stop at the end
-    # of their file); match: store sizes in touches (visitors = touches / 10).
+    # of their file); forward: orders (and their touches) in the forwarding backlog;
+    # match: store sizes in touches (visitors = touches / 10).
     "full": {"webhooks": 100000, "duration": 10, "threads": 2, "conns": 64,
-             "forward": 100000, "forward_timeout": 300, "match": [100000, 1000000],
+             "forward": 20000, "forward_timeout": 300, "match": [100000, 1000000],
              "queries": 21000},
     "smoke": {"webhooks": 2000, "duration": 2, "threads": 2, "conns": 16,
               "forward": 2000, "forward_timeout": 30, "match": [10000, 20000],
@@ -107,13 +108,30 @@ def tree_cpu_s(pid):
 # ---------------------------------------------------------------------------------------
 # wrk
 
-def run_wrk(port, path, kind, datafile, prof, at_end="wrap", rate=0, limit=0, pid=None):
-    t, c, d = prof["threads"], prof["conns"], prof["duration"]
+def machine_busy_s():
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(port, path, kind, datafile, prof, at_end="wrap", rate=0, limit=0, pid=None,
+            duration=None):
+    """One wrk run; returns its figures, the server's CPU per request and the share of the
+    machine's CPU that went to neither the server nor wrk (other load on the machine)."""
+    t, c, d = prof["threads"], prof["conns"], duration or prof["duration"]
     cmd = ["wrk", "-t", str(t), "-c", str(c), "-d", "%ds" % d, "--timeout", "10s", "-s", LUA,
            "http://127.0.0.1:%d%s" % (port, path), "--", kind, datafile, at_end,
            "%.1f" % rate, str(t), str(c), str(limit)]
     cpu0 = tree_cpu_s(pid) if pid else 0.0
+    kids0 = os.times()
+    busy0, wall0 = machine_busy_s(), time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=d + 120)
+    wall = time.monotonic() - wall0
+    busy = machine_busy_s() - busy0
+    kids = os.times()
+    wrk_cpu = (kids.children_user - kids0.children_user) + (kids.children_system - kids0.children_system)
     cpu = (tree_cpu_s(pid) - cpu0) if pid else 0.0
     line = next((x for x in p.stdout.splitlines() if x.startswith("BENCH ")), None)
     if p.returncode != 0 or not line:
@@ -125,10 +143,15 @@ def run_wrk(port, path, kind, datafile, prof, at_end="wrap", rate=0, limit=0, pi
     r["p50_ms"] = r["latency_us"]["p50"] / 1000.0
     r["p99_ms"] = r["latency_us"]["p99"] / 1000.0
     r["cpu_us_per_req"] = cpu / r["requests"] * 1e6 if r["requests"] and pid else None
+    r["server_cpu_s"], r["wrk_cpu_s"] = cpu, wrk_cpu
+    cores = os.cpu_count() or 1
+    r["other_load"] = max(0.0, busy - cpu - wrk_cpu) / (wall * cores) if pid and wall > 0 else None
     r["errors_total"] = sum(r["errors"].values())
-    log("  %-8s %-7s rate=%-8s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %s" % (
-        kind, at_end, "max" if rate == 0 else "%.0f" % rate, r["rps"], r["p50_ms"], r["p99_ms"],
-        r["errors"]))
+    log("  %-8s %-5s rate=%-6s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d  server CPU "
+        "%.1f s, wrk %.1f s, other load %s" % (
+            kind, at_end, "max" if rate == 0 else "%.0f" % rate, r["rps"], r["p50_ms"],
+            r["p99_ms"], r["errors_total"], cpu, wrk_cpu,
+            "%.0f%%" % (100 * r["other_load"]) if r["other_load"] is not None else "-"))
     return r
 
 
@@ -261,17 +284,19 @@ def forward_phase(prof, files, res):
     try:
         pid = d.proc.pid
         n = prof["forward"]
-        log("forwarding: loading %d orders' touches, then %d orders, mock held" % (n, n))
-        run_wrk(d.public_port, "/collect", "collect", files["collect"], prof, "stop",
-                limit=(2 * n + prof["threads"] - 1) // prof["threads"])
-        run_wrk(d.public_port, "/webhooks/shop", "shopify", files["webhooks"], prof, "stop",
-                limit=(n + prof["threads"] - 1) // prof["threads"])
+        log("forwarding: loading %d orders' touches, then the %d orders, mock held" % (n, n))
+        run_wrk(d.public_port, "/collect", "collect", files["fwd_collect"], prof, "stop",
+                duration=prof["forward_timeout"])
+        run_wrk(d.public_port, "/webhooks/shop", "shopify", files["fwd_webhooks"], prof, "stop",
+                duration=prof["forward_timeout"])
         committed = sum(d.admin_status()["counts"].values())
-        cpu0 = proc_cpu_s(pid)
+        cpu0, self0, busy0 = proc_cpu_s(pid), sum(os.times()[:2]), machine_busy_s()
         mock.release()
         got = mock.wait_events(committed, prof["forward_timeout"])
         events, secs = mock.drain_rate()
         cpu = proc_cpu_s(pid) - cpu0
+        wall = time.monotonic() - mock.released_at
+        other = machine_busy_s() - busy0 - cpu - (sum(os.times()[:2]) - self0)
         status = d.admin_status()
         st, report = d.admin_get("/admin/report?since=86400")
         matched = {}
@@ -281,6 +306,7 @@ def forward_phase(prof, files, res):
         res["forward"] = {"committed": committed, "acked": got, "events": events, "seconds": secs,
                           "eps": events / secs if secs > 0 else 0.0,
                           "cpu_us_per_event": cpu / events * 1e6 if events else None,
+                          "other_load": max(0.0, other) / (wall * (os.cpu_count() or 1)),
                           "batches": len(mock.batches), "counts": status["counts"],
                           "matched_by": matched}
         log("  %d of %d events acknowledged in %.2f s: %.0f events/s; matched_by %s" % (
@@ -392,16 +418,17 @@ def header(profile, prof):
 def generate(prof, workdir):
     n = prof["webhooks"]
     gen = os.path.join(HERE, "gen_webhooks.py")
-    files = {"webhooks": os.path.join(workdir, "webhooks.txt"),
-             "webhooks_half": os.path.join(workdir, "webhooks_half.txt"),
-             "collect": os.path.join(workdir, "collect.txt")}
+    files = {k: os.path.join(workdir, k + ".txt") for k in
+             ("webhooks", "webhooks_half", "collect", "fwd_webhooks", "fwd_collect")}
     t0 = time.monotonic()
     for args in (["shopify", str(n), files["webhooks"]],
                  ["shopify", str(n), files["webhooks_half"], "--first", str(n)],
-                 ["collect", str(n), files["collect"]]):
+                 ["collect", str(n), files["collect"]],
+                 ["shopify", str(prof["forward"]), files["fwd_webhooks"], "--first", str(2 * n)],
+                 ["collect", str(prof["forward"]), files["fwd_collect"], "--first", str(2 * n)]):
         subprocess.run([sys.executable, gen] + args, check=True)
-    log("generated %d + %d signed webhooks and %d touches in %.1f s" % (
-        n, n, 2 * n, time.monotonic() - t0))
+    log("generated %d + %d signed webhooks and the touches of %d orders, and a forwarding "
+        "backlog of %d, in %.1f s" % (n, n, n, prof["forward"], time.monotonic() - t0))
     return files
 
 
@@ -456,6 +483,11 @@ def main():
           "mean commit group %.1f rows; forwarding matched_by %s" % (
               chk["accepted"], chk["duplicates"], chk["held"], chk["touches_stored"],
               chk["mean_commit_group"], res["forward"]["matched_by"]))
+    loads = [r["other_load"] for r in list(res["ceiling"].values()) + [
+        res[k] for k in ("webhook", "webhook_half", "collect", "collect_half", "forward")]
+        if r.get("other_load") is not None]
+    print("CPU used by other processes on the machine during the runs: %.0f%% to %.0f%% of "
+          "all cores" % (100 * min(loads), 100 * max(loads)))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

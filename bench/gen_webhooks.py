@@ -5,8 +5,8 @@
       N distinct, correctly signed Shopify orders/paid webhooks (2-4 KB each), one a line:
       <base64 HMAC-SHA256>\\t<X-Shopify-Webhook-Id>\\t<body>
   gen_webhooks.py collect N OUT [--first K]
-      the browser touches of the same N orders (two per order: a ViewContent and the
-      conversion event or an identify), one a line: <client ip>\\t<body>
+      the browser touches of the same N orders (a product view and the purchase event,
+      after an identify for the email and phone rules), one a line: <client ip>\\t<body>
 
 Order K and its touches share a visitor, so a store that receives both exercises every
 matching rule: K % 10 picks the rule the order should match by (event_id in the cart
@@ -54,7 +54,7 @@ def email_of(k):
 
 
 def phone_of(k):
-    return "+1404555%04d" % (k % 10000) if k % 10000 else "+14045550000"
+    return "+1404%07d" % (k % 10000000)
 
 
 def iso_local(t, hours=-5):
@@ -138,24 +138,27 @@ def order(k, now):
 
 
 def touches(k, now_ms):
-    """The browser's two captures for order k, as ttr.js sends them."""
+    """The browser's captures for order k, as ttr.js sends them: a product view, then the
+    pixel's purchase event (AddToCart only, for orders meant to match nothing); for the
+    email and phone rules an identify (the address typed into a form) comes first."""
     rule = RULES[k % 10]
     base = {"vid": vid_of(k), "ttclid": "E.C.P.bench%d" % k, "ttp": "ttp-%d" % k,
             "url": ORIGIN_URL + "/products/ipod?utm_source=tiktok&ttclid=E.C.P.bench%d" % k,
             "referrer": "https://www.tiktok.com/", "ts": now_ms}
-    view = dict(base, event="ViewContent", event_id="ev-%d-v" % k, content_id="632910392")
+    out = []
     if rule == "email":
-        second = dict(base, email=email_of(k))
+        out.append(dict(base, email=email_of(k)))
     elif rule == "phone":
-        second = dict(base, phone=phone_of(k))
-    else:
-        second = dict(base, event="CompletePayment", event_id="ev-%d-p" % k, value="199.00",
-                      currency="USD")
-        if rule == "order_ref":
-            second["order_id"] = "#%d" % (100000 + k)
-        if rule == "none":
-            second["event"] = "AddToCart"
-    return [view, second]
+        out.append(dict(base, phone=phone_of(k)))
+    out.append(dict(base, event="ViewContent", event_id="ev-%d-v" % k, content_id="632910392"))
+    buy = dict(base, event="CompletePayment", event_id="ev-%d-p" % k, value="199.00",
+               currency="USD")
+    if rule == "order_ref":
+        buy["order_id"] = "#%d" % (100000 + k)
+    elif rule == "none":
+        buy["event"] = "AddToCart"
+    out.append(buy)
+    return out
 
 
 def write_shopify(out, n, first, secret):

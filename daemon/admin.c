@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "forwarder.h"
@@ -19,18 +20,9 @@
 #define MATCH_RULES 7
 static const char *rules[MATCH_RULES] = {"event_id", "order_ref", "vid", "email", "phone", "ip_ua", "none"};
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static double uptime_s(const struct daemon_ctx *ctx)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - ctx->started;
+    return clock_mono_s() - ctx->started;
 }
 
 /* Steals o. */
@@ -92,7 +84,7 @@ static int get_status(struct daemon_ctx *ctx, struct MHD_Response **resp)
     json_t *o = json_pack("{s:s,s:f,s:b,s:o,s:I,s:f,s:I,s:o,s:I}", "version", TTR_VERSION, "uptime_s",
                           uptime_s(ctx), "dry_run", cfg->dry_run, "counts", c, "queue_depth",
                           (json_int_t)(counts[EV_HELD] + counts[EV_READY] + counts[EV_RETRY]),
-                          "oldest_queued_age_s", oldest ? (double)(wall_ms() - oldest) / 1000.0 : 0.0,
+                          "oldest_queued_age_s", oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0.0,
                           "touches", (json_int_t)store_touch_count(ctx->st), "pixels",
                           pixels ? json_loads(pixels, 0, NULL) : json_array(), "forwarder_idle_ms",
                           (json_int_t)forwarder_idle_ms(ctx->fw));
@@ -107,7 +99,7 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     long long oldest;
     store_counts(ctx->st, g.events_by_state, &oldest);
     g.queue_depth = g.events_by_state[EV_HELD] + g.events_by_state[EV_READY] + g.events_by_state[EV_RETRY];
-    g.oldest_queued_age_s = oldest ? (double)(wall_ms() - oldest) / 1000.0 : 0;
+    g.oldest_queued_age_s = oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0;
     g.touches = store_touch_count(ctx->st);
     g.pixels_paused = forwarder_paused_count(ctx->fw);
     g.uptime_s = uptime_s(ctx);
@@ -166,7 +158,7 @@ static int event_by_id(struct daemon_ctx *ctx, const char *idtext, const char *m
     free(row.payload);
     if (row.event_time < too_old)
         return error(MHD_HTTP_CONFLICT, "event is older than tiktok.max_age_s: TikTok would not accept it", resp);
-    int rc = store_replay(ctx->st, id, wall_ms());
+    int rc = store_replay(ctx->st, id, clock_wall_ms());
     if (rc != 0)
         return error(rc < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_CONFLICT,
                      "only dead or retrying events can be replayed", resp);
@@ -190,7 +182,7 @@ static int post_replay(struct daemon_ctx *ctx, struct MHD_Connection *conn, stru
     /* Events TikTok would no longer accept stay dead. */
     if (since < oldest_ok)
         since = (long)oldest_ok;
-    int n = store_replay_dead(ctx->st, pixel, (long long)since * 1000, (long long)until * 1000, wall_ms());
+    int n = store_replay_dead(ctx->st, pixel, (long long)since * 1000, (long long)until * 1000, clock_wall_ms());
     if (n < 0)
         return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
     log_info("dead events replayed", "count=%d pixel=%s", n, pixel ? pixel : "any");
@@ -260,7 +252,7 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn, struc
 {
     long since = query_long(conn, "since", 7 * 86400, 1, 3650L * 86400);
     struct event_row *rows = NULL;
-    int n = store_report_rows(ctx->st, wall_ms() - (long long)since * 1000, &rows);
+    int n = store_report_rows(ctx->st, clock_wall_ms() - (long long)since * 1000, &rows);
     if (n < 0)
         return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
     struct report_row *rr = calloc((size_t)n + 1, sizeof *rr);
@@ -309,11 +301,11 @@ static int post_test_event(struct daemon_ctx *ctx, const char *body, size_t len,
     }
     STR_SET(c.source_id, "ttrelayctl");
     c.kind = KIND_CALL;
-    snprintf(c.object_id, sizeof c.object_id, "test-%lld", wall_ms());
+    snprintf(c.object_id, sizeof c.object_id, "test-%lld", clock_wall_ms());
     c.event_time = time(NULL);
     c.test = 1;
     STR_SET(c.url, "https://ttrelay.test/test-event");
-    if (store_add_conversion(ctx->st, &c, px->code, 1, wall_ms(), &id) != STORE_OK) {
+    if (store_add_conversion(ctx->st, &c, px->code, 1, clock_wall_ms(), &id) != STORE_OK) {
         status = error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
         goto out;
     }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "collect.h"
 #include "config.h"
 #include "daemon.h"
@@ -45,13 +46,6 @@ struct request {
 static struct listener_ctx public_lc, admin_lc;
 static int in_flight; /* requests begun and not completed (atomic) */
 static int draining;  /* set at shutdown: answers close their connection (atomic) */
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double elapsed_s(const struct timespec *start)
 {
@@ -290,7 +284,7 @@ static enum MHD_Result handle_collect(struct daemon_ctx *ctx, struct MHD_Connect
         goto out;
     }
     client_ip(cfg, conn, ip, sizeof ip);
-    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst, wall_ms())) {
+    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst, clock_wall_ms())) {
         ret = reply_collect(conn, MHD_HTTP_TOO_MANY_REQUESTS, allowed, "rate_limited");
         goto out;
     }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "daemon.h"
 #include "forwarder.h"
@@ -163,9 +164,7 @@ int main(int argc, char **argv)
     }
     log_set_level(ctx.cfg->log_level);
     pthread_mutex_init(&ctx.cfg_lock, NULL);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ctx.started = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    ctx.started = clock_mono_s();
     install_signals();
 
     if (!(ctx.st = store_open(ctx.cfg->store_path, ctx.cfg->store_sync_full, err, sizeof err))) {

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "forwarder.h"
 #include "log.h"
@@ -51,13 +52,6 @@ struct forwarder {
     int npixels;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Caller holds fw->lock. */
 static struct pixel_state *pixel_state(struct forwarder *fw, const char *code)
 {
@@ -69,7 +63,7 @@ static struct pixel_state *pixel_state(struct forwarder *fw, const char *code)
     struct pixel_state *p = &fw->pixels[fw->npixels++];
     memset(p, 0, sizeof *p);
     STR_SET(p->code, code);
-    p->refilled_ms = now_ms();
+    p->refilled_ms = clock_wall_ms();
     p->tokens = 1;
     return p;
 }
@@ -162,7 +156,7 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     right.rows = b->rows + left.n;
     right.n = b->n - left.n;
     send_batch(fw, cfg, ps, &left);
-    if (!ps->paused && ps->blocked_until <= now_ms())
+    if (!ps->paused && ps->blocked_until <= clock_wall_ms())
         send_batch(fw, cfg, ps, &right);
 }
 
@@ -170,7 +164,7 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
                            struct batch *b, const struct tiktok_response *r, long long *ids)
 {
     char code[32], msg[400];
-    long long now = now_ms();
+    long long now = clock_wall_ms();
 
     if (r->code >= 0)
         snprintf(code, sizeof code, "%ld", r->code);
@@ -232,7 +226,7 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     if (!body)
         goto out;
     if (cfg->dry_run) {
-        store_mark_sent(fw->st, ids, b->n, "dry-run", now_ms());
+        store_mark_sent(fw->st, ids, b->n, "dry-run", clock_wall_ms());
         log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel, b->n,
                  strlen(body));
         goto out;
@@ -322,13 +316,13 @@ out:
 static void run_pass(struct forwarder *fw)
 {
     struct config *cfg = current_config(fw);
-    long long now = now_ms();
+    long long now = clock_wall_ms();
     char **pixels = NULL;
 
     promote_held(fw, cfg, now);
     int n = store_due_pixels(fw->st, now, &pixels);
     for (int i = 0; i < n; i++) {
-        send_pixel(fw, cfg, pixels[i], now_ms());
+        send_pixel(fw, cfg, pixels[i], clock_wall_ms());
         free(pixels[i]);
     }
     free(pixels);
@@ -348,23 +342,18 @@ static void *forwarder_main(void *arg)
 
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
-        fw->heartbeat_ms = now_ms();
+        fw->heartbeat_ms = clock_wall_ms();
         fw->woken = 0;
         pthread_mutex_unlock(&fw->lock);
 
         run_pass(fw);
 
         pthread_mutex_lock(&fw->lock);
-        fw->heartbeat_ms = now_ms();
+        fw->heartbeat_ms = clock_wall_ms();
         if (fw->woken || fw->stopping)
             continue;
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += PASS_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        clock_deadline(&until, PASS_MS);
         pthread_cond_timedwait(&fw->wake, &fw->lock, &until);
     }
     pthread_mutex_unlock(&fw->lock);
@@ -380,8 +369,8 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     }
     fw->st = st;
     fw->cfg = config_hold(cfg);
-    fw->seed = (unsigned int)(now_ms() ^ (long long)getpid());
-    fw->heartbeat_ms = now_ms();
+    fw->seed = (unsigned int)(clock_wall_ms() ^ (long long)getpid());
+    fw->heartbeat_ms = clock_wall_ms();
     pthread_mutex_init(&fw->lock, NULL);
     pthread_cond_init(&fw->wake, NULL);
     if (pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
@@ -433,13 +422,7 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     pthread_cond_signal(&fw->wake);
     pthread_mutex_unlock(&fw->lock);
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += grace_ms / 1000;
-    until.tv_nsec += (grace_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_deadline(&until, grace_ms);
     if (pthread_timedjoin_np(fw->thread, NULL, &until) != 0) {
         /* The request in flight outlived the grace period: its events stay queued and
          * are resent with the same event_id at the next start. */
@@ -455,7 +438,7 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
 long long forwarder_idle_ms(struct forwarder *fw)
 {
     pthread_mutex_lock(&fw->lock);
-    long long idle = now_ms() - fw->heartbeat_ms;
+    long long idle = clock_wall_ms() - fw->heartbeat_ms;
     pthread_mutex_unlock(&fw->lock);
     return idle;
 }

@@ -44,7 +44,6 @@ struct store {
     sqlite3_stmt *find_touch[6]; /* per enum match_key, on the work connection */
 };
 
-long long store_now_ms(void);
 void store_work_finalize(struct store *st);
 
 #endif

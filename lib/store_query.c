@@ -114,26 +114,34 @@ static int collect_events(sqlite3_stmt *s, int limit, struct event_row **rows)
     return n;
 }
 
-static int run_events(sqlite3 *db, const char *sql, int limit, struct event_row **rows,
-                      const char *fmt, ...)
+/* Prepares sql and binds values by fmt ('i' long long, 's' text). NULL on error. */
+static sqlite3_stmt *prepare_bound(sqlite3 *db, const char *sql, const char *fmt, va_list ap)
 {
     sqlite3_stmt *s = NULL;
-    int n = -1;
-    va_list ap;
-
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-        log_error("store query failed", "error=\"%s\"", sqlite3_errmsg(db));
-        return -1;
+        log_error("store statement failed", "error=\"%s\"", sqlite3_errmsg(db));
+        return NULL;
     }
-    va_start(ap, fmt);
     for (int i = 0; fmt[i]; i++) {
         if (fmt[i] == 'i')
             sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
         else
             sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
     }
+    return s;
+}
+
+static int run_events(sqlite3 *db, const char *sql, int limit, struct event_row **rows,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *s = prepare_bound(db, sql, fmt, ap);
     va_end(ap);
-    n = collect_events(s, limit, rows);
+    *rows = NULL;
+    if (!s)
+        return -1;
+    int n = collect_events(s, limit, rows);
     sqlite3_finalize(s);
     return n;
 }
@@ -141,23 +149,13 @@ static int run_events(sqlite3 *db, const char *sql, int limit, struct event_row 
 /* Executes a statement with bound values ('i' long long, 's' text); changes or -1. */
 static int run_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 {
-    sqlite3_stmt *s = NULL;
-    int rc;
     va_list ap;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-        log_error("store statement failed", "error=\"%s\"", sqlite3_errmsg(db));
-        return -1;
-    }
     va_start(ap, fmt);
-    for (int i = 0; fmt[i]; i++) {
-        if (fmt[i] == 'i')
-            sqlite3_bind_int64(s, i + 1, va_arg(ap, long long));
-        else
-            sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-    }
+    sqlite3_stmt *s = prepare_bound(db, sql, fmt, ap);
     va_end(ap);
-    rc = sqlite3_step(s);
+    if (!s)
+        return -1;
+    int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         log_error("store statement failed", "error=\"%s\"", sqlite3_errmsg(db));

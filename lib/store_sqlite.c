@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -33,13 +34,6 @@ int store_state_parse(const char *name, enum event_state *out)
             return 0;
         }
     return -1;
-}
-
-long long store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static const char *schema_v1 =
@@ -207,7 +201,7 @@ static void write_conversion(struct store *st, struct job *j)
     bind_text(s, 3, c->object_id);
     bind_text(s, 4, j->pixel);
     sqlite3_bind_int(s, 5, j->test);
-    sqlite3_bind_int64(s, 6, store_now_ms());
+    sqlite3_bind_int64(s, 6, clock_wall_ms());
     sqlite3_bind_int64(s, 7, j->due_ms);
     sqlite3_bind_int64(s, 8, c->event_time);
     sqlite3_bind_text(s, 9, data, -1, SQLITE_TRANSIENT);
@@ -273,7 +267,7 @@ static void write_touch(struct store *st, struct job *j)
         write_vkey(st, 'p', t->phone_hash, t->vid, t->ts) < 0)
         return;
     if (t->order_id[0] && t->event[0]) {
-        sqlite3_bind_int64(st->release, 1, store_now_ms());
+        sqlite3_bind_int64(st->release, 1, clock_wall_ms());
         bind_text(st->release, 2, t->order_id);
         if (step_done(st->release) < 0)
             return;
