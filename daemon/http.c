@@ -200,6 +200,10 @@ static enum MHD_Result handle_webhook(struct daemon_ctx *ctx, struct MHD_Connect
         goto out;
     }
 
+    /* TikTok needs an event_time and does not take one from the future. */
+    long long now_s = (long long)time(NULL);
+    if (c.event_time <= 0 || c.event_time > now_s + 600)
+        c.event_time = now_s;
     long long id_out = 0;
     long long due = (long long)time(NULL) * 1000 + cfg->hold_s * 1000;
     enum store_result sr = store_add_conversion(ctx->st, &c, src->pixel, c.test, due, &id_out);

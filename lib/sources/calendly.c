@@ -310,7 +310,8 @@ static enum source_result calendly_parse(const struct source_cfg *src,
         calendly_why(why, whylen, "content type must be application/json");
         return SOURCE_BAD_MEDIA;
     }
-    root = json_loadb(req->body, req->len, 0, &jerr);
+    /* A key sent twice means whatever the reader picks; no sender does it. */
+    root = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(root)) {
         calendly_why(why, whylen, "body is not a JSON object");
         goto out;

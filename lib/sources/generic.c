@@ -560,7 +560,8 @@ static json_t *generic_load(const struct webhook_request *req, enum generic_medi
 
     if (media == GENERIC_MEDIA_FORM)
         return generic_form_decode(req->body ? req->body : "", req->len, why, whylen);
-    root = json_loadb(req->body ? req->body : "", req->len, 0, &jerr);
+    /* A key sent twice means whatever the reader picks; no sender does it. */
+    root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(root)) {
         generic_why(why, whylen, "body is not a JSON object");
         json_decref(root);

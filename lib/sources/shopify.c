@@ -379,7 +379,8 @@ static enum source_result shopify_parse(const struct source_cfg *src,
         say(why, whylen, "not an order topic");
         return SOURCE_IGNORED;
     }
-    order = json_loadb(req->body, req->len, 0, NULL);
+    /* A key sent twice means whatever the reader picks; no sender does it. */
+    order = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(order)) {
         rc = SOURCE_BAD_REQUEST;
         say(why, whylen, "body is not a JSON object");

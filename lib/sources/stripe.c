@@ -218,7 +218,8 @@ static enum source_result stripe_parse(const struct source_cfg *src,
         say(why, whylen, "content type is not application/json");
         return SOURCE_BAD_MEDIA;
     }
-    evt = json_loadb(req->body, req->len, 0, NULL);
+    /* A key sent twice means whatever the reader picks; no sender does it. */
+    evt = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, NULL);
     obj = json_object_get(json_object_get(evt, "data"), "object");
     if (!json_is_object(evt) || !json_is_object(obj)) {
         say(why, whylen, "not a Stripe event");

@@ -10,7 +10,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ttr_harness import (ORIGIN, SECRETS, Daemon, MockTikTok, default_event_id,  # noqa: E402
                          diag, email_hash, fixture_bytes, is_, iso_offset, ok, retime,
-                         run_cases, shopify_headers, wait_until)
+                         run_cases, shopify_headers)
 
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 " \
              "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"

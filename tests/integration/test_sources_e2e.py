@@ -5,7 +5,6 @@ import json
 import os
 import sys
 import time
-from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ttr_harness import (PIXEL, SECRETS, Daemon, MockTikTok, calcom_header,  # noqa: E402
@@ -190,7 +189,7 @@ def test_calcom_booking_created_is_contact():
     is_(user.get("ttp"), "ttp-calcom-1", "calcom: ttp from metadata")
     st, _ = d.post_webhook("calc", raw, {"Content-Type": "application/json",
                                          "X-Cal-Signature-256": "no-secret-provided"})
-    is_(st, 401, "calcom: the no-secret placeholder is refused")
+    is_(st, 401, "calcom: the literal no-secret-provided header is refused")
 
 
 def test_generic_lead_with_bearer():
