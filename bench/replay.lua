@@ -99,10 +99,13 @@ function request()
       if not exhausted then
          exhausted = true
          wrk.thread:stop()
-         -- wrk's main thread would sleep out the whole -d duration: SIGINT ends the run
-         -- (and prints the summary) as soon as this thread's share is sent. Not through
-         -- os.execute: system() ignores SIGINT in the caller while its child runs.
-         local p = io.popen("kill -INT $PPID 2>/dev/null")
+         -- wrk's main thread would sleep out the whole -d duration: the last thread to
+         -- finish its share sends SIGINT, which ends the run and prints the summary.
+         -- Not through os.execute: system() ignores SIGINT in the caller meanwhile.
+         local p = io.popen(string.format(
+            'f="%s.$PPID.done"; echo >> "$f"; ' ..
+            'if [ "$(wc -l < "$f")" -ge %d ]; then rm -f "$f"; kill -INT $PPID; fi',
+            path, nthreads))
          if p then p:close() end
       end
       return wrk.format("GET", "/healthz")

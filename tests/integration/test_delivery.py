@@ -206,6 +206,32 @@ def test_wrong_token_pauses_pixel_until_reload():
     is_(bool(px and px[0].get("paused")), False, "pixel no longer paused")
 
 
+def test_permission_error_pauses_pixel_until_reload():
+    """40001 (no permission on the pixel) pauses like a bad token; permissions are fixed on
+    TikTok's side with the same token, and a reload resumes sending."""
+    mock = MockTikTok()
+    mock.fail_code(40001, "No permission to operate pixel code", n=1)
+    d = Daemon(mock, match={"hold_s": HOLD_S}, tiktok=FAST)
+    for i in range(2):
+        post_one(d, lead(i, "perm"))
+
+    def paused():
+        px = [p for p in d.admin_status().get("pixels") or [] if p.get("pixel") == PIXEL]
+        return px and px[0].get("paused") and px[0]
+    p = wait_until(paused, HOLD_S + 10, 0.1)
+    ok(p and "40001" in p.get("reason", ""), "40001 pauses the pixel with the code as reason", repr(p))
+    st, _body = d.request("public", "GET", "/readyz")[:2]
+    is_(st, 503, "/readyz is not ready while a pixel is paused")
+    n = mock.count()
+    time.sleep(1.5)
+    is_(mock.count(), n, "no further requests while paused")
+    is_(d.admin_events("dead"), [], "nothing went dead")
+    is_(d.reload(), "reloaded", "SIGHUP reload with the same token")
+    evs = mock.wait_for_events(2, 15)
+    is_(sorted(ev.get("event_id") for _, ev in evs), ["perm-0", "perm-1"],
+        "both events delivered after the reload")
+
+
 def test_event_past_max_age_is_dead():
     mock = MockTikTok()
     d = Daemon(mock, match={"hold_s": HOLD_S}, tiktok=dict(FAST, max_age_s=604800))
@@ -372,6 +398,7 @@ if __name__ == "__main__":
         test_mock_down_then_up,
         test_batch_with_one_bad_row,
         test_wrong_token_pauses_pixel_until_reload,
+        test_permission_error_pauses_pixel_until_reload,
         test_event_past_max_age_is_dead,
         test_replay_dead_event_keeps_id_and_time,
         test_crash_many_kills_lose_nothing,

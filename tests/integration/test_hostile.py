@@ -26,6 +26,9 @@ ORIGIN = "https://shop.example"
 SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
                           r"runtime error:|ThreadSanitizer")
 CLOSE = "connection closed"
+# libmicrohttpd 0.9.75 cannot send a response while a request body is still arriving, so a
+# chunked body past the limit may be answered 413 or cut off at once, never left to run.
+PROMPT_CLOSE = "connection closed at once"
 
 
 def start():
@@ -306,7 +309,7 @@ def raw_rows(port):
             b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 401),
         row("raw: chunked /collect body over the limit", "RAW", None, None,
             b"POST /collect HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\n"
-            b"Content-Type: application/json\r\nX-Forwarded-For: 192.0.2.200\r\n\r\n" + chunked, 413),
+            b"Content-Type: application/json\r\nX-Forwarded-For: 192.0.2.200\r\n\r\n" + chunked, (413, PROMPT_CLOSE)),
         row("raw: Content-Length of 100 GB, 2 bytes sent", "RAW", None, None,
             b"POST /webhooks/shop HTTP/1.1\r\n" + host + b"Content-Length: 99999999999\r\n\r\n{}", 413),
         row("raw: Expect 100-continue over the limit", "RAW", None, None,
@@ -315,13 +318,16 @@ def raw_rows(port):
         row("raw: chunk size of a terabyte on /collect", "RAW", None, None,
             b"POST /collect HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\n"
             b"Content-Type: application/json\r\nX-Forwarded-For: 192.0.2.201\r\n\r\n"
-            b"FFFFFFFFFF\r\n" + b"a" * 9000, 413),
+            b"FFFFFFFFFF\r\n" + b"a" * 9000, (413, PROMPT_CLOSE)),
     ]
 
 
 def run_row(d, r, i):
     if r["method"] == "RAW":
         got, line, secs = raw_exchange(d.public_port, r["body"])
+        if got == CLOSE and secs < 1.5:
+            want = r["status"] if isinstance(r["status"], tuple) else (r["status"],)
+            got = PROMPT_CLOSE if PROMPT_CLOSE in want else CLOSE
         return got, "first line %r after %.1fs" % (line, secs)
     h = dict(r["headers"])
     if r["path"] == "/collect":
@@ -344,7 +350,9 @@ def test_hostile_table_stores_and_sends_nothing():
     for i, r in enumerate(rows):
         mark = len(d.log_text())
         got, detail = run_row(d, r, i)
-        if not is_(got, r["status"], "%s → %s" % (r["name"], r["status"])):
+        want = r["status"] if isinstance(r["status"], tuple) else (r["status"],)
+        if not ok(got in want, "%s → %s" % (r["name"], " or ".join(map(str, want))),
+                  "got:  %r\nwant: %r" % (got, r["status"])):
             diag(detail)
             diag("request: %s %s headers=%r body[:120]=%r" % (
                 r["method"], r["path"], r["headers"], (r["body"] or b"")[:120]))
