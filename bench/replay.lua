@@ -22,7 +22,6 @@ end
 
 local kind, path, at_end, mean_ms, nthreads, limit
 local f, sent, exhausted = nil, 0, false
-local last = nil
 
 local UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " ..
            "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -91,7 +90,26 @@ local function collect_request(line)
    }, line:sub(a + 1))
 end
 
+-- wrk calls request() once in thread 0 before the run, only to inspect the result; the
+-- line it gets is handed out again by the first real call, so no body goes unsent.
+local carry = nil
+local verified = false
+
+local function build(line)
+   if kind == "collect" then return collect_request(line) end
+   return shopify_request(line)
+end
+
 function request()
+   if id == 0 and not verified then
+      verified = true
+      carry = next_line()
+      if carry then return build(carry) end
+   elseif carry then
+      local line = carry
+      carry = nil
+      return build(line)
+   end
    local line = not exhausted and next_line()
    if not line then
       -- Connections still open may ask once more before the thread stops: a health
@@ -110,12 +128,7 @@ function request()
       end
       return wrk.format("GET", "/healthz")
    end
-   if kind == "collect" then
-      last = collect_request(line)
-   else
-      last = shopify_request(line)
-   end
-   return last
+   return build(line)
 end
 
 function done(summary, latency, requests)

@@ -29,6 +29,9 @@ struct config *daemon_config(struct daemon_ctx *ctx);
 /* Starts both listeners (ports may be 0: the bound ports are stored in ctx).
  * Returns 0, or -1 with a reason in err. */
 int http_start(struct daemon_ctx *ctx, char *err, size_t errlen);
+/* Cuts connections that have trickled request headers for longer than listen.timeout_s
+ * (slow-loris); called from the main loop. */
+void http_reap(struct daemon_ctx *ctx);
 /* Stops accepting; waits for requests in flight to finish. */
 void http_stop(struct daemon_ctx *ctx);
 

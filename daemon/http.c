@@ -3,6 +3,7 @@
  * A request thread that stores something blocks until the group commit holding its row
  * is on disk, and only then answers. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -44,6 +45,17 @@ struct request {
 };
 
 static struct listener_ctx public_lc, admin_lc;
+
+/* Every open connection, so that one trickling its request headers (slow-loris) can be
+ * cut off: libmicrohttpd's timeout only counts idle time. */
+struct conn_track {
+    int fd;
+    int in_request;          /* headers complete, request being served */
+    long long waiting_since; /* when it began waiting for a request's headers */
+    struct conn_track *prev, *next;
+};
+static pthread_mutex_t track_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_track *tracked;
 static int in_flight; /* requests begun and not completed (atomic) */
 static int draining;  /* set at shutdown: answers close their connection (atomic) */
 
@@ -383,6 +395,69 @@ static const char *route_of(enum listener which, const char *url)
     return "other";
 }
 
+static void track_request(struct MHD_Connection *conn, int in_request)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&track_lock);
+    t->in_request = in_request;
+    t->waiting_since = clock_wall_ms();
+    pthread_mutex_unlock(&track_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof *t)))
+            return;
+        t->fd = ci->connect_fd;
+        t->waiting_since = clock_wall_ms();
+        pthread_mutex_lock(&track_lock);
+        t->next = tracked;
+        if (tracked)
+            tracked->prev = t;
+        tracked = t;
+        pthread_mutex_unlock(&track_lock);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+        pthread_mutex_lock(&track_lock);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            tracked = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&track_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+void http_reap(struct daemon_ctx *ctx)
+{
+    struct config *cfg = daemon_config(ctx);
+    long long limit = clock_wall_ms() - (long long)cfg->connection_timeout_s * 1000;
+    int cut = 0;
+    config_drop(cfg);
+    pthread_mutex_lock(&track_lock);
+    for (struct conn_track *t = tracked; t; t = t->next)
+        if (!t->in_request && t->waiting_since < limit && t->fd >= 0) {
+            /* shutdown, not close: the connection's thread still owns the descriptor and
+             * closes it when it sees the end of the stream. */
+            shutdown(t->fd, SHUT_RDWR);
+            t->fd = -1;
+            cut++;
+        }
+    pthread_mutex_unlock(&track_lock);
+    if (cut)
+        log_warn("connections cut: request headers too slow", "count=%d", cut);
+}
+
 /* First call: set up the request and refuse early what needs no body. */
 static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connection *conn,
                                      const char *url, void **req_cls)
@@ -393,6 +468,7 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
         config_drop(cfg);
         return MHD_NO;
     }
+    track_request(conn, 1);
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
     __atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
     rq->route = route_of(lc->which, url);
@@ -442,12 +518,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct listener_ctx *lc = cls;
     struct request *rq = *req_cls;
 
-    if (!rq)
-        return request_begin(lc, conn, url, req_cls);
-    if (*upload_data_size) {
+    if (!rq) {
+        if (request_begin(lc, conn, url, req_cls) != MHD_YES)
+            return MHD_NO;
+        rq = *req_cls;
+        if (!rq->too_large)
+            return MHD_YES;
+        /* A declared Content-Length over the limit is refused before any of the body is
+         * read (and before a 100-continue is sent). */
+    } else if (*upload_data_size) {
         request_append(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        if (!rq->too_large)
+            return MHD_YES;
+        /* Refused as soon as the limit is passed: the rest is never read. */
     }
     if (rq->too_large) {
         log_warn("request refused: body too large", "route=%s status=413 limit=%zu", rq->route, rq->limit);
@@ -478,6 +562,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     if (!rq)
         return;
     metrics_request_latency(rq->route, elapsed_s(&rq->start));
+    track_request(conn, 0);
     __atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
     free(rq->body);
     free(rq);
@@ -518,6 +603,7 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address
         flags, (uint16_t)port, NULL, NULL, on_request, lc,
         MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, lc,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, lc,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,

@@ -117,6 +117,7 @@ static void serve(struct daemon_ctx *ctx, const char *path)
             got_reload = 0;
             reload(ctx, path);
         }
+        http_reap(ctx);
         since_wd += 200000;
         /* Feed the watchdog only while the forwarder is alive: a stalled forwarder
          * gets the service restarted. */

@@ -125,43 +125,6 @@ static int collect_context(json_t *root, const char *key, char *field, size_t si
     return 0;
 }
 
-/* 1 when the n bytes at s hold '@' or its percent-encoding. */
-static int collect_has_at(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '@' || (i + 2 < n && s[i] == '%' && s[i + 1] == '4' && s[i + 2] == '0'))
-            return 1;
-    }
-    return 0;
-}
-
-/* Newsletter links often carry the reader's address (?email=a%40b.example); a raw email
- * must not be stored, so a query or fragment parameter whose value holds an '@' keeps its
- * name and loses its value. */
-static void collect_scrub_url(char *url)
-{
-    char *p = strpbrk(url, "?#"), *w, *end = url + strlen(url);
-
-    if (!p)
-        return;
-    w = ++p;
-    while (*p) {
-        size_t n = strcspn(p, "&#;");
-        char *eq = memchr(p, '=', n);
-        size_t keep = n;
-        if (eq && collect_has_at(eq + 1, n - (size_t)(eq + 1 - p)))
-            keep = (size_t)(eq + 1 - p);
-        memmove(w, p, keep);
-        w += keep;
-        p += n;
-        if (*p)
-            *w++ = *p++;
-    }
-    /* Zero the whole tail, not just one byte: the dropped text must not linger in the
-     * buffer that is later copied around. */
-    memset(w, 0, (size_t)(end - w) + 1);
-}
-
 /* 1 when s is 1..max characters of letters, digits, '_' and the bytes in extra. */
 static int collect_chars_ok(const char *s, size_t max, const char *extra)
 {
@@ -303,8 +266,8 @@ int collect_parse(const char *body, size_t len, const char *country, struct touc
         collect_contact(root, country, out, why, whylen) ||
         collect_value(root, out, why, whylen))
         goto out;
-    collect_scrub_url(out->url);
-    collect_scrub_url(out->referrer);
+    normalize_scrub_url(out->url);
+    normalize_scrub_url(out->referrer);
     rc = 0;
 out:
     json_decref(root);

@@ -21,6 +21,7 @@
 
 #define PASS_MS 200
 #define PROMOTE_LIMIT 1000
+#define PROMOTE_CHUNK 100
 #define PURGE_EVERY_MS 60000
 #define PAUSE_LOG_EVERY_MS 60000
 #define MAX_PIXELS 64
@@ -76,35 +77,53 @@ static struct config *current_config(struct forwarder *fw)
     return cfg;
 }
 
-/* Ends the hold of due conversions: match, build the TikTok event, make it ready. */
+/* Matches one held conversion and makes it ready. -1 when its stored form is unreadable. */
+static int promote_one(struct forwarder *fw, const struct config *cfg, const struct event_row *row,
+                       long long now)
+{
+    struct conversion c;
+    struct match_result m;
+    char *payload = NULL;
+
+    if (conversion_from_json(row->data, &c) < 0) {
+        log_error("stored conversion is unreadable", "id=%lld", row->id);
+        return -1;
+    }
+    if (match_conversion(fw->st, cfg, &c, now / 1000, &m) == 0 &&
+        (payload = tiktok_event_json(&c, &m)) &&
+        store_promote(fw->st, row->id, m.event_name, m.event_id, m.matched_by, m.touch_id,
+                      payload) == 0) {
+        metrics_conversion(conversion_kind_name(c.kind), m.matched_by);
+        log_info("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s", row->id,
+                 c.source_id, conversion_kind_name(c.kind), m.matched_by, m.event_name);
+    } else {
+        log_warn("matching failed, will retry", "id=%lld", row->id);
+    }
+    free(payload);
+    conversion_clear(&c);
+    return 0;
+}
+
+/* Ends the hold of due conversions: match, build the TikTok event, make it ready.
+ * Chunks of PROMOTE_CHUNK share one transaction: one fsync for many events, while the
+ * ingest writer waits at most one chunk for the lock. */
 static void promote_held(struct forwarder *fw, const struct config *cfg, long long now)
 {
     struct event_row *rows = NULL;
-    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &rows);
+    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &rows), nbad = 0;
+    long long *bad = calloc((size_t)(n > 0 ? n : 1), sizeof *bad);
 
-    for (int i = 0; i < n; i++) {
-        struct conversion c;
-        struct match_result m;
-        char *payload = NULL;
-
-        if (conversion_from_json(rows[i].data, &c) < 0) {
-            store_mark_dead(fw->st, &rows[i].id, 1, "stored conversion is unreadable");
-            continue;
-        }
-        if (match_conversion(fw->st, cfg, &c, now / 1000, &m) == 0 &&
-            (payload = tiktok_event_json(&c, &m)) &&
-            store_promote(fw->st, rows[i].id, m.event_name, m.event_id, m.matched_by, m.touch_id,
-                          payload) == 0) {
-            metrics_conversion(conversion_kind_name(c.kind), m.matched_by);
-            log_info("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s",
-                     rows[i].id, c.source_id, conversion_kind_name(c.kind), m.matched_by,
-                     m.event_name);
-        } else {
-            log_warn("matching failed, will retry", "id=%lld", rows[i].id);
-        }
-        free(payload);
-        conversion_clear(&c);
+    for (int start = 0; bad && start < n; start += PROMOTE_CHUNK) {
+        if (store_work_begin(fw->st) < 0)
+            break;
+        for (int i = start; i < n && i < start + PROMOTE_CHUNK; i++)
+            if (promote_one(fw, cfg, &rows[i], now) < 0)
+                bad[nbad++] = rows[i].id;
+        store_work_commit(fw->st);
     }
+    if (nbad > 0)
+        store_mark_dead(fw->st, bad, nbad, "stored conversion is unreadable");
+    free(bad);
     store_row_free(rows, n > 0 ? n : 0);
 }
 
@@ -326,6 +345,7 @@ static void run_pass(struct forwarder *fw)
         free(pixels[i]);
     }
     free(pixels);
+    store_checkpoint(fw->st, now);
     if (now - fw->purged_ms >= PURGE_EVERY_MS) {
         long removed = store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s,
                                    cfg->retention_s);

@@ -208,6 +208,9 @@ static int hash_passthrough(const char *raw, char out[65])
 {
     const char *s, *e;
 
+    /* Longer than any value looked at: not a hash, whatever its first bytes are. */
+    if (strnlen(raw, RAW_MAX + 1) > RAW_MAX)
+        return 0;
     trim_bounds(raw, &s, &e);
     if (e - s != HASH_HEX_LEN)
         return 0;
@@ -267,4 +270,84 @@ int normalize_hash_external_id(const char *raw, char out[65])
         return -1;
     hash_sha256_hex(s, (size_t)(e - s), out);
     return out[0] ? 0 : -1;
+}
+
+/* 1 when the n bytes at s hold '@' past offset from, raw or percent-encoded up to three
+ * times ("%40", "%2540", "%252540"). */
+static int scrub_has_at(const char *s, size_t n, size_t from)
+{
+    for (size_t i = from; i < n; i++) {
+        if (s[i] == '@')
+            return 1;
+        if (s[i] != '%')
+            continue;
+        size_t j = i + 1;
+        for (int round = 0; round < 3 && j + 1 < n && s[j] == '2' && s[j + 1] == '5'; round++)
+            j += 2;
+        if (j + 1 < n && s[j] == '4' && s[j + 1] == '0')
+            return 1;
+    }
+    return 0;
+}
+
+/* Just past "scheme://" when the URL starts with a scheme (RFC 3986: a letter, then
+ * letters, digits, '+', '-', '.'), or NULL. */
+static char *scrub_authority(char *url)
+{
+    char *p = url;
+
+    if (!isalpha((unsigned char)*p))
+        return NULL;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return strncmp(p, "://", 3) == 0 ? p + 3 : NULL;
+}
+
+/* Drops "user:password@" after "scheme://": credentials or an address, never wanted. */
+static void scrub_userinfo(char *url)
+{
+    char *auth = scrub_authority(url), *end, *at = NULL;
+
+    if (!auth)
+        return;
+    end = auth + strcspn(auth, "/?#");
+    for (char *p = auth; p < end; p++)
+        if (*p == '@')
+            at = p;
+    if (at)
+        memmove(auth, at + 1, strlen(at + 1) + 1);
+}
+
+void normalize_scrub_url(char *url)
+{
+    char *p, *w, *start, *end, *query;
+
+    if (!url || !*url)
+        return;
+    end = url + strlen(url);
+    scrub_userinfo(url);
+    start = scrub_authority(url);
+    start = start ? start + strcspn(start, "/?#") : url;
+    /* Path segments are split on '/', query and fragment items on '&', ';' and '#'. Reads
+     * (p) run ahead of writes (w), so query points into text not yet rewritten. */
+    query = strpbrk(start, "?#");
+    w = p = start;
+    while (*p) {
+        int in_path = !query || p <= query;
+        const char *seps = in_path ? "/?#" : "&#;";
+        size_t n = strcspn(p, seps);
+        char *eq = in_path ? NULL : memchr(p, '=', n);
+        size_t keylen = eq ? (size_t)(eq - p) : n, keep = n;
+        if (scrub_has_at(p, keylen, in_path ? 1 : 0))
+            keep = 0;
+        else if (eq && scrub_has_at(eq + 1, n - keylen - 1, 0))
+            keep = keylen + 1;
+        memmove(w, p, keep);
+        w += keep;
+        p += n;
+        if (*p)
+            *w++ = *p++;
+    }
+    /* The whole tail is zeroed: dropped text must not linger in the buffer. */
+    memset(w, 0, (size_t)(end - w) + 1);
 }

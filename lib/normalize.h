@@ -15,5 +15,10 @@ int normalize_hash_email(const char *raw, char out[65]);
 int normalize_hash_phone(const char *raw, const char *country, char out[65]);
 /* external_id: trimmed, then hashed (64-hex passed through). */
 int normalize_hash_external_id(const char *raw, char out[65]);
+/* Removes what could be an email address from a URL, in place: userinfo, any query or
+ * fragment value or item holding an '@' (also percent-encoded, up to three times), a path
+ * segment holding one past its first character ("/@brand" stays). Raw emails are never
+ * stored. */
+void normalize_scrub_url(char *url);
 
 #endif

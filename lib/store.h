@@ -73,8 +73,12 @@ int store_find_touch(struct store *st, enum match_key key, const char *k1, const
 /* The visitor's latest enrichment values (ttclid, ttp, ip, ua, url, referrer) in a touch
  * struct. Returns 1 found, 0 none, -1 error. */
 int store_find_visitor(struct store *st, const char *vid, struct touch *out);
+/* Groups the forwarder's promotions into one transaction (one fsync for many events);
+ * lookups made inside it see the touches it has consumed. */
+int store_work_begin(struct store *st);
+int store_work_commit(struct store *st);
 /* Makes a held conversion ready with its match and built payload, consuming the touch
- * (touch_id 0 = none) in one transaction. Returns 0, or -1 (e.g. touch taken meanwhile). */
+ * (touch_id 0 = none) atomically. Returns 0, or -1 (e.g. touch taken meanwhile). */
 int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
                   const char *matched_by, long long touch_id, const char *payload);
 /* ready/retry events of pixel due at now_ms, oldest first, up to limit. *rows is new. */
@@ -89,6 +93,9 @@ int store_mark_retry(struct store *st, const long long *ids, int n, long long du
 int store_mark_dead(struct store *st, const long long *ids, int n, const char *error);
 /* Moves ready/retry events to due_ms (used to hold back a paused pixel). */
 int store_defer_pixel(struct store *st, const char *pixel, long long due_ms);
+/* Copies the WAL into the database when it has grown (the writer never does, so that no
+ * webhook waits for a checkpoint). Called by the forwarder. */
+void store_checkpoint(struct store *st, long long now_ms);
 /* Deletes expired touches/visitors and old sent/dead events. Returns rows removed or -1. */
 long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,
                  long retention_s);

@@ -13,6 +13,7 @@ enum job_type { JOB_CONVERSION, JOB_TOUCH };
 struct job {
     enum job_type type;
     const struct conversion *c;
+    const char *data;             /* conversion JSON, built by the submitter */
     const char *pixel;
     int test;
     long long due_ms;
@@ -20,6 +21,7 @@ struct job {
     enum store_result result;
     long long id;
     int done;
+    pthread_cond_t cond;          /* signalled for this job only: no thundering herd */
     struct job *next;
 };
 
@@ -33,7 +35,6 @@ struct store {
     pthread_t writer;
     pthread_mutex_t qlock;
     pthread_cond_t qwork;
-    pthread_cond_t qdone;
     struct job *head, *tail;
     int stopping;
     int writer_started;
@@ -41,7 +42,11 @@ struct store {
     int last_commit_failed;
 
     sqlite3_stmt *ins_conv, *find_conv, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
-    sqlite3_stmt *find_touch[6]; /* per enum match_key, on the work connection */
+    /* On the work connection (forwarder thread), prepared once. */
+    sqlite3_stmt *find_touch[6]; /* per enum match_key */
+    sqlite3_stmt *find_visitor, *consume, *promote;
+    int in_work_tx;
+    long long checkpoint_ms;
 };
 
 void store_work_finalize(struct store *st);

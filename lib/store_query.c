@@ -176,7 +176,7 @@ int store_held_due(struct store *st, long long now, int limit, struct event_row 
 }
 
 static const char *find_sql[] = {
-    [MKEY_EVENT_ID] = "event_id=?1",
+    [MKEY_EVENT_ID] = "event_id=?1 AND event_id<>''",
     [MKEY_ORDER_REF] = "order_id=?1 AND order_id<>''",
     [MKEY_VID] = "vid=?1",
     [MKEY_EMAIL] = "vid IN (SELECT vid FROM visitor_keys WHERE key='e:'||?1)",
@@ -238,10 +238,12 @@ int store_find_visitor(struct store *st, const char *vid, struct touch *out)
     int found = -1;
 
     pthread_mutex_lock(&st->work_lock);
-    if (sqlite3_prepare_v2(st->work,
+    if (!st->find_visitor &&
+        sqlite3_prepare_v3(st->work,
                            "SELECT ttclid,ttp,ip,user_agent,url,referrer,last_seen FROM visitors WHERE vid=?",
-                           -1, &s, NULL) != SQLITE_OK)
+                           -1, SQLITE_PREPARE_PERSISTENT, &st->find_visitor, NULL) != SQLITE_OK)
         goto out;
+    s = st->find_visitor;
     sqlite3_bind_text(s, 1, vid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -258,37 +260,94 @@ int store_find_visitor(struct store *st, const char *vid, struct touch *out)
     } else if (rc == SQLITE_DONE) {
         found = 0;
     }
+    sqlite3_reset(s);
 out:
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&st->work_lock);
     return found;
+}
+
+int store_work_begin(struct store *st)
+{
+    pthread_mutex_lock(&st->work_lock);
+    int rc = run_exec(st->work, "BEGIN IMMEDIATE", "");
+    st->in_work_tx = rc >= 0;
+    pthread_mutex_unlock(&st->work_lock);
+    return rc < 0 ? -1 : 0;
+}
+
+int store_work_commit(struct store *st)
+{
+    pthread_mutex_lock(&st->work_lock);
+    int rc = run_exec(st->work, "COMMIT", "");
+    if (rc < 0)
+        run_exec(st->work, "ROLLBACK", "");
+    st->in_work_tx = 0;
+    pthread_mutex_unlock(&st->work_lock);
+    return rc < 0 ? -1 : 0;
+}
+
+static int step_prepared(sqlite3 *db, sqlite3_stmt **s, const char *sql)
+{
+    return (*s || sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) == SQLITE_OK) ? 0 : -1;
 }
 
 int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
                   const char *matched_by, long long touch_id, const char *payload)
 {
-    int rc = -1;
+    int rc = -1, own_tx;
     pthread_mutex_lock(&st->work_lock);
-    if (run_exec(st->work, "BEGIN IMMEDIATE", "") < 0)
+    own_tx = !st->in_work_tx;
+    if (run_exec(st->work, own_tx ? "BEGIN IMMEDIATE" : "SAVEPOINT promote", "") < 0)
         goto out;
-    if (touch_id > 0 &&
-        run_exec(st->work, "UPDATE touches SET consumed_by=?1 WHERE id=?2 AND consumed_by IS NULL", "ii",
-                 id, touch_id) != 1)
+    if (step_prepared(st->work, &st->consume,
+                      "UPDATE touches SET consumed_by=?1 WHERE id=?2 AND consumed_by IS NULL") < 0 ||
+        step_prepared(st->work, &st->promote,
+                      "UPDATE conversions SET state=1, event_name=?2, event_id=?3, matched_by=?4, "
+                      "touch_id=?5, payload=?6 WHERE id=?1 AND state=0") < 0)
         goto rollback;
-    if (run_exec(st->work,
-                 "UPDATE conversions SET state=1, event_name=?2, event_id=?3, matched_by=?4, "
-                 "touch_id=?5, payload=?6 WHERE id=?1 AND state=0",
-                 "isssis", id, event_name, event_id, matched_by, touch_id, payload) != 1)
+    if (touch_id > 0) {
+        sqlite3_bind_int64(st->consume, 1, id);
+        sqlite3_bind_int64(st->consume, 2, touch_id);
+        int step = sqlite3_step(st->consume);
+        sqlite3_reset(st->consume);
+        if (step != SQLITE_DONE || sqlite3_changes(st->work) != 1)
+            goto rollback;
+    }
+    sqlite3_bind_int64(st->promote, 1, id);
+    sqlite3_bind_text(st->promote, 2, event_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->promote, 3, event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->promote, 4, matched_by, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->promote, 5, touch_id);
+    sqlite3_bind_text(st->promote, 6, payload, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st->promote);
+    sqlite3_reset(st->promote);
+    sqlite3_clear_bindings(st->promote);
+    if (step != SQLITE_DONE || sqlite3_changes(st->work) != 1)
         goto rollback;
-    if (run_exec(st->work, "COMMIT", "") < 0)
+    if (run_exec(st->work, own_tx ? "COMMIT" : "RELEASE promote", "") < 0)
         goto rollback;
     rc = 0;
     goto out;
 rollback:
-    run_exec(st->work, "ROLLBACK", "");
+    run_exec(st->work, own_tx ? "ROLLBACK" : "ROLLBACK TO promote", "");
+    if (!own_tx)
+        run_exec(st->work, "RELEASE promote", "");
 out:
     pthread_mutex_unlock(&st->work_lock);
     return rc;
+}
+
+void store_checkpoint(struct store *st, long long now_ms)
+{
+    int wal_pages = 0, done = 0;
+    if (now_ms - st->checkpoint_ms < 1000)
+        return;
+    st->checkpoint_ms = now_ms;
+    pthread_mutex_lock(&st->work_lock);
+    /* PASSIVE never blocks the writer; a WAL the writer keeps growing is copied in steps. */
+    if (sqlite3_wal_checkpoint_v2(st->work, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &done) != SQLITE_OK)
+        log_warn("store checkpoint failed", "error=\"%s\"", sqlite3_errmsg(st->work));
+    pthread_mutex_unlock(&st->work_lock);
 }
 
 int store_due_events(struct store *st, const char *pixel, long long now, int limit,
@@ -552,4 +611,8 @@ void store_work_finalize(struct store *st)
         sqlite3_finalize(st->find_touch[i]);
         st->find_touch[i] = NULL;
     }
+    sqlite3_finalize(st->find_visitor);
+    sqlite3_finalize(st->consume);
+    sqlite3_finalize(st->promote);
+    st->find_visitor = st->consume = st->promote = NULL;
 }

@@ -80,7 +80,7 @@ static int exec(sqlite3 *db, const char *sql)
     return 0;
 }
 
-static sqlite3 *open_conn(const char *path, int sync_full, char *err, size_t errlen)
+static sqlite3 *open_conn(const char *path, int sync_full, int cache_kb, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -92,11 +92,14 @@ static sqlite3 *open_conn(const char *path, int sync_full, char *err, size_t err
     sqlite3_busy_timeout(db, 10000);
     if (exec(db, "PRAGMA journal_mode=WAL") < 0 ||
         exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0 ||
-        exec(db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-4000") < 0) {
+        exec(db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY") < 0) {
         snprintf(err, errlen, "cannot configure %s", path);
         sqlite3_close(db);
         return NULL;
     }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", cache_kb);
+    exec(db, sql);
     return db;
 }
 
@@ -168,8 +171,8 @@ static int prepare_writer(struct store *st)
                    "last_seen=MAX(last_seen,?8)") ||
            prepare(db, &st->ins_vkey, "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)") ||
            prepare(db, &st->release,
-                   "UPDATE conversions SET due_ms=?1 WHERE state=0 AND due_ms>?1 AND id IN "
-                   "(SELECT conv_id FROM conv_refs WHERE ref=?2)")
+                   "UPDATE conversions SET due_ms=?1 WHERE id IN "
+                   "(SELECT conv_id FROM conv_refs WHERE ref=?2) AND +state=0 AND +due_ms>?1")
                ? -1
                : 0;
 }
@@ -190,12 +193,9 @@ static void write_conversion(struct store *st, struct job *j)
 {
     const struct conversion *c = j->c;
     const char *kind = conversion_kind_name(c->kind);
-    char *data = conversion_to_json(c);
     sqlite3_stmt *s = st->ins_conv;
 
     j->result = STORE_ERROR;
-    if (!data)
-        return;
     bind_text(s, 1, c->source_id);
     bind_text(s, 2, kind);
     bind_text(s, 3, c->object_id);
@@ -204,9 +204,8 @@ static void write_conversion(struct store *st, struct job *j)
     sqlite3_bind_int64(s, 6, clock_wall_ms());
     sqlite3_bind_int64(s, 7, j->due_ms);
     sqlite3_bind_int64(s, 8, c->event_time);
-    sqlite3_bind_text(s, 9, data, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 9, j->data, -1, SQLITE_STATIC);
     int rc = step_done(s);
-    free(data);
     if (rc < 0)
         return;
     if (sqlite3_changes(st->wdb) == 1) {
@@ -332,9 +331,9 @@ static void *writer_main(void *arg)
         for (struct job *j = group; j;) {
             struct job *next = j->next;
             j->done = 1; /* the job lives on its submitter's stack: no access after this */
+            pthread_cond_signal(&j->cond);
             j = next;
         }
-        pthread_cond_broadcast(&st->qdone);
     }
     pthread_mutex_unlock(&st->qlock);
     return NULL;
@@ -356,7 +355,7 @@ static void submit(struct store *st, struct job *j)
     st->tail = j;
     pthread_cond_signal(&st->qwork);
     while (!j->done)
-        pthread_cond_wait(&st->qdone, &st->qlock);
+        pthread_cond_wait(&j->cond, &st->qlock);
     pthread_mutex_unlock(&st->qlock);
 }
 
@@ -364,8 +363,16 @@ enum store_result store_add_conversion(struct store *st, const struct conversion
                                        const char *pixel, int test, long long due_ms,
                                        long long *id_out)
 {
-    struct job j = {.type = JOB_CONVERSION, .c = c, .pixel = pixel, .test = test, .due_ms = due_ms};
+    /* Serialised here, in the request's thread, to keep the single writer short. */
+    char *data = conversion_to_json(c);
+    if (!data)
+        return STORE_ERROR;
+    struct job j = {.type = JOB_CONVERSION, .c = c, .data = data, .pixel = pixel, .test = test,
+                    .due_ms = due_ms};
+    pthread_cond_init(&j.cond, NULL);
     submit(st, &j);
+    pthread_cond_destroy(&j.cond);
+    free(data);
     if (id_out)
         *id_out = j.id;
     return j.result;
@@ -374,7 +381,9 @@ enum store_result store_add_conversion(struct store *st, const struct conversion
 enum store_result store_add_touch(struct store *st, const struct touch *t)
 {
     struct job j = {.type = JOB_TOUCH, .t = t};
+    pthread_cond_init(&j.cond, NULL);
     submit(st, &j);
+    pthread_cond_destroy(&j.cond);
     return j.result;
 }
 
@@ -415,18 +424,20 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     pthread_mutex_init(&st->admin_lock, NULL);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qwork, NULL);
-    pthread_cond_init(&st->qdone, NULL);
 
     mode_t old = umask(077);
-    st->wdb = open_conn(path, synchronous_full, err, errlen);
+    st->wdb = open_conn(path, synchronous_full, 8000, err, errlen);
     if (!st->wdb || migrate(st->wdb, err, errlen) < 0)
         goto fail;
-    st->work = open_conn(path, synchronous_full, err, errlen);
-    st->admin = st->work ? open_conn(path, synchronous_full, err, errlen) : NULL;
+    st->work = open_conn(path, synchronous_full, 16000, err, errlen);
+    st->admin = st->work ? open_conn(path, synchronous_full, 2000, err, errlen) : NULL;
     if (!st->admin)
         goto fail;
     umask(old);
     secure_files(path);
+    /* Checkpoints run on the work connection (store_checkpoint) so that no webhook waits
+     * for one inside the group commit. */
+    exec(st->wdb, "PRAGMA wal_autocheckpoint=0");
     if (prepare_writer(st) < 0) {
         snprintf(err, errlen, "cannot prepare store statements");
         goto fail;
@@ -468,6 +479,5 @@ void store_close(struct store *st)
     pthread_mutex_destroy(&st->admin_lock);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qwork);
-    pthread_cond_destroy(&st->qdone);
     free(st);
 }

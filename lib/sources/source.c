@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "normalize.h"
 #include "source.h"
 
 static const struct source_ops *const source_all[] = {
@@ -80,6 +81,9 @@ static enum source_result source_check_text(struct conversion *c, char *why, siz
                {"event_id", c->event_id},   {"vid", c->vid},
                {"value", c->value},         {"currency", c->currency}};
 
+    /* A landing page from a newsletter link carries the reader's address. */
+    normalize_scrub_url(c->url);
+    normalize_scrub_url(c->referrer);
     if (!source_token_ok(c->delivery_id))
         c->delivery_id[0] = '\0';
     for (size_t i = 0; i < sizeof context / sizeof context[0]; i++)

@@ -61,4 +61,20 @@ static inline void fuzz_check_hash(const char *h)
         abort();
 }
 
+/* After normalize_scrub_url no email can be left: before the query an '@' only opens a
+ * segment ("/@brand"), and the query and fragment hold no '@' or "%40" at all. */
+static inline void fuzz_check_scrubbed(const char *url)
+{
+    const char *query = strpbrk(url, "?#");
+
+    for (const char *p = url; *p; p++) {
+        if (*p != '@')
+            continue;
+        if ((query && p > query) || (p > url && p[-1] != '/'))
+            abort();
+    }
+    if (query && strstr(query, "%40"))
+        abort();
+}
+
 #endif

@@ -11,7 +11,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char path[] = "/tmp/ttr-fuzz-config-XXXXXX";
+static char path[64];
+static char creds[64];
 static int fd = -1;
 
 /* Inputs that name other files are skipped: "@include" or a *_file key pointing at a
@@ -27,17 +28,28 @@ static int names_a_device(const uint8_t *data, size_t size)
     return 0;
 }
 
-static char creds[] = "/tmp/ttr-fuzz-creds-XXXXXX";
-
 static void cleanup(void)
 {
     unlink(path);
     rmdir(creds);
 }
 
+/* prefix + the six 'X' that mkstemp and mkdtemp replace. */
+static void template_make(char *out, size_t size, const char *prefix)
+{
+    size_t n = (size_t)snprintf(out, size, "%s", prefix);
+
+    if (n + 7 > size)
+        abort();
+    memset(out + n, 'X', 6);
+    out[n + 6] = '\0';
+}
+
 /* ${CREDENTIALS_DIRECTORY}/x must resolve somewhere harmless and empty. */
 static void setup(void)
 {
+    template_make(path, sizeof path, "/tmp/ttr-fuzz-config-");
+    template_make(creds, sizeof creds, "/tmp/ttr-fuzz-creds-");
     fd = mkstemp(path);
     if (fd < 0 || !mkdtemp(creds) || setenv("CREDENTIALS_DIRECTORY", creds, 1) != 0)
         abort();

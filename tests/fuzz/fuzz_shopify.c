@@ -8,11 +8,8 @@ static const struct fuzz_source fs = {
     .scheme = SCHEME_BASE64,
     .sig_header = "X-Shopify-Hmac-Sha256",
     .aux_header = "X-Shopify-Topic",
-    .extra = {"X-Shopify-Webhook-Id",
-              "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
-              "X-Shopify-Shop-Domain",
-              "ttr-fuzz.myshopify.com",
-              NULL},
+    .extra = {"X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+              "X-Shopify-Shop-Domain", "ttr-fuzz.myshopify.com", NULL},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

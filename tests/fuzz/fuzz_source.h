@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "fuzz_check.h"
 #include "conversion.h"
 #include "hash.h"
 #include "source.h"
@@ -167,8 +168,8 @@ static void fuzz_source_one(const struct fuzz_source *fs, const uint8_t *data, s
     snprintf(src.pixel, sizeof src.pixel, "CFUZZPIXEL0000000001");
     src.ops = fs->ops;
     src.secret = FUZZ_SECRET;
-    src.kind = fs->scheme == SCHEME_GENERIC ? (enum conversion_kind)((mode >> 6) % KIND_COUNT)
-                                            : fs->kind;
+    src.kind =
+        fs->scheme == SCHEME_GENERIC ? (enum conversion_kind)((mode >> 6) % KIND_COUNT) : fs->kind;
     src.send_tests = (mode >> 3) & 1;
 
     const int signed_ok = mode & 1, unprefixed = (mode >> 5) & 1;
@@ -195,9 +196,12 @@ static void fuzz_source_one(const struct fuzz_source *fs, const uint8_t *data, s
         fuzz_header_add(&h, fuzz_name(fs->sig_header, unprefixed), header);
     }
 
-    struct webhook_request req = {
-        .body = body, .len = blen, .content_type = ct,
-        .header = fuzz_header_get, .ctx = &h, .now = FUZZ_NOW};
+    struct webhook_request req = {.body = body,
+                                  .len = blen,
+                                  .content_type = ct,
+                                  .header = fuzz_header_get,
+                                  .ctx = &h,
+                                  .now = FUZZ_NOW};
     rc = source_handle(&src, &req, &c, why, sizeof why);
     if (memchr(why, '\0', sizeof why) == NULL)
         abort();
@@ -205,6 +209,8 @@ static void fuzz_source_one(const struct fuzz_source *fs, const uint8_t *data, s
         fuzz_check_forged(fs, rc, header);
     if (rc == SOURCE_OK) {
         fuzz_check_hashes(&c);
+        fuzz_check_scrubbed(c.url);
+        fuzz_check_scrubbed(c.referrer);
         if (!c.object_id[0])
             abort();
         /* What is stored must read back: the store keeps exactly this JSON. */

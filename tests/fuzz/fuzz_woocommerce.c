@@ -8,11 +8,8 @@ static const struct fuzz_source fs = {
     .scheme = SCHEME_BASE64,
     .sig_header = "X-WC-Webhook-Signature",
     .aux_header = "X-WC-Webhook-Topic",
-    .extra = {"X-WC-Webhook-Delivery-ID",
-              "9b1f0d4c2e7a5b3d",
-              "X-WC-Webhook-Source",
-              "https://shop.example/",
-              NULL},
+    .extra = {"X-WC-Webhook-Delivery-ID", "9b1f0d4c2e7a5b3d", "X-WC-Webhook-Source",
+              "https://shop.example/", NULL},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
