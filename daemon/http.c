@@ -13,11 +13,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "collect.h"
 #include "config.h"
 #include "daemon.h"
+#include "http_internal.h"
 #include "forwarder.h"
 #include "hash.h"
 #include "log.h"
@@ -33,15 +35,6 @@ enum listener { LISTENER_PUBLIC, LISTENER_ADMIN };
 struct listener_ctx {
     struct daemon_ctx *ctx;
     enum listener which;
-};
-
-/* Per-request state in *req_cls, freed in request_completed. */
-struct request {
-    char *body;
-    size_t len, cap, limit;
-    int too_large;
-    struct timespec start;
-    const char *route;
 };
 
 static struct listener_ctx public_lc, admin_lc;
@@ -75,7 +68,7 @@ struct MHD_Response *http_json_response(const char *text)
     return r;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, struct MHD_Response *r)
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned int status, struct MHD_Response *r)
 {
     if (!r)
         return MHD_NO;
@@ -86,22 +79,22 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, s
     return ret;
 }
 
-static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned int status, const char *text)
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status, const char *text)
 {
-    return reply(conn, status, http_json_response(text));
+    return http_reply(conn, status, http_json_response(text));
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int status, const char *error)
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status, const char *error)
 {
     json_t *o = json_pack("{s:s}", "error", error);
     char *text = json_dumps(o, JSON_COMPACT);
-    enum MHD_Result ret = reply_json(conn, status, text ? text : "{}");
+    enum MHD_Result ret = http_reply_json(conn, status, text ? text : "{}");
     free(text);
     json_decref(o);
     return ret;
 }
 
-static const char *header_lookup(void *conn, const char *name)
+const char *http_header(void *conn, const char *name)
 {
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
@@ -121,7 +114,7 @@ static void peer_ip(struct MHD_Connection *conn, char *out, size_t size)
 
 /* The browser's address: the peer, or the rightmost X-Forwarded-For hop that is not a
  * trusted proxy when the peer itself is one. */
-static void client_ip(const struct config *cfg, struct MHD_Connection *conn, char *out, size_t size)
+void http_client_ip(const struct config *cfg, struct MHD_Connection *conn, char *out, size_t size)
 {
     peer_ip(conn, out, size);
     const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
@@ -148,197 +141,15 @@ static void client_ip(const struct config *cfg, struct MHD_Connection *conn, cha
     }
 }
 
-static int is_json_type(const char *ct)
-{
-    return ct && strncasecmp(ct, "application/json", 16) == 0;
-}
-
-static const char *webhook_status(enum store_result r)
-{
-    return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
-}
-
-static enum MHD_Result handle_webhook(struct daemon_ctx *ctx, struct MHD_Connection *conn,
-                                      const char *id, struct request *rq)
-{
-    struct config *cfg = daemon_config(ctx);
-    const struct source_cfg *src = config_find_source(cfg, id);
-    struct conversion c;
-    char why[200] = "", text[512];
-    enum MHD_Result ret;
-
-    memset(&c, 0, sizeof c);
-    if (!src) {
-        log_warn("webhook for unknown source", "status=404");
-        metrics_webhook("unknown", "not_found");
-        ret = reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown source");
-        goto out;
-    }
-    struct webhook_request req = {
-        .body = rq->body ? rq->body : "", .len = rq->len,
-        .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-        .header = header_lookup, .ctx = conn, .now = time(NULL)};
-    enum source_result r = source_handle(src, &req, &c, why, sizeof why);
-    switch (r) {
-    case SOURCE_OK:
-        break;
-    case SOURCE_IGNORED:
-    case SOURCE_PING: {
-        json_t *o = json_pack("{s:s,s:s}", "status", "ignored", "reason",
-                              r == SOURCE_PING ? "ping" : why);
-        char *t = json_dumps(o, JSON_COMPACT);
-        log_info("webhook ignored", "source=%s reason=\"%s\"", src->id, r == SOURCE_PING ? "ping" : why);
-        metrics_webhook(src->id, r == SOURCE_PING ? "ping" : "ignored");
-        ret = reply_json(conn, MHD_HTTP_OK, t ? t : "{\"status\":\"ignored\"}");
-        free(t);
-        json_decref(o);
-        goto out;
-    }
-    case SOURCE_UNAUTHORIZED:
-        log_warn("webhook refused: bad signature", "source=%s status=401 reason=\"%s\"", src->id, why);
-        metrics_webhook(src->id, "unauthorized");
-        ret = reply_error(conn, MHD_HTTP_UNAUTHORIZED, "bad or missing signature");
-        goto out;
-    case SOURCE_BAD_MEDIA:
-        log_warn("webhook refused: content type", "source=%s status=415", src->id);
-        metrics_webhook(src->id, "unsupported_media");
-        ret = reply_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported content type");
-        goto out;
-    case SOURCE_BAD_REQUEST:
-    default:
-        log_warn("webhook refused: malformed body", "source=%s status=400 reason=\"%s\"", src->id, why);
-        metrics_webhook(src->id, "bad_request");
-        ret = reply_error(conn, MHD_HTTP_BAD_REQUEST, why[0] ? why : "malformed body");
-        goto out;
-    }
-
-    /* TikTok needs an event_time and does not take one from the future. */
-    long long now_s = (long long)time(NULL);
-    if (c.event_time <= 0 || c.event_time > now_s + 600)
-        c.event_time = now_s;
-    long long id_out = 0;
-    long long due = (long long)time(NULL) * 1000 + cfg->hold_s * 1000;
-    enum store_result sr = store_add_conversion(ctx->st, &c, src->pixel, c.test, due, &id_out);
-    metrics_webhook(src->id, webhook_status(sr));
-    if (sr == STORE_ERROR) {
-        log_error("webhook not stored: store unavailable", "source=%s status=503", src->id);
-        struct MHD_Response *resp = http_json_response("{\"error\":\"store unavailable, retry later\"}");
-        if (resp)
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-        ret = reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
-        goto out;
-    }
-    log_info(sr == STORE_OK ? "webhook accepted" : "webhook duplicate",
-             "source=%s kind=%s id=%lld delivery=%s", src->id, conversion_kind_name(c.kind), id_out,
-             c.delivery_id[0] ? c.delivery_id : "-");
-    snprintf(text, sizeof text, "{\"status\":\"%s\",\"id\":%lld}", webhook_status(sr), id_out);
-    ret = reply_json(conn, MHD_HTTP_OK, text);
-    if (sr == STORE_OK && cfg->hold_s == 0)
-        forwarder_wake(ctx->fw);
-out:
-    conversion_clear(&c);
-    config_drop(cfg);
-    return ret;
-}
-
-static void add_cors(struct MHD_Response *r, const char *origin)
-{
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
-    MHD_add_response_header(r, "Vary", "Origin");
-}
-
-static enum MHD_Result reply_collect(struct MHD_Connection *conn, unsigned int status,
-                                     const char *origin, const char *result)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    metrics_collect(result);
-    if (r && origin)
-        add_cors(r, origin);
-    return reply(conn, status, r);
-}
-
-/* Region of the first Accept-Language tag ("en-US,en;q=0.9" -> "US"), for national phones. */
-static void language_country(struct MHD_Connection *conn, char out[3])
-{
-    const char *al = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language");
-    out[0] = '\0';
-    if (!al)
-        return;
-    const char *dash = strpbrk(al, "-_");
-    const char *stop = strpbrk(al, ",;");
-    if (dash && (!stop || dash < stop) && dash[1] && dash[2] && (!dash[3] || strchr(",;", dash[3]))) {
-        out[0] = dash[1];
-        out[1] = dash[2];
-        out[2] = '\0';
-    }
-}
-
-static enum MHD_Result handle_collect(struct daemon_ctx *ctx, struct MHD_Connection *conn,
-                                      const char *method, struct request *rq)
-{
-    struct config *cfg = daemon_config(ctx);
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *allowed = origin && config_origin_allowed(cfg, origin) ? origin : NULL;
-    enum MHD_Result ret;
-    char ip[64], country[3], why[160];
-    struct touch t;
-
-    if (origin && !allowed) {
-        log_warn("collect refused: origin not allowed", "status=403");
-        ret = reply_collect(conn, MHD_HTTP_FORBIDDEN, NULL, "forbidden");
-        goto out;
-    }
-    if (strcmp(method, "OPTIONS") == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        if (r && allowed) {
-            add_cors(r, allowed);
-            MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
-            MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type");
-            MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
-        }
-        ret = reply(conn, MHD_HTTP_NO_CONTENT, r);
-        goto out;
-    }
-    client_ip(cfg, conn, ip, sizeof ip);
-    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst, clock_wall_ms())) {
-        ret = reply_collect(conn, MHD_HTTP_TOO_MANY_REQUESTS, allowed, "rate_limited");
-        goto out;
-    }
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct && !is_json_type(ct) && strncasecmp(ct, "text/plain", 10) != 0) {
-        ret = reply_collect(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, allowed, "unsupported_media");
-        goto out;
-    }
-    language_country(conn, country);
-    if (collect_parse(rq->body ? rq->body : "", rq->len, country, &t, why, sizeof why) < 0) {
-        log_warn("collect refused: malformed body", "status=400 reason=\"%s\"", why);
-        ret = reply_collect(conn, MHD_HTTP_BAD_REQUEST, allowed, "bad_request");
-        goto out;
-    }
-    STR_SET(t.ip, ip);
-    STR_SET(t.user_agent, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
-    t.ts = time(NULL);
-    if (store_add_touch(ctx->st, &t) != STORE_OK) {
-        ret = reply_collect(conn, MHD_HTTP_SERVICE_UNAVAILABLE, allowed, "unavailable");
-        goto out;
-    }
-    if (t.order_id[0])
-        forwarder_wake(ctx->fw);
-    ret = reply_collect(conn, MHD_HTTP_NO_CONTENT, allowed, "stored");
-out:
-    config_drop(cfg);
-    return ret;
-}
-
 static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *url)
 {
     char reasons[1024], text[1200];
     if (strcmp(url, "/healthz") == 0)
-        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+        return http_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
     if (daemon_ready(ctx, reasons, sizeof reasons))
-        return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ready\"}");
+        return http_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ready\"}");
     snprintf(text, sizeof text, "{\"status\":\"not ready\",\"reasons\":%s}", reasons);
-    return reply_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text);
+    return http_reply_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text);
 }
 
 static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connection *conn,
@@ -346,16 +157,16 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
 {
     if (strncmp(url, "/webhooks/", 10) == 0 && url[10] && !strchr(url + 10, '/')) {
         if (strcmp(method, "POST") != 0)
-            return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-        return handle_webhook(ctx, conn, url + 10, rq);
+            return http_reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        return ingest_webhook(ctx, conn, url + 10, rq);
     }
     if (strcmp(url, "/collect") == 0) {
         if (strcmp(method, "POST") != 0 && strcmp(method, "OPTIONS") != 0)
-            return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
-        return handle_collect(ctx, conn, method, rq);
+            return http_reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+        return ingest_collect(ctx, conn, method, rq);
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply_error(conn, strcmp(url, "/ttr.js") == 0 || strcmp(url, "/healthz") == 0 ||
+        return http_reply_error(conn, strcmp(url, "/ttr.js") == 0 || strcmp(url, "/healthz") == 0 ||
                                          strcmp(url, "/readyz") == 0
                                      ? MHD_HTTP_METHOD_NOT_ALLOWED
                                      : MHD_HTTP_NOT_FOUND,
@@ -370,9 +181,9 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
             MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
             MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
         }
-        return reply(conn, MHD_HTTP_OK, r);
+        return http_reply(conn, MHD_HTTP_OK, r);
     }
-    return reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
+    return http_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
 static int admin_authorized(struct daemon_ctx *ctx, struct MHD_Connection *conn)
@@ -470,6 +281,7 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
     }
     track_request(conn, 1);
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
+    rq->conn = conn;
     __atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
     rq->route = route_of(lc->which, url);
     rq->limit = strcmp(rq->route, "collect") == 0 ? cfg->max_collect_body
@@ -518,6 +330,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct listener_ctx *lc = cls;
     struct request *rq = *req_cls;
 
+    if (rq && rq->waiting)
+        return ingest_finish(lc->ctx, conn, rq);
     if (!rq) {
         if (request_begin(lc, conn, url, req_cls) != MHD_YES)
             return MHD_NO;
@@ -539,18 +353,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             metrics_webhook("any", "too_large");
         else if (strcmp(rq->route, "collect") == 0)
             metrics_collect("too_large");
-        return reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+        return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
     }
     if (lc->which == LISTENER_ADMIN) {
         struct MHD_Response *resp = NULL;
         if (strcmp(url, "/healthz") == 0)
-            return reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
+            return http_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
         if (!admin_authorized(lc->ctx, conn)) {
             log_warn("admin request refused: bad token", "status=401");
-            return reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
+            return http_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
         }
         int status = admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
-        return reply(conn, (unsigned int)status, resp);
+        return http_reply(conn, (unsigned int)status, resp);
     }
     return handle_public(lc->ctx, conn, url, method, rq);
 }
@@ -583,8 +397,18 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address
     struct sockaddr_in sa4 = {0};
     struct sockaddr_in6 sa6 = {0};
     const struct sockaddr *sa;
-    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* Public: a few epoll threads; ingest requests are suspended while their commit is
+     * pending, so no thread waits for the disk. Admin: low traffic with blocking store
+     * reads, one thread per connection. */
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned int pool = 1;
+    if (lc->which == LISTENER_PUBLIC) {
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        pool = n < 1 ? 1 : n > 16 ? 16 : (unsigned int)n;
+    } else {
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
+    }
 
     if (inet_pton(AF_INET, address, &sa4.sin_addr) == 1) {
         sa4.sin_family = AF_INET;
@@ -611,6 +435,8 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        /* last: for the admin listener this ends the list */
+        lc->which == LISTENER_PUBLIC ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
         MHD_OPTION_END);
     if (!d) {
         snprintf(err, errlen, "cannot listen on %s:%d", address, port);

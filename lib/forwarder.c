@@ -107,7 +107,7 @@ static int promote_one(struct forwarder *fw, const struct config *cfg, const str
 /* Ends the hold of due conversions: match, build the TikTok event, make it ready.
  * Chunks of PROMOTE_CHUNK share one transaction: one fsync for many events, while the
  * ingest writer waits at most one chunk for the lock. */
-static void promote_held(struct forwarder *fw, const struct config *cfg, long long now)
+static int promote_held(struct forwarder *fw, const struct config *cfg, long long now)
 {
     struct event_row *rows = NULL;
     int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &rows), nbad = 0;
@@ -125,6 +125,7 @@ static void promote_held(struct forwarder *fw, const struct config *cfg, long lo
         store_mark_dead(fw->st, bad, nbad, "stored conversion is unreadable");
     free(bad);
     store_row_free(rows, n > 0 ? n : 0);
+    return n > 0 ? n : 0;
 }
 
 static long long backoff_ms(struct forwarder *fw, const struct config *cfg, int failures)
@@ -287,7 +288,8 @@ static int refill(struct pixel_state *ps, const struct pixel_cfg *px, long long 
     return ps->tokens >= 1;
 }
 
-static void send_pixel(struct forwarder *fw, const struct config *cfg, const char *pixel, long long now)
+/* Sends one batch of pixel's due events; returns how many were taken. */
+static int send_pixel(struct forwarder *fw, const struct config *cfg, const char *pixel, long long now)
 {
     const struct pixel_cfg *px = config_find_pixel(cfg, pixel);
     struct pixel_state *ps;
@@ -299,16 +301,18 @@ static void send_pixel(struct forwarder *fw, const struct config *cfg, const cha
     pthread_mutex_unlock(&fw->lock);
     if (ps->paused) {
         if (now - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
+            char q[400];
             ps->logged_ms = now;
-            log_error("pixel still paused, events kept", "pixel=%s reason=\"%s\"", pixel, ps->reason);
+            log_error("pixel still paused, events kept", "pixel=%s reason=%s", pixel,
+                      log_quote(ps->reason, q, sizeof q));
         }
-        return;
+        return 0;
     }
     if (ps->blocked_until > now || !refill(ps, px, now))
-        return;
+        return 0;
     if (!px && !cfg->dry_run) {
         /* A pixel removed from the config keeps its events until it comes back. */
-        return;
+        return 0;
     }
     n = store_due_events(fw->st, pixel, now, cfg->batch_size, &rows);
     if (n <= 0)
@@ -330,18 +334,21 @@ static void send_pixel(struct forwarder *fw, const struct config *cfg, const cha
     }
 out:
     store_row_free(rows, n > 0 ? n : 0);
+    return n > 0 ? n : 0;
 }
 
-static void run_pass(struct forwarder *fw)
+/* One pass; returns non-zero when it found a full load of work, so the next pass should
+ * start at once rather than after PASS_MS. */
+static int run_pass(struct forwarder *fw)
 {
     struct config *cfg = current_config(fw);
     long long now = clock_wall_ms();
     char **pixels = NULL;
 
-    promote_held(fw, cfg, now);
+    int busy = promote_held(fw, cfg, now) >= PROMOTE_LIMIT;
     int n = store_due_pixels(fw->st, now, &pixels);
     for (int i = 0; i < n; i++) {
-        send_pixel(fw, cfg, pixels[i], clock_wall_ms());
+        busy |= send_pixel(fw, cfg, pixels[i], clock_wall_ms()) >= cfg->batch_size;
         free(pixels[i]);
     }
     free(pixels);
@@ -354,6 +361,7 @@ static void run_pass(struct forwarder *fw)
         fw->purged_ms = now;
     }
     config_drop(cfg);
+    return busy;
 }
 
 static void *forwarder_main(void *arg)
@@ -366,11 +374,11 @@ static void *forwarder_main(void *arg)
         fw->woken = 0;
         pthread_mutex_unlock(&fw->lock);
 
-        run_pass(fw);
+        int busy = run_pass(fw);
 
         pthread_mutex_lock(&fw->lock);
         fw->heartbeat_ms = clock_wall_ms();
-        if (fw->woken || fw->stopping)
+        if (busy || fw->woken || fw->stopping)
             continue;
         struct timespec until;
         clock_deadline(&until, PASS_MS);

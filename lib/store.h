@@ -22,6 +22,15 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
 /* Flushes pending writes, stops the writer and closes. */
 void store_close(struct store *st);
 
+/* Asynchronous ingest: the row is queued for the writer, which calls done(arg, result, id)
+ * from its own thread once the group commit holding it is on disk (or has failed). The
+ * store copies c or t. Returns 0 when queued (done will be called exactly once), or -1
+ * (stopping, out of memory: done is not called). Keep done short: it runs in the writer. */
+typedef void (*store_done_fn)(void *arg, enum store_result result, long long id);
+int store_submit_conversion(struct store *st, const struct conversion *c, const char *pixel,
+                            int test, long long due_ms, store_done_fn done, void *arg);
+int store_submit_touch(struct store *st, const struct touch *t, store_done_fn done, void *arg);
+
 /* Ingest (blocking until durable). A conversion is unique by (source, kind, object_id). */
 enum store_result store_add_conversion(struct store *st, const struct conversion *c,
                                        const char *pixel, int test, long long due_ms,

@@ -10,18 +10,20 @@
 
 enum job_type { JOB_CONVERSION, JOB_TOUCH };
 
+/* One row for the writer. Jobs are heap-allocated and own copies of what they write;
+ * the writer calls done() after the commit that holds them, then frees them. */
 struct job {
     enum job_type type;
-    const struct conversion *c;
-    const char *data;             /* conversion JSON, built by the submitter */
-    const char *pixel;
+    struct conversion c;          /* JOB_CONVERSION (contents_json not kept: it is in data) */
+    char *data;                   /* conversion JSON, built by the submitter */
+    char pixel[64];
     int test;
     long long due_ms;
-    const struct touch *t;
+    struct touch t;               /* JOB_TOUCH */
     enum store_result result;
     long long id;
-    int done;
-    pthread_cond_t cond;          /* signalled for this job only: no thundering herd */
+    store_done_fn done;
+    void *arg;
     struct job *next;
 };
 

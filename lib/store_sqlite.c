@@ -191,7 +191,7 @@ static int step_done(sqlite3_stmt *s)
 
 static void write_conversion(struct store *st, struct job *j)
 {
-    const struct conversion *c = j->c;
+    const struct conversion *c = &j->c;
     const char *kind = conversion_kind_name(c->kind);
     sqlite3_stmt *s = st->ins_conv;
 
@@ -243,7 +243,7 @@ static int write_vkey(struct store *st, char prefix, const char *hash, const cha
 
 static void write_touch(struct store *st, struct job *j)
 {
-    const struct touch *t = j->t;
+    const struct touch *t = &j->t;
     sqlite3_stmt *s = st->ins_touch;
 
     j->result = STORE_ERROR;
@@ -326,26 +326,27 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&st->qlock);
 
         write_group(st, group, n);
-
-        pthread_mutex_lock(&st->qlock);
         for (struct job *j = group; j;) {
             struct job *next = j->next;
-            j->done = 1; /* the job lives on its submitter's stack: no access after this */
-            pthread_cond_signal(&j->cond);
+            j->done(j->arg, j->result, j->id);
+            free(j->data);
+            free(j);
             j = next;
         }
+        pthread_mutex_lock(&st->qlock);
     }
     pthread_mutex_unlock(&st->qlock);
     return NULL;
 }
 
-static void submit(struct store *st, struct job *j)
+static int submit(struct store *st, struct job *j)
 {
     pthread_mutex_lock(&st->qlock);
     if (st->stopping) {
         pthread_mutex_unlock(&st->qlock);
-        j->result = STORE_ERROR;
-        return;
+        free(j->data);
+        free(j);
+        return -1;
     }
     j->next = NULL;
     if (st->tail)
@@ -354,37 +355,98 @@ static void submit(struct store *st, struct job *j)
         st->head = j;
     st->tail = j;
     pthread_cond_signal(&st->qwork);
-    while (!j->done)
-        pthread_cond_wait(&j->cond, &st->qlock);
     pthread_mutex_unlock(&st->qlock);
+    return 0;
 }
+
+int store_submit_conversion(struct store *st, const struct conversion *c, const char *pixel,
+                            int test, long long due_ms, store_done_fn done, void *arg)
+{
+    struct job *j = malloc(sizeof *j);
+    if (!j)
+        return -1;
+    /* Serialised here, in the request's thread, to keep the single writer short. */
+    if (!(j->data = conversion_to_json(c))) {
+        free(j);
+        return -1;
+    }
+    j->type = JOB_CONVERSION;
+    j->c = *c;
+    j->c.contents_json = NULL;
+    STR_SET(j->pixel, pixel);
+    j->test = test;
+    j->due_ms = due_ms;
+    j->done = done;
+    j->arg = arg;
+    j->result = STORE_ERROR;
+    j->id = 0;
+    return submit(st, j);
+}
+
+int store_submit_touch(struct store *st, const struct touch *t, store_done_fn done, void *arg)
+{
+    struct job *j = malloc(sizeof *j);
+    if (!j)
+        return -1;
+    j->type = JOB_TOUCH;
+    j->data = NULL;
+    j->t = *t;
+    j->done = done;
+    j->arg = arg;
+    j->result = STORE_ERROR;
+    j->id = 0;
+    return submit(st, j);
+}
+
+/* The blocking calls wait on their own condition: no thundering herd of waiters. */
+struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    enum store_result result;
+    long long id;
+};
+
+static void waiter_wake(void *arg, enum store_result result, long long id)
+{
+    struct waiter *w = arg;
+    pthread_mutex_lock(&w->lock);
+    w->result = result;
+    w->id = id;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static enum store_result waiter_wait(struct waiter *w, int queued, long long *id_out)
+{
+    pthread_mutex_lock(&w->lock);
+    while (queued == 0 && !w->done)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    if (id_out)
+        *id_out = queued == 0 ? w->id : 0;
+    return queued == 0 ? w->result : STORE_ERROR;
+}
+
+#define WAITER_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, STORE_ERROR, 0}
 
 enum store_result store_add_conversion(struct store *st, const struct conversion *c,
                                        const char *pixel, int test, long long due_ms,
                                        long long *id_out)
 {
-    /* Serialised here, in the request's thread, to keep the single writer short. */
-    char *data = conversion_to_json(c);
-    if (!data)
-        return STORE_ERROR;
-    struct job j = {.type = JOB_CONVERSION, .c = c, .data = data, .pixel = pixel, .test = test,
-                    .due_ms = due_ms};
-    pthread_cond_init(&j.cond, NULL);
-    submit(st, &j);
-    pthread_cond_destroy(&j.cond);
-    free(data);
-    if (id_out)
-        *id_out = j.id;
-    return j.result;
+    struct waiter w = WAITER_INIT;
+    int queued = store_submit_conversion(st, c, pixel, test, due_ms, waiter_wake, &w);
+    return waiter_wait(&w, queued, id_out);
 }
 
 enum store_result store_add_touch(struct store *st, const struct touch *t)
 {
-    struct job j = {.type = JOB_TOUCH, .t = t};
-    pthread_cond_init(&j.cond, NULL);
-    submit(st, &j);
-    pthread_cond_destroy(&j.cond);
-    return j.result;
+    struct waiter w = WAITER_INIT;
+    int queued = store_submit_touch(st, t, waiter_wake, &w);
+    return waiter_wait(&w, queued, NULL);
 }
 
 int store_writable(struct store *st)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -12,7 +13,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char path[64];
-static char creds[64];
 static int fd = -1;
 
 /* Inputs that name other files are skipped: "@include" or a *_file key pointing at a
@@ -28,32 +28,14 @@ static int names_a_device(const uint8_t *data, size_t size)
     return 0;
 }
 
-static void cleanup(void)
-{
-    unlink(path);
-    rmdir(creds);
-}
-
-/* prefix + the six 'X' that mkstemp and mkdtemp replace. */
-static void template_make(char *out, size_t size, const char *prefix)
-{
-    size_t n = (size_t)snprintf(out, size, "%s", prefix);
-
-    if (n + 7 > size)
-        abort();
-    memset(out + n, 'X', 6);
-    out[n + 6] = '\0';
-}
-
-/* ${CREDENTIALS_DIRECTORY}/x must resolve somewhere harmless and empty. */
+/* The input lives in an anonymous memory file, so no run (even one cut short) leaves files
+ * behind; ${CREDENTIALS_DIRECTORY}/x points nowhere, and reading it fails cleanly. */
 static void setup(void)
 {
-    template_make(path, sizeof path, "/tmp/ttr-fuzz-config-");
-    template_make(creds, sizeof creds, "/tmp/ttr-fuzz-creds-");
-    fd = mkstemp(path);
-    if (fd < 0 || !mkdtemp(creds) || setenv("CREDENTIALS_DIRECTORY", creds, 1) != 0)
+    fd = memfd_create("ttr-fuzz-config", 0);
+    if (fd < 0 || setenv("CREDENTIALS_DIRECTORY", "/nonexistent/ttr-fuzz-credentials", 1) != 0)
         abort();
-    atexit(cleanup);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

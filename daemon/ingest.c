@@ -1,0 +1,258 @@
+/* The ingest routes: POST /webhooks/<source id> and POST /collect. A request is verified
+ * and parsed in the listener's thread, then its connection is suspended while the store's
+ * writer commits the row with others; the writer resumes it and ingest_finish answers.
+ * So nothing is acknowledged before it is on disk, and no thread waits for a disk. */
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "clock.h"
+#include "collect.h"
+#include "config.h"
+#include "daemon.h"
+#include "forwarder.h"
+#include "http_internal.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "sources/source.h"
+#include "store.h"
+
+/* Runs in the writer's thread: record the outcome and hand the connection back. */
+static void on_committed(void *arg, enum store_result result, long long id)
+{
+    struct request *rq = arg;
+    rq->result = result;
+    rq->id = id;
+    MHD_resume_connection(rq->conn);
+}
+
+static const char *webhook_status(enum store_result r)
+{
+    return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
+}
+
+static enum MHD_Result reply_unavailable(struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp = http_json_response("{\"error\":\"store unavailable, retry later\"}");
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+}
+
+/* Answers a webhook the source did not turn into a conversion. */
+static enum MHD_Result webhook_refused(struct MHD_Connection *conn, const char *source,
+                                       enum source_result r, const char *why)
+{
+    char q[300];
+    log_quote(why, q, sizeof q);
+    switch (r) {
+    case SOURCE_IGNORED:
+    case SOURCE_PING: {
+        const char *reason = r == SOURCE_PING ? "ping" : why;
+        json_t *o = json_pack("{s:s,s:s}", "status", "ignored", "reason", reason);
+        char *t = json_dumps(o, JSON_COMPACT);
+        log_info("webhook ignored", "source=%s reason=%s", source, r == SOURCE_PING ? "ping" : q);
+        metrics_webhook(source, r == SOURCE_PING ? "ping" : "ignored");
+        enum MHD_Result ret = http_reply_json(conn, MHD_HTTP_OK, t ? t : "{\"status\":\"ignored\"}");
+        free(t);
+        json_decref(o);
+        return ret;
+    }
+    case SOURCE_UNAUTHORIZED:
+        log_warn("webhook refused: bad signature", "source=%s status=401 reason=%s", source, q);
+        metrics_webhook(source, "unauthorized");
+        return http_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "bad or missing signature");
+    case SOURCE_BAD_MEDIA:
+        log_warn("webhook refused: content type", "source=%s status=415", source);
+        metrics_webhook(source, "unsupported_media");
+        return http_reply_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported content type");
+    case SOURCE_OK:
+    case SOURCE_BAD_REQUEST:
+    default:
+        log_warn("webhook refused: malformed body", "source=%s status=400 reason=%s", source, q);
+        metrics_webhook(source, "bad_request");
+        return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, why[0] ? why : "malformed body");
+    }
+}
+
+enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                               const char *source_id, struct request *rq)
+{
+    struct config *cfg = daemon_config(ctx);
+    const struct source_cfg *src = config_find_source(cfg, source_id);
+    struct conversion c;
+    char why[200] = "";
+    enum MHD_Result ret;
+
+    memset(&c, 0, sizeof c);
+    if (!src) {
+        log_warn("webhook for unknown source", "status=404");
+        metrics_webhook("unknown", "not_found");
+        ret = http_reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown source");
+        goto out;
+    }
+    struct webhook_request req = {
+        .body = rq->body ? rq->body : "", .len = rq->len,
+        .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .header = http_header, .ctx = conn, .now = time(NULL)};
+    enum source_result r = source_handle(src, &req, &c, why, sizeof why);
+    if (r != SOURCE_OK) {
+        ret = webhook_refused(conn, src->id, r, why);
+        goto out;
+    }
+    /* TikTok needs an event_time and does not take one from the future. */
+    long long now_s = (long long)time(NULL);
+    if (c.event_time <= 0 || c.event_time > now_s + 600)
+        c.event_time = now_s;
+    STR_SET(rq->source_id, src->id);
+    STR_SET(rq->kind, conversion_kind_name(c.kind));
+    STR_SET(rq->delivery, c.delivery_id[0] ? c.delivery_id : "-");
+    rq->wake_forwarder = cfg->hold_s == 0;
+    rq->waiting = 1;
+    /* Suspend before submitting: the writer may resume the connection at once. */
+    MHD_suspend_connection(conn);
+    if (store_submit_conversion(ctx->st, &c, src->pixel, c.test, now_s * 1000 + cfg->hold_s * 1000,
+                                on_committed, rq) < 0) {
+        rq->result = STORE_ERROR;
+        MHD_resume_connection(conn);
+    }
+    ret = MHD_YES;
+out:
+    conversion_clear(&c);
+    config_drop(cfg);
+    return ret;
+}
+
+static enum MHD_Result webhook_finish(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                                      struct request *rq)
+{
+    char text[128];
+    metrics_webhook(rq->source_id, webhook_status(rq->result));
+    if (rq->result == STORE_ERROR) {
+        log_error("webhook not stored: store unavailable", "source=%s status=503", rq->source_id);
+        return reply_unavailable(conn);
+    }
+    char q[200];
+    log_info(rq->result == STORE_OK ? "webhook accepted" : "webhook duplicate",
+             "source=%s kind=%s id=%lld delivery=%s", rq->source_id, rq->kind, rq->id,
+             log_quote(rq->delivery, q, sizeof q));
+    if (rq->result == STORE_OK && rq->wake_forwarder)
+        forwarder_wake(ctx->fw);
+    snprintf(text, sizeof text, "{\"status\":\"%s\",\"id\":%lld}", webhook_status(rq->result), rq->id);
+    return http_reply_json(conn, MHD_HTTP_OK, text);
+}
+
+static enum MHD_Result reply_collect(struct MHD_Connection *conn, unsigned int status,
+                                     const char *origin, const char *result)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    metrics_collect(result);
+    if (r && origin && origin[0]) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    return http_reply(conn, status, r);
+}
+
+static enum MHD_Result reply_preflight(struct MHD_Connection *conn, const char *origin)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r && origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Vary", "Origin");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    }
+    return http_reply(conn, MHD_HTTP_NO_CONTENT, r);
+}
+
+/* Region of the first Accept-Language tag ("en-US,en;q=0.9" -> "US"), for national phones. */
+static void language_country(struct MHD_Connection *conn, char out[3])
+{
+    const char *al = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language");
+    out[0] = '\0';
+    if (!al)
+        return;
+    const char *dash = strpbrk(al, "-_");
+    const char *stop = strpbrk(al, ",;");
+    if (dash && (!stop || dash < stop) && dash[1] && dash[2] && (!dash[3] || strchr(",;", dash[3]))) {
+        out[0] = dash[1];
+        out[1] = dash[2];
+        out[2] = '\0';
+    }
+}
+
+static int collect_type_ok(const char *ct)
+{
+    return !ct || strncasecmp(ct, "application/json", 16) == 0 || strncasecmp(ct, "text/plain", 10) == 0;
+}
+
+enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                               const char *method, struct request *rq)
+{
+    struct config *cfg = daemon_config(ctx);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *allowed = origin && config_origin_allowed(cfg, origin) ? origin : NULL;
+    enum MHD_Result ret;
+    char ip[64], country[3], why[160], q[200];
+    struct touch t;
+
+    if (origin && !allowed) {
+        log_warn("collect refused: origin not allowed", "status=403");
+        ret = reply_collect(conn, MHD_HTTP_FORBIDDEN, NULL, "forbidden");
+        goto out;
+    }
+    if (strcmp(method, "OPTIONS") == 0) {
+        ret = reply_preflight(conn, allowed);
+        goto out;
+    }
+    http_client_ip(cfg, conn, ip, sizeof ip);
+    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst, clock_wall_ms())) {
+        ret = reply_collect(conn, MHD_HTTP_TOO_MANY_REQUESTS, allowed, "rate_limited");
+        goto out;
+    }
+    if (!collect_type_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        ret = reply_collect(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, allowed, "unsupported_media");
+        goto out;
+    }
+    language_country(conn, country);
+    if (collect_parse(rq->body ? rq->body : "", rq->len, country, &t, why, sizeof why) < 0) {
+        log_warn("collect refused: malformed body", "status=400 reason=%s", log_quote(why, q, sizeof q));
+        ret = reply_collect(conn, MHD_HTTP_BAD_REQUEST, allowed, "bad_request");
+        goto out;
+    }
+    STR_SET(t.ip, ip);
+    STR_SET(t.user_agent, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
+    t.ts = time(NULL);
+    rq->is_collect = 1;
+    rq->wake_forwarder = t.order_id[0] != '\0';
+    STR_SET(rq->origin, allowed);
+    rq->waiting = 1;
+    MHD_suspend_connection(conn);
+    if (store_submit_touch(ctx->st, &t, on_committed, rq) < 0) {
+        rq->result = STORE_ERROR;
+        MHD_resume_connection(conn);
+    }
+    ret = MHD_YES;
+out:
+    config_drop(cfg);
+    return ret;
+}
+
+enum MHD_Result ingest_finish(struct daemon_ctx *ctx, struct MHD_Connection *conn, struct request *rq)
+{
+    rq->waiting = 0;
+    if (!rq->is_collect)
+        return webhook_finish(ctx, conn, rq);
+    if (rq->result != STORE_OK)
+        return reply_collect(conn, MHD_HTTP_SERVICE_UNAVAILABLE, rq->origin, "unavailable");
+    if (rq->wake_forwarder)
+        forwarder_wake(ctx->fw);
+    return reply_collect(conn, MHD_HTTP_NO_CONTENT, rq->origin, "stored");
+}
