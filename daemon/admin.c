@@ -162,7 +162,8 @@ static int event_by_id(struct daemon_ctx *ctx, const char *idtext, const char *m
     if (rc != 0)
         return error(rc < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_CONFLICT,
                      "only dead or retrying events can be replayed", resp);
-    log_info("event replayed", "id=%lld event_id=%s", id, row.event_id);
+    char q[200];
+    log_info("event replayed", "id=%lld event_id=%s", id, log_quote(row.event_id, q, sizeof q));
     forwarder_wake(ctx->fw);
     return respond(json_pack("{s:s,s:I}", "status", "replayed", "id", (json_int_t)id), MHD_HTTP_OK, resp);
 }
@@ -185,7 +186,8 @@ static int post_replay(struct daemon_ctx *ctx, struct MHD_Connection *conn, stru
     int n = store_replay_dead(ctx->st, pixel, (long long)since * 1000, (long long)until * 1000, clock_wall_ms());
     if (n < 0)
         return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
-    log_info("dead events replayed", "count=%d pixel=%s", n, pixel ? pixel : "any");
+    char q[200];
+    log_info("dead events replayed", "count=%d pixel=%s", n, log_quote(pixel ? pixel : "any", q, sizeof q));
     forwarder_wake(ctx->fw);
     return respond(json_pack("{s:i}", "replayed", n), MHD_HTTP_OK, resp);
 }

@@ -199,7 +199,8 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         ps->failures = 0;
         store_mark_sent(fw->st, ids, b->n, r->request_id, now);
         metrics_events_sent(b->pixel, b->n);
-        log_info("batch sent", "pixel=%s events=%d request_id=%s", b->pixel, b->n, r->request_id);
+        log_info("batch sent", "pixel=%s events=%d request_id=%s", b->pixel, b->n,
+                 log_quote(r->request_id, msg, sizeof msg));
         break;
     case TT_RETRY: {
         ps->failures++;

@@ -6,7 +6,7 @@ set -eu
 what=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev"
+pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev libjemalloc-dev"
 case "$what" in
   test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium nodejs npm sqlite3 systemd man-db groff-base" ;;
   bench) pkgs="$pkgs python3 nginx-light wrk" ;;
