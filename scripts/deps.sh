@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev libjemalloc-dev"
 case "$what" in
-  test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium nodejs npm sqlite3 systemd man-db groff-base" ;;
+  test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium nodejs npm sqlite3 systemd man-db groff-base nginx-light wrk" ;;
   bench) pkgs="$pkgs python3 nginx-light wrk" ;;
 esac
 

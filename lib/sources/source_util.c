@@ -1,0 +1,292 @@
+/* Helpers the webhook sources share; each source keeps only what its sender does differently. */
+#include "source_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "money.h"
+#include "timeparse.h"
+
+void source_util_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!why || whylen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+}
+
+const char *source_util_header_raw(const struct webhook_request *req, const char *name)
+{
+    return req->header ? req->header(req->ctx, name) : NULL;
+}
+
+const char *source_util_header(const struct webhook_request *req, const char *name)
+{
+    const char *v = source_util_header_raw(req, name);
+
+    return v && *v ? v : NULL;
+}
+
+const char *source_util_content_type(const struct webhook_request *req)
+{
+    return req->content_type ? req->content_type : source_util_header_raw(req, "Content-Type");
+}
+
+int source_util_media_is(const char *content_type, const char *type, enum source_media_match match)
+{
+    size_t n = strlen(type);
+
+    if (!content_type)
+        return 0;
+    while (*content_type == ' ' || *content_type == '\t')
+        content_type++;
+    if (strncasecmp(content_type, type, n) != 0)
+        return 0;
+    content_type += n;
+    if (match == SOURCE_MEDIA_LOOSE && (*content_type == ' ' || *content_type == '\t'))
+        return 1;
+    while (*content_type == ' ' || *content_type == '\t')
+        content_type++;
+    return *content_type == '\0' || *content_type == ';';
+}
+
+json_t *source_util_load_object(const struct webhook_request *req, char *why, size_t whylen)
+{
+    /* A key sent twice means whatever the reader picks; no sender does it. */
+    json_t *root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, NULL);
+
+    if (!json_is_object(root)) {
+        source_util_why(why, whylen, "body is not a JSON object");
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+const char *source_util_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    return s && *s ? s : NULL;
+}
+
+int source_util_id_text(const json_t *v, char *out, size_t size)
+{
+    int n;
+
+    if (json_is_integer(v) && json_integer_value(v) > 0)
+        n = snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_string(v) && json_string_length(v) > 0)
+        n = snprintf(out, size, "%s", json_string_value(v));
+    else
+        return -1;
+    if (n < 0 || (size_t)n >= size) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int source_util_id_set(char *dst, size_t size, const char *src)
+{
+    if (!src || strlen(src) >= size)
+        return -1;
+    str_copy(dst, size, src);
+    return 0;
+}
+
+int source_util_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* URL-decodes [s, end) into out; a '%' without two hex digits stands for itself. -1 when
+ * the result is empty, too long or holds a NUL. */
+static int source_util_url_decode(const char *s, const char *end, char *out, size_t size)
+{
+    size_t n = 0;
+    int hi, lo;
+
+    while (s < end) {
+        char c = *s++;
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && end - s >= 2 &&
+                   (hi = source_util_hex_digit((unsigned char)s[0])) >= 0 &&
+                   (lo = source_util_hex_digit((unsigned char)s[1])) >= 0) {
+            c = (char)(hi << 4 | lo);
+            s += 2;
+        }
+        if (c == '\0' || n + 1 >= size)
+            return -1;
+        out[n++] = c;
+    }
+    if (n == 0)
+        return -1;
+    out[n] = '\0';
+    return 0;
+}
+
+int source_util_query_param(const char *url, const char *key, char *out, size_t size)
+{
+    const char *q = strchr(url, '?');
+    size_t klen = strlen(key);
+
+    if (!q)
+        return -1;
+    q++;
+    while (*q && *q != '#') {
+        const char *end = q + strcspn(q, "&#");
+        if ((size_t)(end - q) > klen && strncmp(q, key, klen) == 0 && q[klen] == '=')
+            return source_util_url_decode(q + klen + 1, end, out, size);
+        q = *end == '&' ? end + 1 : end;
+    }
+    return -1;
+}
+
+int source_util_is_http_url(const char *s)
+{
+    return s && (strncasecmp(s, "https://", 8) == 0 || strncasecmp(s, "http://", 7) == 0);
+}
+
+int source_util_decimal(const json_t *v, char *out, size_t size)
+{
+    char buf[64];
+
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        char *end;
+        double d = json_real_value(v);
+        snprintf(buf, sizeof buf, "%.15g", d);
+        if (strtod(buf, &end) != d || *end)
+            return -1;
+    } else if (json_is_string(v) && strlen(json_string_value(v)) < sizeof buf) {
+        snprintf(buf, sizeof buf, "%s", json_string_value(v));
+    } else {
+        return -1;
+    }
+    return money_from_decimal(buf, out, size);
+}
+
+json_t *source_util_price_json(const json_t *v)
+{
+    char canon[40];
+    json_t *n;
+
+    if (json_is_number(v))
+        return json_copy((json_t *)v);
+    if (!json_is_string(v) || money_from_decimal(json_string_value(v), canon, sizeof canon) < 0)
+        return NULL;
+    /* jansson's own decoder does the conversion: strtod would follow the C locale. */
+    n = json_loads(canon, JSON_DECODE_ANY, NULL);
+    if (!json_is_number(n)) {
+        json_decref(n);
+        return NULL;
+    }
+    return n;
+}
+
+void source_util_map_total(const json_t *order, const char *total_key, struct conversion *out)
+{
+    const char *total = source_util_str(order, total_key);
+    const char *currency = source_util_str(order, "currency");
+
+    if (total && money_from_decimal(total, out->value, sizeof out->value) < 0)
+        out->value[0] = '\0';
+    if (currency && money_currency(currency, out->currency) < 0)
+        out->currency[0] = '\0';
+}
+
+/* One TikTok content (new) from a line item; an empty object when nothing maps. */
+static json_t *source_util_content(const json_t *item, const struct source_item_keys *keys)
+{
+    json_t *c = json_object();
+    json_t *qty = json_object_get(item, "quantity");
+    const char *name = NULL;
+    char id[160];
+
+    if (!c)
+        return NULL;
+    for (size_t i = 0; keys->id[i]; i++) {
+        if (source_util_id_text(json_object_get(item, keys->id[i]), id, sizeof id) == 0) {
+            json_object_set_new(c, "content_id", json_string(id));
+            break;
+        }
+    }
+    for (size_t i = 0; keys->name[i] && !name; i++)
+        name = source_util_str(item, keys->name[i]);
+    if (name)
+        json_object_set_new(c, "content_name", json_string(name));
+    json_object_set_new(c, "price", source_util_price_json(json_object_get(item, "price")));
+    if (json_is_integer(qty) && json_integer_value(qty) > 0)
+        json_object_set_new(c, "quantity", json_integer(json_integer_value(qty)));
+    return c;
+}
+
+char *source_util_contents(const json_t *items, const struct source_item_keys *keys)
+{
+    json_t *arr = json_array(), *item;
+    char *text = NULL;
+    size_t i;
+
+    if (!arr)
+        return NULL;
+    json_array_foreach(items, i, item)
+    {
+        json_t *c = source_util_content(item, keys);
+        if (c && json_object_size(c) > 0)
+            json_array_append(arr, c);
+        json_decref(c);
+    }
+    if (json_array_size(arr) > 0)
+        text = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(arr);
+    return text;
+}
+
+int source_util_map_tracking(const char *key, const char *value, struct conversion *out)
+{
+    if (!strcmp(key, "event_id") || !strcmp(key, "ttr_event_id"))
+        source_util_id_set(out->event_id, sizeof out->event_id, value);
+    else if (!strcmp(key, "ttr_vid"))
+        source_util_id_set(out->vid, sizeof out->vid, value);
+    else if (!strcmp(key, "ttclid"))
+        source_util_id_set(out->ttclid, sizeof out->ttclid, value);
+    else if (!strcmp(key, "ttp") || !strcmp(key, "_ttp"))
+        source_util_id_set(out->ttp, sizeof out->ttp, value);
+    else
+        return 0;
+    return 1;
+}
+
+void source_util_add_id_refs(struct conversion *out, const json_t *obj, const char *const *keys)
+{
+    char id[160];
+
+    for (; *keys; keys++)
+        if (source_util_id_text(json_object_get(obj, *keys), id, sizeof id) == 0)
+            conversion_add_ref(out, id);
+}
+
+long long source_util_event_time(const json_t *obj, const char *const *keys, long long fallback)
+{
+    long long t;
+
+    for (; *keys; keys++)
+        if (time_parse_iso8601(source_util_str(obj, *keys), &t) == 0)
+            return t;
+    return fallback;
+}
