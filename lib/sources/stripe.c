@@ -1,94 +1,55 @@
 /* Stripe payment webhooks: Stripe-Signature (timestamped hex HMAC, 300 s tolerance);
  * a paid Checkout Session and its payment intent map to one conversion keyed on the intent. */
 #include <jansson.h>
-#include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "config.h"
 #include "money.h"
 #include "normalize.h"
 #include "signature.h"
 #include "source.h"
+#include "source_util.h"
 
 #define STRIPE_TOLERANCE_S 300
-
-static void say(char *why, size_t whylen, const char *msg)
-{
-    if (why && whylen)
-        snprintf(why, whylen, "%s", msg);
-}
-
-static int content_is_json(const struct webhook_request *req)
-{
-    const char *ct = req->content_type;
-
-    if (!ct && req->header)
-        ct = req->header(req->ctx, "Content-Type");
-    if (!ct)
-        return 0;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, "application/json", 16) != 0)
-        return 0;
-    ct += 16;
-    return *ct == '\0' || *ct == ';' || *ct == ' ' || *ct == '\t';
-}
-
-/* A non-empty string member, or NULL (obj may be NULL or not an object). */
-static const char *json_str(const json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    return s && *s ? s : NULL;
-}
 
 /* An expandable field: the id string, or the id of the expanded object. */
 static const char *json_ref_id(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
-    return json_is_object(v) ? json_str(v, "id") : json_str(obj, key);
-}
-
-/* Copies an identifier only when it fits: a cut id would name something else. */
-static int id_set(char *dst, size_t size, const char *src)
-{
-    if (!src || strlen(src) >= size)
-        return -1;
-    str_copy(dst, size, src);
-    return 0;
+    return json_is_object(v) ? source_util_str(v, "id") : source_util_str(obj, key);
 }
 
 static const char *stripe_email(const json_t *obj)
 {
-    const char *e = json_str(json_object_get(obj, "customer_details"), "email");
+    const char *e = source_util_str(json_object_get(obj, "customer_details"), "email");
 
     if (!e)
-        e = json_str(obj, "customer_email");
+        e = source_util_str(obj, "customer_email");
     if (!e)
-        e = json_str(obj, "receipt_email");
+        e = source_util_str(obj, "receipt_email");
     return e;
 }
 
 static void stripe_map_contact(const json_t *obj, const json_t *meta, struct conversion *out)
 {
     const json_t *details = json_object_get(obj, "customer_details");
-    const char *email = stripe_email(obj), *phone = json_str(details, "phone");
+    const char *email = stripe_email(obj), *phone = source_util_str(details, "phone");
     const char *customer = json_ref_id(obj, "customer");
 
     if (email)
         normalize_hash_email(email, out->email_hash);
     if (phone)
-        normalize_hash_phone(phone, json_str(json_object_get(details, "address"), "country"),
+        normalize_hash_phone(phone, source_util_str(json_object_get(details, "address"), "country"),
                              out->phone_hash);
     if (customer)
         normalize_hash_external_id(customer, out->external_id_hash);
     /* No browser data reaches Stripe unless the integration put it into metadata. */
-    STR_SET(out->ip, json_str(meta, "ip"));
-    STR_SET(out->user_agent, json_str(meta, "user_agent"));
-    STR_SET(out->url, json_str(meta, "url"));
-    STR_SET(out->referrer, json_str(meta, "referrer"));
-    STR_SET(out->ttclid, json_str(meta, "ttclid"));
-    STR_SET(out->ttp, json_str(meta, "ttp"));
+    STR_SET(out->ip, source_util_str(meta, "ip"));
+    STR_SET(out->user_agent, source_util_str(meta, "user_agent"));
+    STR_SET(out->url, source_util_str(meta, "url"));
+    STR_SET(out->referrer, source_util_str(meta, "referrer"));
+    STR_SET(out->ttclid, source_util_str(meta, "ttclid"));
+    STR_SET(out->ttp, source_util_str(meta, "ttp"));
 }
 
 /* client_reference_id is the only field a Payment Link fills from its URL, so ttr.js can
@@ -97,25 +58,25 @@ static void stripe_map_contact(const json_t *obj, const json_t *meta, struct con
  * It is also a match reference, for storefronts that report it as the pixel's order_id. */
 static void stripe_map_ids(const json_t *obj, const json_t *meta, struct conversion *out)
 {
-    const char *crid = json_str(obj, "client_reference_id");
-    const char *vid = json_str(meta, "ttr_vid");
+    const char *crid = source_util_str(obj, "client_reference_id");
+    const char *vid = source_util_str(meta, "ttr_vid");
 
-    if (id_set(out->event_id, sizeof out->event_id, json_str(meta, "event_id")) < 0)
-        id_set(out->event_id, sizeof out->event_id, json_str(meta, "ttr_event_id"));
+    if (source_util_id_set(out->event_id, sizeof out->event_id, source_util_str(meta, "event_id")) < 0)
+        source_util_id_set(out->event_id, sizeof out->event_id, source_util_str(meta, "ttr_event_id"));
     if (!vid && crid)
         vid = strncmp(crid, "vid:", 4) == 0 ? crid + 4 : crid;
-    id_set(out->vid, sizeof out->vid, vid);
+    source_util_id_set(out->vid, sizeof out->vid, vid);
     conversion_add_ref(out, out->object_id);
-    conversion_add_ref(out, json_str(obj, "id"));
+    conversion_add_ref(out, source_util_str(obj, "id"));
     conversion_add_ref(out, crid);
-    conversion_add_ref(out, json_str(meta, "order_id"));
+    conversion_add_ref(out, source_util_str(meta, "order_id"));
 }
 
 /* Minor units with the currency's exponent: JPY 5000 is 5000, KWD 12345 is 12.345. */
 static void stripe_map_value(const json_t *obj, int session, struct conversion *out)
 {
     const json_t *amount = json_object_get(obj, session ? "amount_total" : "amount_received");
-    const char *currency = json_str(obj, "currency");
+    const char *currency = source_util_str(obj, "currency");
 
     if (!session && !json_is_integer(amount))
         amount = json_object_get(obj, "amount");
@@ -135,17 +96,17 @@ static void stripe_map_value(const json_t *obj, int session, struct conversion *
 static int stripe_event_object(const char *type, const json_t *obj, char *why, size_t whylen)
 {
     if (type && !strcmp(type, "checkout.session.completed")) {
-        const char *ps = json_str(obj, "payment_status");
+        const char *ps = source_util_str(obj, "payment_status");
         if (ps && !strcmp(ps, "paid"))
             return 1;
-        say(why, whylen, "checkout session not paid");
+        source_util_why(why, whylen, "checkout session not paid");
         return -1;
     }
     if (type && !strcmp(type, "checkout.session.async_payment_succeeded"))
         return 1;
     if (type && !strcmp(type, "payment_intent.succeeded"))
         return 0;
-    say(why, whylen, "not a payment event");
+    source_util_why(why, whylen, "not a payment event");
     return -1;
 }
 
@@ -161,7 +122,7 @@ static enum source_result stripe_check_mode(const struct source_cfg *src, const 
     if (!json_is_false(live))
         return SOURCE_OK;
     if (!src->send_tests) {
-        say(why, whylen, "test mode payment");
+        source_util_why(why, whylen, "test mode payment");
         return SOURCE_IGNORED;
     }
     out->test = 1;
@@ -172,15 +133,15 @@ static enum source_result stripe_verify(const struct source_cfg *src,
                                         const struct webhook_request *req, char *why,
                                         size_t whylen)
 {
-    const char *sig = req->header ? req->header(req->ctx, "Stripe-Signature") : NULL;
+    const char *sig = source_util_header(req, "Stripe-Signature");
     enum signature_result sr;
 
-    if (!sig || !*sig) {
-        say(why, whylen, "missing Stripe-Signature");
+    if (!sig) {
+        source_util_why(why, whylen, "missing Stripe-Signature");
         return SOURCE_UNAUTHORIZED;
     }
     if (!src->secret) {
-        say(why, whylen, "no secret configured");
+        source_util_why(why, whylen, "no secret configured");
         return SOURCE_UNAUTHORIZED;
     }
     sr = signature_check_timestamped(src->secret, req->body, req->len, sig, req->now,
@@ -189,17 +150,17 @@ static enum source_result stripe_verify(const struct source_cfg *src,
     case SIG_OK:
         return SOURCE_OK;
     case SIG_MISSING:
-        say(why, whylen, "missing Stripe-Signature");
+        source_util_why(why, whylen, "missing Stripe-Signature");
         break;
     case SIG_MALFORMED:
-        say(why, whylen, "malformed Stripe-Signature");
+        source_util_why(why, whylen, "malformed Stripe-Signature");
         break;
     case SIG_STALE:
-        say(why, whylen, "Stripe-Signature timestamp outside tolerance");
+        source_util_why(why, whylen, "Stripe-Signature timestamp outside tolerance");
         break;
     case SIG_MISMATCH:
     default:
-        say(why, whylen, "bad Stripe-Signature");
+        source_util_why(why, whylen, "bad Stripe-Signature");
         break;
     }
     return SOURCE_UNAUTHORIZED;
@@ -214,24 +175,24 @@ static enum source_result stripe_parse(const struct source_cfg *src,
     const char *key;
     int session;
 
-    if (!content_is_json(req)) {
-        say(why, whylen, "content type is not application/json");
+    if (!source_util_media_is(source_util_content_type(req), "application/json",
+                              SOURCE_MEDIA_LOOSE)) {
+        source_util_why(why, whylen, "content type is not application/json");
         return SOURCE_BAD_MEDIA;
     }
-    /* A key sent twice means whatever the reader picks; no sender does it. */
-    evt = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, NULL);
+    evt = source_util_load_object(req, NULL, 0);
     obj = json_object_get(json_object_get(evt, "data"), "object");
-    if (!json_is_object(evt) || !json_is_object(obj)) {
-        say(why, whylen, "not a Stripe event");
+    if (!evt || !json_is_object(obj)) {
+        source_util_why(why, whylen, "not a Stripe event");
         goto out;
     }
     rc = SOURCE_IGNORED;
-    session = stripe_event_object(json_str(evt, "type"), obj, why, whylen);
+    session = stripe_event_object(source_util_str(evt, "type"), obj, why, whylen);
     if (session < 0)
         goto out;
-    if (!json_str(obj, "id")) {
+    if (!source_util_str(obj, "id")) {
         rc = SOURCE_BAD_REQUEST;
-        say(why, whylen, "payment object has no id");
+        source_util_why(why, whylen, "payment object has no id");
         goto out;
     }
     rc = stripe_check_mode(src, evt, obj, out, why, whylen);
@@ -241,15 +202,15 @@ static enum source_result stripe_parse(const struct source_cfg *src,
      * one (subscription or setup mode) keys on itself. */
     key = session ? json_ref_id(obj, "payment_intent") : NULL;
     if (!key)
-        key = json_str(obj, "id");
-    if (id_set(out->object_id, sizeof out->object_id, key) < 0) {
+        key = source_util_str(obj, "id");
+    if (source_util_id_set(out->object_id, sizeof out->object_id, key) < 0) {
         rc = SOURCE_BAD_REQUEST;
-        say(why, whylen, "object id too long");
+        source_util_why(why, whylen, "object id too long");
         goto out;
     }
     out->kind = KIND_ORDER;
     STR_SET(out->order_id, out->object_id);
-    id_set(out->delivery_id, sizeof out->delivery_id, json_str(evt, "id"));
+    source_util_id_set(out->delivery_id, sizeof out->delivery_id, source_util_str(evt, "id"));
     meta = json_object_get(obj, "metadata");
     stripe_map_value(obj, session, out);
     stripe_map_contact(obj, meta, out);

@@ -34,11 +34,21 @@ static const struct source_item_keys woo_item_keys = {
     .name = {"name", NULL},
 };
 
+/* Besides the id, what a storefront may have reported as the pixel event's order id. */
+static const char *const woo_ref_keys[] = {"number", "order_key", "cart_hash", "transaction_id",
+                                           NULL};
+
+/* The *_gmt fields are UTC without an offset; date_created (site-local time) is the last
+ * resort, off by the site's offset when it is not UTC. */
+static const char *const woo_time_keys[] = {"date_paid_gmt", "date_created_gmt", "date_created",
+                                            NULL};
+
 static void woo_map_contact(const json_t *order, struct conversion *out)
 {
     const json_t *billing = json_object_get(order, "billing");
     const json_t *shipping = json_object_get(order, "shipping");
-    const char *bc = source_util_str(billing, "country"), *sc = source_util_str(shipping, "country");
+    const char *bc = source_util_str(billing, "country");
+    const char *sc = source_util_str(shipping, "country");
     const char *phone = source_util_str(billing, "phone");
     char id[160];
 
@@ -79,14 +89,10 @@ static void woo_map_meta(const json_t *order, struct conversion *out)
         return;
     if (strlen(entry) < sizeof out->url)
         STR_SET(out->url, entry);
-    if (!out->ttclid[0] && source_util_query_param(entry, "ttclid", out->ttclid, sizeof out->ttclid) < 0)
+    if (!out->ttclid[0] &&
+        source_util_query_param(entry, "ttclid", out->ttclid, sizeof out->ttclid) < 0)
         out->ttclid[0] = '\0';
 }
-
-/* The *_gmt fields are UTC without an offset; date_created (site-local time) is the last
- * resort, off by the site's offset when it is not UTC. */
-static const char *const woo_time_keys[] = {"date_paid_gmt", "date_created_gmt", "date_created",
-                                            NULL};
 
 /* Only paid statuses are conversions; an order passing through pending or on-hold is sent
  * once it reaches processing or completed, both keyed on the same order id. */
@@ -141,7 +147,8 @@ static enum source_result woo_parse(const struct source_cfg *src,
     order = source_util_load_object(req, why, whylen);
     if (!order)
         goto out;
-    if (source_util_id_text(json_object_get(order, "id"), out->object_id, sizeof out->object_id) < 0) {
+    if (source_util_id_text(json_object_get(order, "id"), out->object_id,
+                            sizeof out->object_id) < 0) {
         source_util_why(why, whylen, "order has no id");
         goto out;
     }
@@ -152,7 +159,8 @@ static enum source_result woo_parse(const struct source_cfg *src,
     STR_SET(out->order_id, out->object_id);
     STR_SET(out->delivery_id, source_util_header(req, "X-WC-Webhook-Delivery-ID"));
     source_util_map_total(order, "total", out);
-    out->contents_json = source_util_contents(json_object_get(order, "line_items"), &woo_item_keys);
+    out->contents_json =
+        source_util_contents(json_object_get(order, "line_items"), &woo_item_keys);
     woo_map_contact(order, out);
     woo_map_meta(order, out);
     conversion_add_ref(out, out->object_id);
