@@ -94,7 +94,7 @@ static int promote_one(struct forwarder *fw, const struct config *cfg, const str
         store_promote(fw->st, row->id, m.event_name, m.event_id, m.matched_by, m.touch_id,
                       payload) == 0) {
         metrics_conversion(conversion_kind_name(c.kind), m.matched_by);
-        log_info("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s", row->id,
+        log_debug("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s", row->id,
                  c.source_id, conversion_kind_name(c.kind), m.matched_by, m.event_name);
     } else {
         log_warn("matching failed, will retry", "id=%lld", row->id);
@@ -123,6 +123,8 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
     }
     if (nbad > 0)
         store_mark_dead(fw->st, bad, nbad, "stored conversion is unreadable");
+    if (n > 0)
+        log_info("holds ended, conversions matched", "count=%d", n - nbad);
     free(bad);
     store_row_free(rows, n > 0 ? n : 0);
     return n > 0 ? n : 0;

@@ -14,6 +14,11 @@
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts," \
     "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload"
 
+/* The same columns without the stored conversion, for sending (the payload is enough). */
+#define EVENT_COLS_NO_DATA \
+    "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts," \
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload"
+
 #define TOUCH_COLS \
     "id,vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,referrer,email_hash,phone_hash," \
     "value,currency,ts,consumed_by"
@@ -355,8 +360,8 @@ int store_due_events(struct store *st, const char *pixel, long long now, int lim
 {
     pthread_mutex_lock(&st->work_lock);
     int n = run_events(st->work,
-                       "SELECT " EVENT_COLS " FROM conversions WHERE state IN (1,3) AND due_ms<=?1 "
-                       "AND pixel=?2 ORDER BY id LIMIT ?3",
+                       "SELECT " EVENT_COLS_NO_DATA " FROM conversions WHERE state IN (1,3) "
+                       "AND due_ms<=?1 AND pixel=?2 ORDER BY id LIMIT ?3",
                        limit, rows, "isi", now, pixel, (long long)limit);
     pthread_mutex_unlock(&st->work_lock);
     return n;

@@ -487,6 +487,9 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qwork, NULL);
 
+    /* Without allocation statistics SQLite takes no global mutex per allocation. Only
+     * possible before SQLite initialises; later calls fail harmlessly. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     mode_t old = umask(077);
     st->wdb = open_conn(path, synchronous_full, 8000, err, errlen);
     if (!st->wdb || migrate(st->wdb, err, errlen) < 0)

@@ -7,13 +7,10 @@
 #include "money.h"
 #include "normalize.h"
 #include "signature.h"
-#include "timeparse.h"
+#include "source_util.h"
 
 #include <ctype.h>
 #include <jansson.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -21,55 +18,15 @@
  * refuses replays just as well and forgives a slow proxy or clock. */
 #define CALENDLY_TOLERANCE_S 300
 
-static void calendly_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void calendly_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!why || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
-/* 1 when the media type (parameters such as charset ignored) is application/json. */
-static int calendly_is_json(const char *content_type)
-{
-    static const char want[] = "application/json";
-    size_t n = sizeof want - 1;
-
-    if (!content_type)
-        return 0;
-    while (*content_type == ' ' || *content_type == '\t')
-        content_type++;
-    if (strncasecmp(content_type, want, n) != 0)
-        return 0;
-    content_type += n;
-    while (*content_type == ' ' || *content_type == '\t')
-        content_type++;
-    return *content_type == '\0' || *content_type == ';';
-}
-
-/* Borrowed string value of obj[key], or NULL when absent, not a string or empty. */
-static const char *calendly_str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    return s && *s ? s : NULL;
-}
-
 static enum source_result calendly_verify(const struct source_cfg *src,
                                           const struct webhook_request *req, char *why,
                                           size_t whylen)
 {
-    const char *header = req->header ? req->header(req->ctx, "Calendly-Webhook-Signature") : NULL;
+    const char *header = source_util_header(req, "Calendly-Webhook-Signature");
     enum signature_result sig;
 
     if (!src->secret || !*src->secret) {
-        calendly_why(why, whylen, "source has no signing key configured");
+        source_util_why(why, whylen, "source has no signing key configured");
         return SOURCE_UNAUTHORIZED;
     }
     sig = signature_check_timestamped(src->secret, req->body, req->len, header, req->now,
@@ -78,18 +35,18 @@ static enum source_result calendly_verify(const struct source_cfg *src,
     case SIG_OK:
         return SOURCE_OK;
     case SIG_MISSING:
-        calendly_why(why, whylen, "missing Calendly-Webhook-Signature");
+        source_util_why(why, whylen, "missing Calendly-Webhook-Signature");
         break;
     case SIG_MALFORMED:
-        calendly_why(why, whylen, "malformed Calendly-Webhook-Signature");
+        source_util_why(why, whylen, "malformed Calendly-Webhook-Signature");
         break;
     case SIG_STALE:
-        calendly_why(why, whylen, "Calendly-Webhook-Signature timestamp outside %d s",
-                     CALENDLY_TOLERANCE_S);
+        source_util_why(why, whylen, "Calendly-Webhook-Signature timestamp outside %d s",
+                        CALENDLY_TOLERANCE_S);
         break;
     case SIG_MISMATCH:
     default:
-        calendly_why(why, whylen, "Calendly-Webhook-Signature mismatch");
+        source_util_why(why, whylen, "Calendly-Webhook-Signature mismatch");
         break;
     }
     return SOURCE_UNAUTHORIZED;
@@ -140,8 +97,8 @@ static const char *calendly_phone_answer(json_t *payload)
     json_t *item;
 
     json_array_foreach(qa, i, item) {
-        const char *q = calendly_str(item, "question");
-        const char *a = calendly_str(item, "answer");
+        const char *q = source_util_str(item, "question");
+        const char *a = source_util_str(item, "answer");
         if (q && a && strcasestr(q, "phone"))
             return a;
     }
@@ -163,12 +120,12 @@ static int calendly_hash_phone(const char *raw, const char *zone, char out[65])
 
 static void calendly_map_contact(json_t *payload, struct conversion *out)
 {
-    const char *zone = calendly_str(payload, "timezone");
-    const char *email = calendly_str(payload, "email");
+    const char *zone = source_util_str(payload, "timezone");
+    const char *email = source_util_str(payload, "email");
 
     if (email)
         normalize_hash_email(email, out->email_hash);
-    if (calendly_hash_phone(calendly_str(payload, "text_reminder_number"), zone,
+    if (calendly_hash_phone(source_util_str(payload, "text_reminder_number"), zone,
                             out->phone_hash) != 0)
         calendly_hash_phone(calendly_phone_answer(payload), zone, out->phone_hash);
 }
@@ -222,28 +179,6 @@ static void calendly_map_tracking_value(const char *value, struct conversion *ou
     }
 }
 
-/* Decimal text of a JSON number or numeric string. A real goes through "%.15g" (the digits a
- * double holds exactly from decimal text) and must read back to the same double. */
-static int calendly_amount_text(json_t *v, char *out, size_t size)
-{
-    char buf[64];
-
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_real(v)) {
-        char *end;
-        double d = json_real_value(v);
-        snprintf(buf, sizeof buf, "%.15g", d);
-        if (strtod(buf, &end) != d || *end)
-            return -1;
-    } else if (json_is_string(v) && strlen(json_string_value(v)) < sizeof buf) {
-        snprintf(buf, sizeof buf, "%s", json_string_value(v));
-    } else {
-        return -1;
-    }
-    return money_from_decimal(buf, out, size);
-}
-
 /* Paid event types carry payment{amount (major units), currency}; free ones carry null. */
 static void calendly_map_payment(json_t *payload, struct conversion *out)
 {
@@ -254,44 +189,32 @@ static void calendly_map_payment(json_t *payload, struct conversion *out)
         return;
     if (json_is_false(json_object_get(payment, "successful")))
         return;
-    if (calendly_amount_text(json_object_get(payment, "amount"), value, sizeof value) != 0 ||
+    if (source_util_decimal(json_object_get(payment, "amount"), value, sizeof value) != 0 ||
         value[0] == '-' || strspn(value, "0.") == strlen(value))
         return;
-    if (money_currency(calendly_str(payment, "currency"), currency) != 0)
+    if (money_currency(source_util_str(payment, "currency"), currency) != 0)
         return;
     STR_SET(out->value, value);
     STR_SET(out->currency, currency);
-}
-
-/* The booking's own creation time: the conversion happened then, not when the call starts. */
-static long long calendly_event_time(json_t *root, json_t *payload, time_t now)
-{
-    long long t;
-
-    if (time_parse_iso8601(calendly_str(payload, "created_at"), &t) == 0)
-        return t;
-    if (time_parse_iso8601(calendly_str(root, "created_at"), &t) == 0)
-        return t;
-    return (long long)now;
 }
 
 /* Checks the envelope; SOURCE_OK means payload is an active invitee.created. */
 static enum source_result calendly_check_event(json_t *root, json_t *payload, char *why,
                                                size_t whylen)
 {
-    const char *event = calendly_str(root, "event");
-    const char *status = calendly_str(payload, "status");
+    const char *event = source_util_str(root, "event");
+    const char *status = source_util_str(payload, "status");
 
     if (!event || !json_is_object(payload)) {
-        calendly_why(why, whylen, "body has no event or payload");
+        source_util_why(why, whylen, "body has no event or payload");
         return SOURCE_BAD_REQUEST;
     }
     if (strcmp(event, "invitee.created") != 0) {
-        calendly_why(why, whylen, "event %.64s is not a booking", event);
+        source_util_why(why, whylen, "event %.64s is not a booking", event);
         return SOURCE_IGNORED;
     }
     if (status && strcmp(status, "canceled") == 0) {
-        calendly_why(why, whylen, "invitee is canceled");
+        source_util_why(why, whylen, "invitee is canceled");
         return SOURCE_IGNORED;
     }
     return SOURCE_OK;
@@ -301,41 +224,42 @@ static enum source_result calendly_parse(const struct source_cfg *src,
                                          const struct webhook_request *req,
                                          struct conversion *out, char *why, size_t whylen)
 {
+    static const char *const created[] = {"created_at", NULL};
     enum source_result rc = SOURCE_BAD_REQUEST;
     json_t *root = NULL, *payload, *tracking;
-    json_error_t jerr;
     const char *uri;
+    long long envelope_time;
 
-    if (!calendly_is_json(req->content_type)) {
-        calendly_why(why, whylen, "content type must be application/json");
+    if (!source_util_media_is(req->content_type, "application/json", SOURCE_MEDIA_STRICT)) {
+        source_util_why(why, whylen, "content type must be application/json");
         return SOURCE_BAD_MEDIA;
     }
-    /* A key sent twice means whatever the reader picks; no sender does it. */
-    root = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(root)) {
-        calendly_why(why, whylen, "body is not a JSON object");
+    root = source_util_load_object(req, why, whylen);
+    if (!root)
         goto out;
-    }
     payload = json_object_get(root, "payload");
     rc = calendly_check_event(root, payload, why, whylen);
     if (rc != SOURCE_OK)
         goto out;
-    uri = calendly_str(payload, "uri");
+    uri = source_util_str(payload, "uri");
     if (!uri || strlen(uri) >= sizeof out->object_id) {
-        calendly_why(why, whylen, "payload.uri missing or too long");
+        source_util_why(why, whylen, "payload.uri missing or too long");
         rc = SOURCE_BAD_REQUEST;
         goto out;
     }
     out->kind = KIND_CALL;
     STR_SET(out->object_id, uri);
     conversion_add_ref(out, uri);
-    conversion_add_ref(out, calendly_str(json_object_get(payload, "scheduled_event"), "uri"));
+    conversion_add_ref(out, source_util_str(json_object_get(payload, "scheduled_event"), "uri"));
     calendly_map_contact(payload, out);
     tracking = json_object_get(payload, "tracking");
-    calendly_map_tracking_value(calendly_str(tracking, "utm_content"), out);
-    calendly_map_tracking_value(calendly_str(tracking, "salesforce_uuid"), out);
+    calendly_map_tracking_value(source_util_str(tracking, "utm_content"), out);
+    calendly_map_tracking_value(source_util_str(tracking, "salesforce_uuid"), out);
     calendly_map_payment(payload, out);
-    out->event_time = calendly_event_time(root, payload, req->now);
+    /* The booking's own creation time (payload.created_at, else the envelope's): the
+     * conversion happened then, not when the call starts. */
+    envelope_time = source_util_event_time(root, created, (long long)req->now);
+    out->event_time = source_util_event_time(payload, created, envelope_time);
 out:
     json_decref(root);
     return rc;

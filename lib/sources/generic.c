@@ -8,13 +8,13 @@
 #include "money.h"
 #include "normalize.h"
 #include "signature.h"
+#include "source_util.h"
 #include "timeparse.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +34,6 @@ struct generic_body {
     size_t whylen;
 };
 
-static void generic_why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void generic_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!why || whylen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* "Bearer <token>" (scheme case-insensitive); the token, or NULL for another scheme. */
 static const char *generic_bearer(const char *authorization)
 {
@@ -64,13 +50,13 @@ static enum source_result generic_verify(const struct source_cfg *src,
                                          const struct webhook_request *req, char *why,
                                          size_t whylen)
 {
-    const char *auth = req->header ? req->header(req->ctx, "Authorization") : NULL;
-    const char *sig = req->header ? req->header(req->ctx, "X-Ttrelay-Signature") : NULL;
+    const char *auth = source_util_header_raw(req, "Authorization");
+    const char *sig = source_util_header_raw(req, "X-Ttrelay-Signature");
     const char *token = generic_bearer(auth);
     enum signature_result sr;
 
     if (!src->secret || !*src->secret) {
-        generic_why(why, whylen, "source has no secret configured");
+        source_util_why(why, whylen, "source has no secret configured");
         return SOURCE_UNAUTHORIZED;
     }
     if (token && hash_str_equal(token, src->secret))
@@ -80,14 +66,15 @@ static enum source_result generic_verify(const struct source_cfg *src,
                                          GENERIC_TOLERANCE_S);
         if (sr == SIG_OK)
             return SOURCE_OK;
-        generic_why(why, whylen, "X-Ttrelay-Signature %s",
-                    sr == SIG_STALE       ? "timestamp outside 300 s"
-                    : sr == SIG_MISMATCH  ? "mismatch"
-                                          : "malformed");
+        source_util_why(why, whylen, "X-Ttrelay-Signature %s",
+                        sr == SIG_STALE      ? "timestamp outside 300 s"
+                        : sr == SIG_MISMATCH ? "mismatch"
+                                             : "malformed");
         return SOURCE_UNAUTHORIZED;
     }
-    generic_why(why, whylen, token ? "bearer token mismatch"
-                                   : "missing Authorization: Bearer or X-Ttrelay-Signature");
+    source_util_why(why, whylen,
+                    token ? "bearer token mismatch"
+                          : "missing Authorization: Bearer or X-Ttrelay-Signature");
     return SOURCE_UNAUTHORIZED;
 }
 
@@ -101,32 +88,10 @@ static enum generic_media generic_media_of(const char *content_type)
         {"application/x-www-form-urlencoded", GENERIC_MEDIA_FORM},
     };
 
-    if (!content_type)
-        return GENERIC_MEDIA_OTHER;
-    while (*content_type == ' ' || *content_type == '\t')
-        content_type++;
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        size_t n = strlen(types[i].type);
-        const char *rest = content_type + n;
-        if (strncasecmp(content_type, types[i].type, n) != 0)
-            continue;
-        while (*rest == ' ' || *rest == '\t')
-            rest++;
-        if (*rest == '\0' || *rest == ';')
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (source_util_media_is(content_type, types[i].type, SOURCE_MEDIA_STRICT))
             return types[i].media;
-    }
     return GENERIC_MEDIA_OTHER;
-}
-
-static int generic_hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* URL-decodes s in place ('+' is a space, %XX a byte) and NUL-terminates it. Returns the
@@ -140,8 +105,8 @@ static long generic_url_decode(char *s)
             *w++ = ' ';
             r++;
         } else if (*r == '%') {
-            int hi = generic_hex_digit((unsigned char)r[1]);
-            int lo = hi < 0 ? -1 : generic_hex_digit((unsigned char)r[2]);
+            int hi = source_util_hex_digit((unsigned char)r[1]);
+            int lo = hi < 0 ? -1 : source_util_hex_digit((unsigned char)r[2]);
             if (lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             *w++ = (char)(hi << 4 | lo);
@@ -166,7 +131,7 @@ static json_t *generic_form_decode(const char *body, size_t len, char *why, size
     memcpy(buf, body, len);
     buf[len] = '\0';
     if (strlen(buf) != len) {
-        generic_why(why, whylen, "form body contains a NUL byte");
+        source_util_why(why, whylen, "form body contains a NUL byte");
         goto fail;
     }
     for (pair = strtok_r(buf, "&", &save); pair; pair = strtok_r(NULL, "&", &save)) {
@@ -177,14 +142,14 @@ static json_t *generic_form_decode(const char *body, size_t len, char *why, size
         if (eq)
             *eq = '\0';
         if (generic_url_decode(pair) < 0 || (vlen = generic_url_decode(value)) < 0) {
-            generic_why(why, whylen, "form body has a malformed %%-escape");
+            source_util_why(why, whylen, "form body has a malformed %%-escape");
             goto fail;
         }
         if (!*pair || json_object_get(obj, pair))
             continue;
         str = json_stringn(value, (size_t)vlen);
         if (!str || json_object_set_new(obj, pair, str) != 0) {
-            generic_why(why, whylen, "form field %.40s is not UTF-8", pair);
+            source_util_why(why, whylen, "form field %.40s is not UTF-8", pair);
             goto fail;
         }
     }
@@ -215,8 +180,8 @@ static int generic_text(struct generic_body *b, const char *key, int allow_int, 
     } else if (json_is_string(v)) {
         s = json_string_value(v);
     } else {
-        generic_why(b->why, b->whylen, "%s must be a string%s", key,
-                    allow_int ? " or an integer" : "");
+        source_util_why(b->why, b->whylen, "%s must be a string%s", key,
+                        allow_int ? " or an integer" : "");
         return -1;
     }
     while (isspace((unsigned char)*s))
@@ -227,35 +192,12 @@ static int generic_text(struct generic_body *b, const char *key, int allow_int, 
     if (end == s)
         return 0;
     if ((size_t)(end - s) >= size) {
-        generic_why(b->why, b->whylen, "%s is too long", key);
+        source_util_why(b->why, b->whylen, "%s is too long", key);
         return -1;
     }
     memcpy(dst, s, (size_t)(end - s));
     dst[end - s] = '\0';
     return 1;
-}
-
-/* Canonical decimal text of a JSON number or numeric string. JSON numbers lose their text
- * in jansson, so a real is printed with 15 significant digits (what a double carries exactly
- * from decimal) and must read back to the same double. Returns 0, or -1 when not a number. */
-static int generic_decimal(json_t *v, char *out, size_t size)
-{
-    char buf[64];
-
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    } else if (json_is_real(v)) {
-        char *end;
-        double d = json_real_value(v);
-        snprintf(buf, sizeof buf, "%.15g", d);
-        if (strtod(buf, &end) != d || *end)
-            return -1;
-    } else if (json_is_string(v) && strlen(json_string_value(v)) < sizeof buf) {
-        snprintf(buf, sizeof buf, "%s", json_string_value(v));
-    } else {
-        return -1;
-    }
-    return money_from_decimal(buf, out, size);
 }
 
 /* 1 when v is absent, null or a string of only whitespace. */
@@ -284,7 +226,7 @@ static int generic_map_ids(struct generic_body *b, const struct source_cfg *src,
     rc = generic_text(b, "id", 1, out->object_id, sizeof out->object_id);
     if (rc <= 0) {
         if (rc == 0)
-            generic_why(b->why, b->whylen, "id is required");
+            source_util_why(b->why, b->whylen, "id is required");
         return -1;
     }
     out->kind = src->kind;
@@ -292,7 +234,7 @@ static int generic_map_ids(struct generic_body *b, const struct source_cfg *src,
     if (rc < 0)
         return -1;
     if (rc > 0 && conversion_kind_parse(kind, &out->kind) != 0) {
-        generic_why(b->why, b->whylen, "kind must be order, call or lead");
+        source_util_why(b->why, b->whylen, "kind must be order, call or lead");
         return -1;
     }
     if (out->kind == KIND_ORDER)
@@ -306,7 +248,7 @@ static int generic_map_ids(struct generic_body *b, const struct source_cfg *src,
     if (generic_text(b, "event_id", 1, out->event_id, sizeof out->event_id) < 0 ||
         generic_text(b, "vid", 1, out->vid, sizeof out->vid) < 0)
         return -1;
-    idem = req->header ? req->header(req->ctx, "Idempotency-Key") : NULL;
+    idem = source_util_header_raw(req, "Idempotency-Key");
     if (idem && strlen(idem) < sizeof out->delivery_id)
         STR_SET(out->delivery_id, idem);
     return 0;
@@ -352,9 +294,10 @@ static int generic_map_value(struct generic_body *b, struct conversion *out)
     int rc;
 
     if (!generic_is_empty(value)) {
-        if (generic_decimal(value, out->value, sizeof out->value) != 0 || out->value[0] == '-') {
+        if (source_util_decimal(value, out->value, sizeof out->value) != 0 ||
+            out->value[0] == '-') {
             out->value[0] = '\0';
-            generic_why(b->why, b->whylen, "value must be a non-negative decimal number");
+            source_util_why(b->why, b->whylen, "value must be a non-negative decimal number");
             return -1;
         }
     }
@@ -362,12 +305,12 @@ static int generic_map_value(struct generic_body *b, struct conversion *out)
     if (rc < 0)
         return -1;
     if (rc > 0 && money_currency(currency, out->currency) != 0) {
-        generic_why(b->why, b->whylen, "currency must be a 3-letter ISO 4217 code");
+        source_util_why(b->why, b->whylen, "currency must be a 3-letter ISO 4217 code");
         return -1;
     }
     /* TikTok ignores a value without its currency; saying so now beats a silent loss. */
     if (out->value[0] && !out->currency[0]) {
-        generic_why(b->why, b->whylen, "value needs a currency");
+        source_util_why(b->why, b->whylen, "value needs a currency");
         return -1;
     }
     return 0;
@@ -386,7 +329,7 @@ static json_t *generic_content(struct generic_body *b, json_t *item, size_t idx)
     int rc;
 
     if (!c || !json_is_object(item)) {
-        generic_why(b->why, b->whylen, "contents[%zu] must be an object", idx);
+        source_util_why(b->why, b->whylen, "contents[%zu] must be an object", idx);
         goto fail;
     }
     rc = generic_text(&ib, "content_id", 1, id, sizeof id);
@@ -399,8 +342,8 @@ static json_t *generic_content(struct generic_body *b, json_t *item, size_t idx)
     if (rc < 0)
         goto fail;
     if (!generic_is_empty(price)) {
-        if (generic_decimal(price, dec, sizeof dec) != 0) {
-            generic_why(b->why, b->whylen, "contents[%zu].price must be a decimal number", idx);
+        if (source_util_decimal(price, dec, sizeof dec) != 0) {
+            source_util_why(b->why, b->whylen, "contents[%zu].price must be a decimal number", idx);
             goto fail;
         }
         json_object_set_new(c, "price", json_real(strtod(dec, NULL)));
@@ -417,7 +360,7 @@ static json_t *generic_content(struct generic_body *b, json_t *item, size_t idx)
             q = -1;
         }
         if (q < 0) {
-            generic_why(b->why, b->whylen, "contents[%zu].quantity must be an integer", idx);
+            source_util_why(b->why, b->whylen, "contents[%zu].quantity must be an integer", idx);
             goto fail;
         }
         json_object_set_new(c, "quantity", json_integer(q));
@@ -441,7 +384,7 @@ static int generic_map_contents(struct generic_body *b, struct conversion *out)
     if (json_is_string(v))
         v = parsed = json_loads(json_string_value(v), 0, NULL);
     if (!json_is_array(v)) {
-        generic_why(b->why, b->whylen, "contents must be an array");
+        source_util_why(b->why, b->whylen, "contents must be an array");
         goto out;
     }
     list = json_array();
@@ -513,7 +456,7 @@ static int generic_map_time(struct generic_body *b, const struct webhook_request
             t = -1;
     }
     if (t < 0) {
-        generic_why(b->why, b->whylen, "event_time must be unix seconds or ISO 8601");
+        source_util_why(b->why, b->whylen, "event_time must be unix seconds or ISO 8601");
         return -1;
     }
     if (t >= GENERIC_MS_THRESHOLD)
@@ -548,26 +491,16 @@ static int generic_map_test(struct generic_body *b, struct conversion *out)
         if (rc > 0 && (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0))
             return 0;
     }
-    generic_why(b->why, b->whylen, "test must be true or false");
+    source_util_why(b->why, b->whylen, "test must be true or false");
     return -1;
 }
 
 static json_t *generic_load(const struct webhook_request *req, enum generic_media media,
                             char *why, size_t whylen)
 {
-    json_error_t jerr;
-    json_t *root;
-
     if (media == GENERIC_MEDIA_FORM)
         return generic_form_decode(req->body ? req->body : "", req->len, why, whylen);
-    /* A key sent twice means whatever the reader picks; no sender does it. */
-    root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(root)) {
-        generic_why(why, whylen, "body is not a JSON object");
-        json_decref(root);
-        return NULL;
-    }
-    return root;
+    return source_util_load_object(req, why, whylen);
 }
 
 static enum source_result generic_parse(const struct source_cfg *src,
@@ -579,8 +512,9 @@ static enum source_result generic_parse(const struct source_cfg *src,
     enum source_result rc = SOURCE_BAD_REQUEST;
 
     if (media == GENERIC_MEDIA_OTHER) {
-        generic_why(why, whylen,
-                    "content type must be application/json or application/x-www-form-urlencoded");
+        source_util_why(
+            why, whylen,
+            "content type must be application/json or application/x-www-form-urlencoded");
         return SOURCE_BAD_MEDIA;
     }
     b.root = generic_load(req, media, why, whylen);

@@ -13,7 +13,7 @@
 #define STRIPE_TOLERANCE_S 300
 
 /* An expandable field: the id string, or the id of the expanded object. */
-static const char *json_ref_id(const json_t *obj, const char *key)
+static const char *stripe_ref_id(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
     return json_is_object(v) ? source_util_str(v, "id") : source_util_str(obj, key);
@@ -34,7 +34,7 @@ static void stripe_map_contact(const json_t *obj, const json_t *meta, struct con
 {
     const json_t *details = json_object_get(obj, "customer_details");
     const char *email = stripe_email(obj), *phone = source_util_str(details, "phone");
-    const char *customer = json_ref_id(obj, "customer");
+    const char *customer = stripe_ref_id(obj, "customer");
 
     if (email)
         normalize_hash_email(email, out->email_hash);
@@ -60,9 +60,11 @@ static void stripe_map_ids(const json_t *obj, const json_t *meta, struct convers
 {
     const char *crid = source_util_str(obj, "client_reference_id");
     const char *vid = source_util_str(meta, "ttr_vid");
+    const char *eid = source_util_str(meta, "event_id");
+    const char *ttr_eid = source_util_str(meta, "ttr_event_id");
 
-    if (source_util_id_set(out->event_id, sizeof out->event_id, source_util_str(meta, "event_id")) < 0)
-        source_util_id_set(out->event_id, sizeof out->event_id, source_util_str(meta, "ttr_event_id"));
+    if (source_util_id_set(out->event_id, sizeof out->event_id, eid) < 0)
+        source_util_id_set(out->event_id, sizeof out->event_id, ttr_eid);
     if (!vid && crid)
         vid = strncmp(crid, "vid:", 4) == 0 ? crid + 4 : crid;
     source_util_id_set(out->vid, sizeof out->vid, vid);
@@ -200,7 +202,7 @@ static enum source_result stripe_parse(const struct source_cfg *src,
         goto out;
     /* A session and its intent are one payment: key both on the intent; a session without
      * one (subscription or setup mode) keys on itself. */
-    key = session ? json_ref_id(obj, "payment_intent") : NULL;
+    key = session ? stripe_ref_id(obj, "payment_intent") : NULL;
     if (!key)
         key = source_util_str(obj, "id");
     if (source_util_id_set(out->object_id, sizeof out->object_id, key) < 0) {

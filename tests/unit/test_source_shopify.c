@@ -1,82 +1,13 @@
 /* Shopify source: signature, topics, test/cancel/refund rules and the mapping of an order. */
-#include "tap.h"
-
-#include "config.h"
-#include "conversion.h"
-#include "hash.h"
-#include "normalize.h"
-#include "source.h"
+#include "source_test.h"
 
 #include <jansson.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 
 #define SECRET "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"
 #define NOW 1641000000LL
 #define ORDER_ID "820982911946154508"
 #define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
            "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-
-struct headers {
-    const char *name[8];
-    const char *value[8];
-    int n;
-};
-
-static const char *header_get(void *ctx, const char *name)
-{
-    struct headers *h = ctx;
-
-    for (int i = 0; i < h->n; i++)
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    return NULL;
-}
-
-static void header_add(struct headers *h, const char *name, const char *value)
-{
-    h->name[h->n] = name;
-    h->value[h->n] = value;
-    h->n++;
-}
-
-/* base64(HMAC-SHA256(secret, body)), as Shopify signs. */
-static void sign(const char *secret, const char *body, char out[64])
-{
-    unsigned char mac[32];
-
-    hash_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
-    hash_base64_encode(mac, sizeof mac, out, 64);
-}
-
-/* New copy of s with every occurrence of from replaced by to; NULL when from is absent. */
-static char *replace(const char *s, const char *from, const char *to)
-{
-    size_t fl = strlen(from), tl = strlen(to), count = 0;
-    const char *p;
-    char *out, *w;
-
-    for (p = strstr(s, from); p; p = strstr(p + fl, from))
-        count++;
-    if (!count)
-        return NULL;
-    out = malloc(strlen(s) + count * tl + 1);
-    w = out;
-    for (p = s;;) {
-        const char *hit = strstr(p, from);
-        if (!hit)
-            break;
-        memcpy(w, p, (size_t)(hit - p));
-        w += hit - p;
-        memcpy(w, to, tl);
-        w += tl;
-        p = hit + fl;
-    }
-    strcpy(w, p);
-    return out;
-}
 
 struct call {
     const char *topic;
@@ -93,31 +24,22 @@ static const struct call paid = {"orders/paid", "application/json", "X-Shopify-H
 static enum source_result run_call(const struct call *c, const char *body, struct conversion *out,
                                    char *why)
 {
-    char secret[] = SECRET, sig[64];
-    struct headers h = {{0}, {0}, 0};
-    struct webhook_request req = {0};
-    struct source_cfg src = {0};
+    char sig[64];
+    struct test_headers h = {0};
+    struct webhook_request req;
+    struct source_cfg src;
 
-    sign(c->secret, body, sig);
+    test_sign_base64(c->secret, body, sig);
     if (c->sig_header)
-        header_add(&h, c->sig_header, sig);
+        test_header_add(&h, c->sig_header, sig);
     if (c->topic)
-        header_add(&h, "X-Shopify-Topic", c->topic);
+        test_header_add(&h, "X-Shopify-Topic", c->topic);
     if (c->domain)
-        header_add(&h, "X-Shopify-Shop-Domain", c->domain);
-    header_add(&h, "X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
-    header_add(&h, "X-Shopify-API-Version", "2025-01");
-    req.body = body;
-    req.len = strlen(body);
-    req.content_type = c->content_type;
-    req.header = header_get;
-    req.ctx = &h;
-    req.now = (time_t)NOW;
-    STR_SET(src.id, "shop");
-    STR_SET(src.type, "shopify");
-    src.ops = &source_shopify;
-    src.secret = secret;
-    src.kind = KIND_ORDER;
+        test_header_add(&h, "X-Shopify-Shop-Domain", c->domain);
+    test_header_add(&h, "X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+    test_header_add(&h, "X-Shopify-API-Version", "2025-01");
+    test_request_init(&req, &h, body, c->content_type, NOW);
+    test_source_init(&src, &source_shopify, "shop", SECRET, KIND_ORDER);
     src.send_tests = c->send_tests;
     return source_handle(&src, &req, out, why, 128);
 }
@@ -127,18 +49,10 @@ static enum source_result run(const char *body, struct conversion *out, char *wh
     return run_call(&paid, body, out, why);
 }
 
-static int has_ref(const struct conversion *c, const char *ref)
-{
-    for (int i = 0; i < c->nrefs; i++)
-        if (strcmp(c->refs[i], ref) == 0)
-            return 1;
-    return 0;
-}
-
 static void test_orders_paid_maps_every_field(const char *body)
 {
     struct conversion c;
-    char why[128], h[65];
+    char why[128];
 
     is_int(run(body, &c, why), SOURCE_OK, "orders/paid accepted (%s)", why);
     is_str(c.source_id, "shop", "source id preset");
@@ -148,12 +62,10 @@ static void test_orders_paid_maps_every_field(const char *body)
     is_str(c.delivery_id, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "delivery id from webhook id");
     is_str(c.value, "388.00", "value exact from total_price");
     is_str(c.currency, "USD", "currency");
-    normalize_hash_email("jon.doe@example.com", h);
-    is_str(c.email_hash, h, "email trimmed, lower-cased, hashed");
-    normalize_hash_phone("+14045550123", NULL, h);
-    is_str(c.phone_hash, h, "national billing phone to +14045550123 via country_code US");
-    normalize_hash_external_id("115310627314723954", h);
-    is_str(c.external_id_hash, h, "external id from customer.id");
+    is_email_hash(c.email_hash, "jon.doe@example.com", "email trimmed, lower-cased, hashed");
+    is_phone_hash(c.phone_hash, "+14045550123",
+                  "national billing phone to +14045550123 via country_code US");
+    is_external_id_hash(c.external_id_hash, "115310627314723954", "external id from customer.id");
     is_str(c.ip, "223.197.189.54", "ip from client_details");
     is_str(c.user_agent, UA, "user agent from client_details");
     is_str(c.url, "https://jsmith.myshopify.com/pages/lp-t1?utm_source=tiktok&ttclid=E.C.P.abc",
@@ -165,9 +77,9 @@ static void test_orders_paid_maps_every_field(const char *body)
     is_str(c.ttp, "", "no ttp");
     is_int(c.event_time, 1640995200LL, "event_time from processed_at with -05:00 offset");
     is_int(c.test, 0, "not a test");
-    ok(has_ref(&c, ORDER_ID) && has_ref(&c, "#9999") && has_ref(&c, "9999") &&
-           has_ref(&c, "1234") && has_ref(&c, "ae0ed4e40b4fe3c339cc9be09ea0d41b") &&
-           has_ref(&c, "Z2NwLXVzLWVhc3QxOjAxSE5XRjhZ") && has_ref(&c, "123456abcd"),
+    ok(test_has_ref(&c, ORDER_ID) && test_has_ref(&c, "#9999") && test_has_ref(&c, "9999") &&
+           test_has_ref(&c, "1234") && test_has_ref(&c, "ae0ed4e40b4fe3c339cc9be09ea0d41b") &&
+           test_has_ref(&c, "Z2NwLXVzLWVhc3QxOjAxSE5XRjhZ") && test_has_ref(&c, "123456abcd"),
        "refs: id, name with and without #, order_number, checkout/cart tokens, token");
     is_int(c.nrefs, 7, "seven refs");
     is_str(c.contents_json,
@@ -180,12 +92,11 @@ static void test_orders_paid_maps_every_field(const char *body)
 
 static void test_topics_collapse_and_filter(const char *paid_body)
 {
-    char *create = tap_fixture("shopify_orders_create.json", NULL);
+    char *create = test_fixture("shopify_orders_create.json");
     struct call c = paid;
     struct conversion a, b;
     char why[128];
 
-    ok(create != NULL, "orders/create fixture");
     c.topic = "orders/create";
     is_int(run_call(&c, create, &a, why), SOURCE_OK, "orders/create accepted");
     is_int(run(paid_body, &b, why), SOURCE_OK, "orders/paid accepted");
@@ -209,7 +120,7 @@ static void test_signature(const char *body)
     struct call c = paid;
     struct conversion out;
     char why[128];
-    char *tampered = replace(body, "\"total_price\":\"388.00\"", "\"total_price\":\"3.88\"");
+    char *tampered = test_replace(body, "\"total_price\":\"388.00\"", "\"total_price\":\"3.88\"");
 
     c.sig_header = "Shopify-Hmac-Sha256";
     is_int(run_call(&c, body, &out, why), SOURCE_OK, "Shopify-Hmac-Sha256 (events delivery) accepted");
@@ -222,21 +133,16 @@ static void test_signature(const char *body)
     is_int(run_call(&c, body, &out, why), SOURCE_UNAUTHORIZED, "signed with another secret: 401");
     ok(tampered != NULL, "tampered body built");
     {
-        struct headers h = {{0}, {0}, 0};
-        struct webhook_request req = {0};
-        struct source_cfg src = {0};
-        char secret[] = SECRET, sig[64];
+        struct test_headers h = {0};
+        struct webhook_request req;
+        struct source_cfg src;
+        char sig[64];
 
-        sign(SECRET, body, sig);
-        header_add(&h, "X-Shopify-Hmac-Sha256", sig);
-        header_add(&h, "X-Shopify-Topic", "orders/paid");
-        req.body = tampered;
-        req.len = strlen(tampered);
-        req.content_type = "application/json";
-        req.header = header_get;
-        req.ctx = &h;
-        src.ops = &source_shopify;
-        src.secret = secret;
+        test_sign_base64(SECRET, body, sig);
+        test_header_add(&h, "X-Shopify-Hmac-Sha256", sig);
+        test_header_add(&h, "X-Shopify-Topic", "orders/paid");
+        test_request_init(&req, &h, tampered, "application/json", NOW);
+        test_source_init(&src, &source_shopify, "shop", SECRET, KIND_ORDER);
         is_int(source_handle(&src, &req, &out, why, sizeof why), SOURCE_UNAUTHORIZED,
                "body changed after signing: 401");
     }
@@ -262,13 +168,12 @@ static void test_content_type(const char *body)
 
 static void test_test_and_cancelled_orders(void)
 {
-    char *test = tap_fixture("shopify_test_order.json", NULL);
-    char *cancelled = tap_fixture("shopify_cancelled.json", NULL);
+    char *test = test_fixture("shopify_test_order.json");
+    char *cancelled = test_fixture("shopify_cancelled.json");
     struct call c = paid;
     struct conversion out;
     char why[128];
 
-    ok(test && cancelled, "test and cancelled fixtures");
     is_int(run(test, &out, why), SOURCE_IGNORED, "test order ignored by default");
     is_str(why, "test order", "reason says test order");
     c.send_tests = 1;
@@ -289,7 +194,7 @@ static void check_status(const char *body, const char *status, enum source_resul
     char why[128], *b;
 
     snprintf(to, sizeof to, "\"financial_status\":\"%s\"", status);
-    b = replace(body, from, to);
+    b = test_replace(body, from, to);
     is_int(run(b, &out, why), want, "financial_status %s", status);
     conversion_clear(&out);
     free(b);
@@ -298,18 +203,17 @@ static void check_status(const char *body, const char *status, enum source_resul
 static void check_phone(const char *body, const char *national, const char *country,
                         const char *e164)
 {
-    char phone[64], cc[32], h[65];
+    char phone[64], cc[32];
     char *b1, *b2;
     struct conversion out;
     char why[128];
 
     snprintf(phone, sizeof phone, "\"%s\"", national);
     snprintf(cc, sizeof cc, "\"country_code\":\"%s\"", country);
-    b1 = replace(body, "\"(404) 555-0123\"", phone);
-    b2 = replace(b1, "\"country_code\":\"US\"", cc);
+    b1 = test_replace(body, "\"(404) 555-0123\"", phone);
+    b2 = test_replace(b1, "\"country_code\":\"US\"", cc);
     is_int(run(b2, &out, why), SOURCE_OK, "order with %s phone accepted", country);
-    normalize_hash_phone(e164, NULL, h);
-    is_str(out.phone_hash, h, "%s national %s hashed as %s", country, national, e164);
+    is_phone_hash(out.phone_hash, e164, "%s national %s hashed as %s", country, national, e164);
     conversion_clear(&out);
     free(b1);
     free(b2);
@@ -322,7 +226,7 @@ static void check_total(const char *body, const char *total, const char *want)
     char why[128];
 
     snprintf(to, sizeof to, "\"total_price\":\"%s\"", total);
-    b = replace(body, "\"total_price\":\"388.00\"", to);
+    b = test_replace(body, "\"total_price\":\"388.00\"", to);
     is_int(run(b, &out, why), SOURCE_OK, "total %s accepted", total);
     is_str(out.value, want, "total_price %s kept exactly", total);
     conversion_clear(&out);
@@ -331,7 +235,7 @@ static void check_total(const char *body, const char *total, const char *want)
 
 static void test_cart_attributes_win(const char *body)
 {
-    char *b = replace(body, "{\"name\":\"ttr_vid\",\"value\":\"v-123\"}",
+    char *b = test_replace(body, "{\"name\":\"ttr_vid\",\"value\":\"v-123\"}",
                       "{\"name\":\"ttr_vid\",\"value\":\"v-123\"},"
                       "{\"name\":\"event_id\",\"value\":\"pix-evt-42\"},"
                       "{\"name\":\"ttclid\",\"value\":\"E.C.P.fromcart\"},"
@@ -352,7 +256,7 @@ static void test_page_and_time_fallbacks(const char *body)
     struct call c = paid;
     struct conversion out;
     char why[128];
-    char *b = replace(body, "\"processed_at\":\"2021-12-31T19:00:00-05:00\"", "\"processed_at\":null");
+    char *b = test_replace(body, "\"processed_at\":\"2021-12-31T19:00:00-05:00\"", "\"processed_at\":null");
 
     c.domain = NULL;
     is_int(run_call(&c, body, &out, why), SOURCE_OK, "order without shop domain header");
@@ -373,7 +277,7 @@ static void test_malformed_bodies(const char *body)
 {
     struct conversion out;
     char why[128];
-    char *noid = replace(body, "{\"id\":820982911946154508,", "{");
+    char *noid = test_replace(body, "{\"id\":820982911946154508,", "{");
 
     is_int(run("{\"id\":1,", &out, why), SOURCE_BAD_REQUEST, "truncated JSON: 400");
     is_int(run("[1,2,3]", &out, why), SOURCE_BAD_REQUEST, "JSON array: 400");

@@ -1,17 +1,6 @@
 /* Stripe source: timestamped signatures, which events are payments, zero- and three-decimal
  * currencies, test mode, and one business key for a session and its payment intent. */
-#include "tap.h"
-
-#include "config.h"
-#include "conversion.h"
-#include "hash.h"
-#include "normalize.h"
-#include "source.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include "source_test.h"
 
 #define SECRET "whsec_5f1c9e2d7a3b4c8e6f0a1b2c3d4e5f60"
 #define NOW 1752619700LL
@@ -20,83 +9,16 @@
 #define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
            "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
-struct headers {
-    const char *name[4];
-    const char *value[4];
-    int n;
-};
-
-static const char *header_get(void *ctx, const char *name)
-{
-    struct headers *h = ctx;
-
-    for (int i = 0; i < h->n; i++)
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    return NULL;
-}
-
-/* hex(HMAC-SHA256(secret, "<t>.<body>")) into out[65]. */
-static void sign_hex(const char *secret, long long t, const char *body, char out[65])
-{
-    size_t len = strlen(body);
-    char *buf = malloc(len + 32);
-    unsigned char mac[32];
-    int n = snprintf(buf, 32, "%lld.", t);
-
-    memcpy(buf + n, body, len);
-    hash_hmac_sha256(secret, strlen(secret), buf, (size_t)n + len, mac);
-    hash_hex_encode(mac, 32, out);
-    free(buf);
-}
-
-/* New copy of s with every occurrence of from replaced by to; NULL when from is absent. */
-static char *replace(const char *s, const char *from, const char *to)
-{
-    size_t fl = strlen(from), tl = strlen(to), count = 0;
-    const char *p;
-    char *out, *w;
-
-    for (p = strstr(s, from); p; p = strstr(p + fl, from))
-        count++;
-    if (!count)
-        return NULL;
-    out = malloc(strlen(s) + count * tl + 1);
-    w = out;
-    for (p = s;;) {
-        const char *hit = strstr(p, from);
-        if (!hit)
-            break;
-        memcpy(w, p, (size_t)(hit - p));
-        w += hit - p;
-        memcpy(w, to, tl);
-        w += tl;
-        p = hit + fl;
-    }
-    strcpy(w, p);
-    return out;
-}
-
 /* Sends body with the given Stripe-Signature header (NULL: none). */
 static enum source_result run_header(const char *body, const char *sig, int send_tests,
                                      const char *content_type, struct conversion *out, char *why)
 {
-    char secret[] = SECRET;
-    struct headers h = {{"Stripe-Signature"}, {sig}, sig ? 1 : 0};
-    struct webhook_request req = {0};
-    struct source_cfg src = {0};
+    struct test_headers h = {{"Stripe-Signature"}, {sig}, sig ? 1 : 0};
+    struct webhook_request req;
+    struct source_cfg src;
 
-    req.body = body;
-    req.len = strlen(body);
-    req.content_type = content_type;
-    req.header = header_get;
-    req.ctx = &h;
-    req.now = (time_t)NOW;
-    STR_SET(src.id, "pay");
-    STR_SET(src.type, "stripe");
-    src.ops = &source_stripe;
-    src.secret = secret;
-    src.kind = KIND_ORDER;
+    test_request_init(&req, &h, body, content_type, NOW);
+    test_source_init(&src, &source_stripe, "pay", SECRET, KIND_ORDER);
     src.send_tests = send_tests;
     return source_handle(&src, &req, out, why, 128);
 }
@@ -104,10 +26,9 @@ static enum source_result run_header(const char *body, const char *sig, int send
 static enum source_result run_opts(const char *body, int send_tests, struct conversion *out,
                                    char *why)
 {
-    char hex[65], sig[128];
+    char sig[128];
 
-    sign_hex(SECRET, NOW, body, hex);
-    snprintf(sig, sizeof sig, "t=%lld,v1=%s", NOW, hex);
+    test_sign_timestamped(SECRET, NOW, body, sig, sizeof sig);
     return run_header(body, sig, send_tests, "application/json; charset=utf-8", out, why);
 }
 
@@ -116,18 +37,10 @@ static enum source_result run(const char *body, struct conversion *out, char *wh
     return run_opts(body, 0, out, why);
 }
 
-static int has_ref(const struct conversion *c, const char *ref)
-{
-    for (int i = 0; i < c->nrefs; i++)
-        if (strcmp(c->refs[i], ref) == 0)
-            return 1;
-    return 0;
-}
-
 static void test_checkout_session_maps_every_field(const char *body)
 {
     struct conversion c;
-    char why[128], h[65];
+    char why[128];
 
     is_int(run(body, &c, why), SOURCE_OK, "paid checkout session accepted (%s)", why);
     is_str(c.source_id, "pay", "source id preset");
@@ -137,12 +50,9 @@ static void test_checkout_session_maps_every_field(const char *body)
     is_str(c.delivery_id, "evt_1RlHe3R7UUImIKwkQOxX4eYe", "delivery id is the event id");
     is_str(c.value, "25.00", "2500 minor units of USD");
     is_str(c.currency, "USD", "currency upper-cased");
-    normalize_hash_email("jon.doe@example.com", h);
-    is_str(c.email_hash, h, "email from customer_details, normalized");
-    normalize_hash_phone("+14045550123", NULL, h);
-    is_str(c.phone_hash, h, "phone from customer_details");
-    normalize_hash_external_id("cus_SggAbCdEfGh123", h);
-    is_str(c.external_id_hash, h, "external id from the customer id");
+    is_email_hash(c.email_hash, "jon.doe@example.com", "email from customer_details, normalized");
+    is_phone_hash(c.phone_hash, "+14045550123", "phone from customer_details");
+    is_external_id_hash(c.external_id_hash, "cus_SggAbCdEfGh123", "external id from the customer id");
     is_str(c.event_id, "a1b2c3", "event_id from metadata");
     is_str(c.ttclid, "E.C.P.abc", "ttclid from metadata");
     is_str(c.ttp, "2F7h37YkS1j57AYSKTI7IHhJPYH", "ttp from metadata");
@@ -151,7 +61,7 @@ static void test_checkout_session_maps_every_field(const char *body)
     is_str(c.url, "https://shop.example/checkout?ttclid=E.C.P.abc", "url from metadata");
     is_str(c.vid, "v-789", "vid from client_reference_id vid:<id>");
     is_int(c.event_time, 1752619620LL, "event_time from the session's created");
-    ok(has_ref(&c, PI) && has_ref(&c, CS) && has_ref(&c, "vid:v-789") && has_ref(&c, "ORD-1042"),
+    ok(test_has_ref(&c, PI) && test_has_ref(&c, CS) && test_has_ref(&c, "vid:v-789") && test_has_ref(&c, "ORD-1042"),
        "refs: payment intent, session, client_reference_id, metadata.order_id");
     is_int(c.nrefs, 4, "four refs");
     ok(c.contents_json == NULL, "no contents: line items are not in the webhook");
@@ -161,19 +71,17 @@ static void test_checkout_session_maps_every_field(const char *body)
 
 static void test_intent_collapses_with_session(const char *session)
 {
-    char *pi = tap_fixture("stripe_payment_intent_succeeded.json", NULL);
+    char *pi = test_fixture("stripe_payment_intent_succeeded.json");
     struct conversion a, b;
-    char why[128], h[65];
+    char why[128];
 
-    ok(pi != NULL, "payment_intent.succeeded fixture");
     is_int(run(pi, &a, why), SOURCE_OK, "payment_intent.succeeded accepted");
     is_int(run(session, &b, why), SOURCE_OK, "checkout.session.completed accepted");
     is_str(a.object_id, b.object_id, "session and intent share one business key");
     is_str(a.order_id, PI, "intent order_id");
     is_str(a.value, "25.00", "value from amount_received");
-    normalize_hash_email("jon.doe@example.com", h);
-    is_str(a.email_hash, h, "email from receipt_email");
-    ok(has_ref(&a, PI) && has_ref(&a, "ORD-1042"), "intent refs: id and metadata.order_id");
+    is_email_hash(a.email_hash, "jon.doe@example.com", "email from receipt_email");
+    ok(test_has_ref(&a, PI) && test_has_ref(&a, "ORD-1042"), "intent refs: id and metadata.order_id");
     is_int(a.event_time, 1752619690LL, "event_time from the intent's created");
     is_str(a.vid, "", "no vid on the intent");
     conversion_clear(&a);
@@ -183,12 +91,11 @@ static void test_intent_collapses_with_session(const char *session)
 
 static void test_currencies(void)
 {
-    char *jpy = tap_fixture("stripe_jpy.json", NULL);
-    char *kwd = tap_fixture("stripe_kwd.json", NULL);
+    char *jpy = test_fixture("stripe_jpy.json");
+    char *kwd = test_fixture("stripe_kwd.json");
     struct conversion out;
-    char why[128], h[65];
+    char why[128];
 
-    ok(jpy && kwd, "JPY and KWD fixtures");
     is_int(run(jpy, &out, why), SOURCE_OK, "JPY payment accepted");
     is_str(out.value, "5000", "JPY 5000 is zero-decimal: 5000");
     is_str(out.currency, "JPY", "JPY");
@@ -196,8 +103,7 @@ static void test_currencies(void)
     is_int(run(kwd, &out, why), SOURCE_OK, "KWD session accepted");
     is_str(out.value, "12.345", "KWD 12345 is three-decimal: 12.345");
     is_str(out.currency, "KWD", "KWD");
-    normalize_hash_phone("+96550001234", NULL, h);
-    is_str(out.phone_hash, h, "international phone kept");
+    is_phone_hash(out.phone_hash, "+96550001234", "international phone kept");
     is_str(out.vid, "", "no client_reference_id, no vid");
     conversion_clear(&out);
     free(jpy);
@@ -206,11 +112,10 @@ static void test_currencies(void)
 
 static void test_test_mode(void)
 {
-    char *body = tap_fixture("stripe_test_mode.json", NULL);
+    char *body = test_fixture("stripe_test_mode.json");
     struct conversion out;
     char why[128];
 
-    ok(body != NULL, "test mode fixture");
     is_int(run(body, &out, why), SOURCE_IGNORED, "livemode false ignored by default");
     is_str(why, "test mode payment", "reason says test mode");
     is_int(run_opts(body, 1, &out, why), SOURCE_OK, "livemode false accepted with send_tests");
@@ -226,19 +131,17 @@ static void test_signatures(const char *body)
     char hex[65], wrong[65], sig[256];
     struct conversion out;
     char why[128];
-    char *tampered = replace(body, "\"amount_total\": 2500", "\"amount_total\": 25");
+    char *tampered = test_replace(body, "\"amount_total\": 2500", "\"amount_total\": 25");
 
-    sign_hex(SECRET, NOW - 301, body, hex);
-    snprintf(sig, sizeof sig, "t=%lld,v1=%s", NOW - 301, hex);
+    test_sign_timestamped(SECRET, NOW - 301, body, sig, sizeof sig);
     is_int(run_header(body, sig, 0, "application/json", &out, why), SOURCE_UNAUTHORIZED,
            "timestamp 301 s old: 401");
-    sign_hex(SECRET, NOW - 299, body, hex);
-    snprintf(sig, sizeof sig, "t=%lld,v1=%s", NOW - 299, hex);
+    test_sign_timestamped(SECRET, NOW - 299, body, sig, sizeof sig);
     is_int(run_header(body, sig, 0, "application/json", &out, why), SOURCE_OK,
            "timestamp 299 s old: accepted");
     conversion_clear(&out);
-    sign_hex("whsec_old_rolled_secret", NOW, body, wrong);
-    sign_hex(SECRET, NOW, body, hex);
+    test_sign_v1("whsec_old_rolled_secret", NOW, body, wrong);
+    test_sign_v1(SECRET, NOW, body, hex);
     snprintf(sig, sizeof sig, "t=%lld,v1=%s,v1=%s,v0=6ffbb59b2300aae63f27", NOW, wrong, hex);
     is_int(run_header(body, sig, 0, "application/json", &out, why), SOURCE_OK,
            "two v1 signatures, the second valid: accepted");
@@ -252,7 +155,7 @@ static void test_signatures(const char *body)
     is_int(run_header(body, "garbage", 0, "application/json", &out, why), SOURCE_UNAUTHORIZED,
            "malformed Stripe-Signature: 401");
     ok(tampered != NULL, "tampered body built");
-    snprintf(sig, sizeof sig, "t=%lld,v1=%s", NOW, hex);
+    test_sign_timestamped(SECRET, NOW, body, sig, sizeof sig);
     is_int(run_header(tampered, sig, 0, "application/json", &out, why), SOURCE_UNAUTHORIZED,
            "body changed after signing: 401");
     is_int(run_header(body, sig, 0, "text/plain", &out, why), SOURCE_BAD_MEDIA,
@@ -263,7 +166,7 @@ static void test_signatures(const char *body)
 static void check_variant(const char *body, const char *from, const char *to,
                           enum source_result want, const char *object_id, const char *name)
 {
-    char *b = replace(body, from, to);
+    char *b = test_replace(body, from, to);
     struct conversion out;
     char why[128];
 
@@ -297,26 +200,24 @@ static void test_event_rules(const char *body)
 
 static void test_phone_and_vid_sources(const char *body)
 {
-    char *b1 = replace(body, "\"+14045550123\"", "\"020 7946 0018\"");
-    char *gb = replace(b1, "\"country\": \"US\"", "\"country\": \"GB\"");
-    char *de1 = replace(body, "\"+14045550123\"", "\"030 1234567\"");
-    char *de = replace(de1, "\"country\": \"US\"", "\"country\": \"DE\"");
-    char *vid = replace(body, "\"order_id\": \"ORD-1042\"",
+    char *b1 = test_replace(body, "\"+14045550123\"", "\"020 7946 0018\"");
+    char *gb = test_replace(b1, "\"country\": \"US\"", "\"country\": \"GB\"");
+    char *de1 = test_replace(body, "\"+14045550123\"", "\"030 1234567\"");
+    char *de = test_replace(de1, "\"country\": \"US\"", "\"country\": \"DE\"");
+    char *vid = test_replace(body, "\"order_id\": \"ORD-1042\"",
                         "\"order_id\": \"ORD-1042\",\n      \"ttr_vid\": \"v-meta\"");
     struct conversion out;
-    char why[128], h[65];
+    char why[128];
 
     is_int(run(gb, &out, why), SOURCE_OK, "session with a GB national phone");
-    normalize_hash_phone("+442079460018", NULL, h);
-    is_str(out.phone_hash, h, "GB national phone via address country");
+    is_phone_hash(out.phone_hash, "+442079460018", "GB national phone via address country");
     conversion_clear(&out);
     is_int(run(de, &out, why), SOURCE_OK, "session with a DE national phone");
-    normalize_hash_phone("+49301234567", NULL, h);
-    is_str(out.phone_hash, h, "DE national phone via address country");
+    is_phone_hash(out.phone_hash, "+49301234567", "DE national phone via address country");
     conversion_clear(&out);
     is_int(run(vid, &out, why), SOURCE_OK, "session with metadata.ttr_vid");
     is_str(out.vid, "v-meta", "metadata.ttr_vid wins over client_reference_id");
-    ok(has_ref(&out, "vid:v-789"), "client_reference_id still a ref");
+    ok(test_has_ref(&out, "vid:v-789"), "client_reference_id still a ref");
     conversion_clear(&out);
     is_int(run("{\"id\": \"evt_1\", \"type\": \"payment_intent.succeeded\"}", &out, why),
            SOURCE_BAD_REQUEST, "event without data.object: 400");

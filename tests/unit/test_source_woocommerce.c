@@ -1,81 +1,11 @@
 /* WooCommerce source: the set-up ping, signature, topic and status rules and the mapping
  * of an order, including its order-attribution meta. */
-#include "tap.h"
-
-#include "config.h"
-#include "conversion.h"
-#include "hash.h"
-#include "normalize.h"
-#include "source.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include "source_test.h"
 
 #define SECRET "wc-webhook-secret-8f3a91c2"
 #define NOW 1746918000LL
 #define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
            "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-
-struct headers {
-    const char *name[8];
-    const char *value[8];
-    int n;
-};
-
-static const char *header_get(void *ctx, const char *name)
-{
-    struct headers *h = ctx;
-
-    for (int i = 0; i < h->n; i++)
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    return NULL;
-}
-
-static void header_add(struct headers *h, const char *name, const char *value)
-{
-    h->name[h->n] = name;
-    h->value[h->n] = value;
-    h->n++;
-}
-
-/* base64(HMAC-SHA256(secret, body)), as WooCommerce signs. */
-static void sign(const char *secret, const char *body, char out[64])
-{
-    unsigned char mac[32];
-
-    hash_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
-    hash_base64_encode(mac, sizeof mac, out, 64);
-}
-
-/* New copy of s with every occurrence of from replaced by to; NULL when from is absent. */
-static char *replace(const char *s, const char *from, const char *to)
-{
-    size_t fl = strlen(from), tl = strlen(to), count = 0;
-    const char *p;
-    char *out, *w;
-
-    for (p = strstr(s, from); p; p = strstr(p + fl, from))
-        count++;
-    if (!count)
-        return NULL;
-    out = malloc(strlen(s) + count * tl + 1);
-    w = out;
-    for (p = s;;) {
-        const char *hit = strstr(p, from);
-        if (!hit)
-            break;
-        memcpy(w, p, (size_t)(hit - p));
-        w += hit - p;
-        memcpy(w, to, tl);
-        w += tl;
-        p = hit + fl;
-    }
-    strcpy(w, p);
-    return out;
-}
 
 struct call {
     const char *topic;
@@ -88,32 +18,23 @@ static const struct call created = {"order.created", "application/json", SECRET}
 static enum source_result run_call(const struct call *c, const char *body, struct conversion *out,
                                    char *why)
 {
-    char secret[] = SECRET, sig[64];
-    struct headers h = {{0}, {0}, 0};
-    struct webhook_request req = {0};
-    struct source_cfg src = {0};
+    char sig[64];
+    struct test_headers h = {0};
+    struct webhook_request req;
+    struct source_cfg src;
 
     if (c->secret) {
-        sign(c->secret, body, sig);
-        header_add(&h, "X-WC-Webhook-Signature", sig);
-        header_add(&h, "X-WC-Webhook-Source", "https://shop.example/");
-        header_add(&h, "X-WC-Webhook-Resource", "order");
-        header_add(&h, "X-WC-Webhook-ID", "7");
-        header_add(&h, "X-WC-Webhook-Delivery-ID", "9c4f3e1a2b7d8c6e5f4a3b2c1d0e9f8a");
+        test_sign_base64(c->secret, body, sig);
+        test_header_add(&h, "X-WC-Webhook-Signature", sig);
+        test_header_add(&h, "X-WC-Webhook-Source", "https://shop.example/");
+        test_header_add(&h, "X-WC-Webhook-Resource", "order");
+        test_header_add(&h, "X-WC-Webhook-ID", "7");
+        test_header_add(&h, "X-WC-Webhook-Delivery-ID", "9c4f3e1a2b7d8c6e5f4a3b2c1d0e9f8a");
     }
     if (c->topic)
-        header_add(&h, "X-WC-Webhook-Topic", c->topic);
-    req.body = body;
-    req.len = strlen(body);
-    req.content_type = c->content_type;
-    req.header = header_get;
-    req.ctx = &h;
-    req.now = (time_t)NOW;
-    STR_SET(src.id, "woo");
-    STR_SET(src.type, "woocommerce");
-    src.ops = &source_woocommerce;
-    src.secret = secret;
-    src.kind = KIND_ORDER;
+        test_header_add(&h, "X-WC-Webhook-Topic", c->topic);
+    test_request_init(&req, &h, body, c->content_type, NOW);
+    test_source_init(&src, &source_woocommerce, "woo", SECRET, KIND_ORDER);
     return source_handle(&src, &req, out, why, 128);
 }
 
@@ -122,18 +43,10 @@ static enum source_result run(const char *body, struct conversion *out, char *wh
     return run_call(&created, body, out, why);
 }
 
-static int has_ref(const struct conversion *c, const char *ref)
-{
-    for (int i = 0; i < c->nrefs; i++)
-        if (strcmp(c->refs[i], ref) == 0)
-            return 1;
-    return 0;
-}
-
 static void test_processing_maps_every_field(const char *body)
 {
     struct conversion c;
-    char why[128], h[65];
+    char why[128];
 
     is_int(run(body, &c, why), SOURCE_OK, "processing order accepted (%s)", why);
     is_str(c.source_id, "woo", "source id preset");
@@ -143,12 +56,9 @@ static void test_processing_maps_every_field(const char *body)
     is_str(c.delivery_id, "9c4f3e1a2b7d8c6e5f4a3b2c1d0e9f8a", "delivery id");
     is_str(c.value, "54.90", "value exact from total");
     is_str(c.currency, "USD", "currency");
-    normalize_hash_email("jon.doe@example.com", h);
-    is_str(c.email_hash, h, "billing email normalized and hashed");
-    normalize_hash_phone("+14045550123", NULL, h);
-    is_str(c.phone_hash, h, "billing phone to E.164 via billing country US");
-    normalize_hash_external_id("11", h);
-    is_str(c.external_id_hash, h, "external id from customer_id");
+    is_email_hash(c.email_hash, "jon.doe@example.com", "billing email normalized and hashed");
+    is_phone_hash(c.phone_hash, "+14045550123", "billing phone to E.164 via billing country US");
+    is_external_id_hash(c.external_id_hash, "11", "external id from customer_id");
     is_str(c.ip, "197.210.78.217", "ip from customer_ip_address");
     is_str(c.user_agent, UA, "user agent from customer_user_agent");
     is_str(c.url, "https://shop.example/product/hoodie/?utm_source=tiktok&ttclid=E.C.P.woo%2Fxyz",
@@ -158,9 +68,9 @@ static void test_processing_maps_every_field(const char *body)
     is_str(c.vid, "v-456", "vid from meta ttr_vid");
     is_str(c.event_id, "", "no explicit event id");
     is_int(c.event_time, 1746917434LL, "event_time from date_paid_gmt (UTC)");
-    ok(has_ref(&c, "14489") && has_ref(&c, "wc_order_inUqP1zmyrG2P") &&
-           has_ref(&c, "0542e7a8633f55ad58ffb70db2744930") &&
-           has_ref(&c, "pi_3RNME1C8Qa7hr7SI1pcLYDA0"),
+    ok(test_has_ref(&c, "14489") && test_has_ref(&c, "wc_order_inUqP1zmyrG2P") &&
+           test_has_ref(&c, "0542e7a8633f55ad58ffb70db2744930") &&
+           test_has_ref(&c, "pi_3RNME1C8Qa7hr7SI1pcLYDA0"),
        "refs: id/number, order_key, cart_hash, transaction_id");
     is_int(c.nrefs, 4, "number equal to id is kept once");
     is_str(c.contents_json,
@@ -174,13 +84,12 @@ static void test_processing_maps_every_field(const char *body)
 
 static void test_pending_then_completed(void)
 {
-    char *pending = tap_fixture("woo_order_pending.json", NULL);
-    char *completed = tap_fixture("woo_order_completed.json", NULL);
+    char *pending = test_fixture("woo_order_pending.json");
+    char *completed = test_fixture("woo_order_completed.json");
     struct call upd = {"order.updated", "application/json", SECRET};
     struct conversion out;
     char why[128];
 
-    ok(pending && completed, "pending and completed fixtures");
     is_int(run(pending, &out, why), SOURCE_IGNORED, "pending order ignored");
     is_str(why, "order status pending", "reason names the status");
     is_int(run_call(&upd, completed, &out, why), SOURCE_OK, "the same order completed: accepted");
@@ -200,7 +109,7 @@ static void check_status(const char *body, const char *status, enum source_resul
     char why[128];
 
     snprintf(to, sizeof to, "\"status\":\"%s\"", status);
-    b = replace(body, "\"status\":\"processing\"", to);
+    b = test_replace(body, "\"status\":\"processing\"", to);
     is_int(run(b, &out, why), want, "status %s", status);
     conversion_clear(&out);
     free(b);
@@ -261,18 +170,17 @@ static void test_topics(const char *body)
 static void check_phone(const char *body, const char *national, const char *country,
                         const char *e164)
 {
-    char phone[64], cc[32], h[65];
+    char phone[64], cc[32];
     char *b1, *b2;
     struct conversion out;
     char why[128];
 
     snprintf(phone, sizeof phone, "\"phone\":\"%s\"", national);
     snprintf(cc, sizeof cc, "\"country\":\"%s\"", country);
-    b1 = replace(body, "\"phone\":\"(404) 555-0123\"", phone);
-    b2 = replace(b1, "\"country\":\"US\"", cc);
+    b1 = test_replace(body, "\"phone\":\"(404) 555-0123\"", phone);
+    b2 = test_replace(b1, "\"country\":\"US\"", cc);
     is_int(run(b2, &out, why), SOURCE_OK, "order with %s phone accepted", country);
-    normalize_hash_phone(e164, NULL, h);
-    is_str(out.phone_hash, h, "%s national %s hashed as %s", country, national, e164);
+    is_phone_hash(out.phone_hash, e164, "%s national %s hashed as %s", country, national, e164);
     conversion_clear(&out);
     free(b1);
     free(b2);
@@ -280,7 +188,7 @@ static void check_phone(const char *body, const char *national, const char *coun
 
 static void test_explicit_meta_wins(const char *body)
 {
-    char *b = replace(body, "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"}",
+    char *b = test_replace(body, "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"}",
                       "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"},"
                       "{\"id\":8450,\"key\":\"ttr_event_id\",\"value\":\"pix-evt-77\"},"
                       "{\"id\":8451,\"key\":\"ttclid\",\"value\":\"E.C.P.meta\"},"
@@ -300,8 +208,8 @@ static void test_explicit_meta_wins(const char *body)
 
 static void test_value_and_time_edges(const char *body)
 {
-    char *zero = replace(body, "\"total\":\"54.90\"", "\"total\":\"0.00\"");
-    char *unpaid = replace(body, "\"date_paid_gmt\":\"2025-05-10T22:50:34\"", "\"date_paid_gmt\":null");
+    char *zero = test_replace(body, "\"total\":\"54.90\"", "\"total\":\"0.00\"");
+    char *unpaid = test_replace(body, "\"date_paid_gmt\":\"2025-05-10T22:50:34\"", "\"date_paid_gmt\":null");
     struct conversion out;
     char why[128];
 
