@@ -139,7 +139,6 @@ static enum source_result calcom_parse(const struct source_cfg *src,
     enum source_result rc = SOURCE_BAD_REQUEST;
     static const char *const created[] = {"createdAt", NULL};
     json_t *root = NULL, *payload, *booking_id;
-    const char *uid;
     char ref[32];
 
     if (!source_util_media_is(req->content_type, "application/json", SOURCE_MEDIA_STRICT)) {
@@ -153,15 +152,10 @@ static enum source_result calcom_parse(const struct source_cfg *src,
     rc = calcom_check_event(root, payload, why, whylen);
     if (rc != SOURCE_OK)
         goto out;
-    uid = source_util_str(payload, "uid");
-    if (!uid || strlen(uid) >= sizeof out->object_id) {
-        source_util_why(why, whylen, "payload.uid missing or too long");
+    if (source_util_booking_id(payload, "uid", out, why, whylen) < 0) {
         rc = SOURCE_BAD_REQUEST;
         goto out;
     }
-    out->kind = KIND_CALL;
-    STR_SET(out->object_id, uid);
-    conversion_add_ref(out, uid);
     booking_id = json_object_get(payload, "bookingId");
     if (json_is_integer(booking_id)) {
         snprintf(ref, sizeof ref, "%" JSON_INTEGER_FORMAT, json_integer_value(booking_id));

@@ -227,7 +227,6 @@ static enum source_result calendly_parse(const struct source_cfg *src,
     static const char *const created[] = {"created_at", NULL};
     enum source_result rc = SOURCE_BAD_REQUEST;
     json_t *root = NULL, *payload, *tracking;
-    const char *uri;
     long long envelope_time;
 
     if (!source_util_media_is(req->content_type, "application/json", SOURCE_MEDIA_STRICT)) {
@@ -241,15 +240,10 @@ static enum source_result calendly_parse(const struct source_cfg *src,
     rc = calendly_check_event(root, payload, why, whylen);
     if (rc != SOURCE_OK)
         goto out;
-    uri = source_util_str(payload, "uri");
-    if (!uri || strlen(uri) >= sizeof out->object_id) {
-        source_util_why(why, whylen, "payload.uri missing or too long");
+    if (source_util_booking_id(payload, "uri", out, why, whylen) < 0) {
         rc = SOURCE_BAD_REQUEST;
         goto out;
     }
-    out->kind = KIND_CALL;
-    STR_SET(out->object_id, uri);
-    conversion_add_ref(out, uri);
     conversion_add_ref(out, source_util_str(json_object_get(payload, "scheduled_event"), "uri"));
     calendly_map_contact(payload, out);
     tracking = json_object_get(payload, "tracking");

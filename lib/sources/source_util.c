@@ -281,6 +281,20 @@ void source_util_add_id_refs(struct conversion *out, const json_t *obj, const ch
             conversion_add_ref(out, id);
 }
 
+int source_util_booking_id(const json_t *payload, const char *key, struct conversion *out,
+                           char *why, size_t whylen)
+{
+    const char *id = source_util_str(payload, key);
+
+    if (source_util_id_set(out->object_id, sizeof out->object_id, id) < 0) {
+        source_util_why(why, whylen, "payload.%s missing or too long", key);
+        return -1;
+    }
+    out->kind = KIND_CALL;
+    conversion_add_ref(out, out->object_id);
+    return 0;
+}
+
 long long source_util_event_time(const json_t *obj, const char *const *keys, long long fallback)
 {
     long long t;

@@ -84,6 +84,11 @@ int source_util_map_tracking(const char *key, const char *value, struct conversi
 /* Adds obj[key] as a match reference for each key (NULL-terminated) that holds an id. */
 void source_util_add_id_refs(struct conversion *out, const json_t *obj, const char *const *keys);
 
+/* Makes out a booked call named by payload[key]: its object id and first reference.
+ * Returns 0, or -1 (why says so) when that id is missing or too long. */
+int source_util_booking_id(const json_t *payload, const char *key, struct conversion *out,
+                           char *why, size_t whylen);
+
 /* The first obj[key] (keys NULL-terminated) that is an ISO 8601 time, else fallback. */
 long long source_util_event_time(const json_t *obj, const char *const *keys, long long fallback);
 

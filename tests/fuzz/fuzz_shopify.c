@@ -3,7 +3,6 @@
 
 static const struct fuzz_source fs = {
     .ops = &source_shopify,
-    .type = "shopify",
     .kind = KIND_ORDER,
     .scheme = SCHEME_BASE64,
     .sig_header = "X-Shopify-Hmac-Sha256",
@@ -12,10 +11,4 @@ static const struct fuzz_source fs = {
               "X-Shopify-Shop-Domain", "ttr-fuzz.myshopify.com", NULL},
 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    fuzz_source_one(&fs, data, size);
-    return 0;
-}
+FUZZ_SOURCE_TARGET(fs)

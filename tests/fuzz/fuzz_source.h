@@ -34,7 +34,6 @@ enum fuzz_scheme { SCHEME_BASE64, SCHEME_HEX, SCHEME_TIMESTAMPED, SCHEME_GENERIC
 
 struct fuzz_source {
     const struct source_ops *ops;
-    const char *type;
     enum conversion_kind kind;
     enum fuzz_scheme scheme;
     const char *sig_header; /* where the signature goes */
@@ -164,7 +163,7 @@ static void fuzz_source_one(const struct fuzz_source *fs, const uint8_t *data, s
 
     memset(&src, 0, sizeof src);
     snprintf(src.id, sizeof src.id, "fuzz");
-    snprintf(src.type, sizeof src.type, "%s", fs->type);
+    snprintf(src.type, sizeof src.type, "%s", fs->ops->type);
     snprintf(src.pixel, sizeof src.pixel, "CFUZZPIXEL0000000001");
     src.ops = fs->ops;
     src.secret = FUZZ_SECRET;
@@ -227,5 +226,15 @@ static void fuzz_source_one(const struct fuzz_source *fs, const uint8_t *data, s
     free(header);
     free(body);
 }
+
+/* Defines the libFuzzer entry point of a source target: every input through fuzz_source_one
+ * with the target's struct fuzz_source fs. */
+#define FUZZ_SOURCE_TARGET(fs)                                                                     \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);                                  \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                                   \
+    {                                                                                              \
+        fuzz_source_one(&(fs), data, size);                                                        \
+        return 0;                                                                                  \
+    }
 
 #endif

@@ -3,7 +3,6 @@
 
 static const struct fuzz_source fs = {
     .ops = &source_woocommerce,
-    .type = "woocommerce",
     .kind = KIND_ORDER,
     .scheme = SCHEME_BASE64,
     .sig_header = "X-WC-Webhook-Signature",
@@ -12,10 +11,4 @@ static const struct fuzz_source fs = {
               "https://shop.example/", NULL},
 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    fuzz_source_one(&fs, data, size);
-    return 0;
-}
+FUZZ_SOURCE_TARGET(fs)

@@ -92,12 +92,14 @@ static inline void test_sign_timestamped(const char *secret, long long t, const 
     snprintf(out, size, "t=%lld,v1=%s", t, hex);
 }
 
-/* A fixture's text (new, the caller frees; NULL when missing), checked as one test. */
-static inline char *test_fixture(const char *name)
+/* A fixture's text (new, the caller frees; NULL when missing), checked as one test to be
+ * longer than min_len bytes. */
+static inline char *test_fixture(const char *name, size_t min_len)
 {
-    char *body = tap_fixture(name, NULL);
+    size_t len = 0;
+    char *body = tap_fixture(name, &len);
 
-    ok(body != NULL, "fixture %s loads", name);
+    ok(body != NULL && len > min_len, "fixture %s loads", name);
     return body;
 }
 
@@ -145,8 +147,7 @@ static inline void test_request_init(struct webhook_request *req, struct test_he
 
 /* A source of ops' type keyed with secret (borrowed: sources only read it). */
 static inline void test_source_init(struct source_cfg *src, const struct source_ops *ops,
-                                    const char *id, const char *secret,
-                                    enum conversion_kind kind)
+                                    const char *id, const char *secret, enum conversion_kind kind)
 {
     memset(src, 0, sizeof *src);
     STR_SET(src->id, id);
@@ -160,8 +161,7 @@ static inline void test_source_init(struct source_cfg *src, const struct source_
  * but for the source's default kind, as source_handle presets it. */
 static inline enum source_result test_verify_parse(const struct source_cfg *src,
                                                    const struct webhook_request *req,
-                                                   struct conversion *out, char *why,
-                                                   size_t whylen)
+                                                   struct conversion *out, char *why, size_t whylen)
 {
     enum source_result rc;
 
@@ -214,5 +214,53 @@ static inline int test_has_ref(const struct conversion *c, const char *ref)
         normalize_hash_external_id((id), xh_);                                                     \
         is_str((got), xh_, __VA_ARGS__);                                                           \
     } while (0)
+
+/* Sends body through run (the test file's usual request) with its string member
+ * "key":"from" rewritten to "key":"to", and checks the result is want. */
+static inline void test_check_member(enum source_result (*run)(const char *body,
+                                                               struct conversion *out, char *why),
+                                     const char *body, const char *key, const char *from,
+                                     const char *to, enum source_result want)
+{
+    char was[96], now[96], why[128], *b;
+    struct conversion out;
+
+    snprintf(was, sizeof was, "\"%s\":\"%s\"", key, from);
+    snprintf(now, sizeof now, "\"%s\":\"%s\"", key, to);
+    b = test_replace(body, was, now);
+    /* A body the rewrite missed fails the check rather than crashing the test. */
+    is_int(b ? (int)run(b, &out, why) : -1, want, "%s %s", key, to);
+    if (b)
+        conversion_clear(&out);
+    free(b);
+}
+
+/* Sends body through run (the test file's usual request), body being an order fixture whose
+ * phone "(404) 555-0123" is national in the US, with national and country (under
+ * country_key) swapped in, and checks that the phone hashes as e164. */
+static inline void test_check_national_phone(
+    enum source_result (*run)(const char *body, struct conversion *out, char *why),
+    const char *body, const char *country_key, const char *national, const char *country,
+    const char *e164)
+{
+    char phone[64], us[32], cc[32], why[128];
+    char *b1, *b2;
+    struct conversion out;
+
+    snprintf(phone, sizeof phone, "\"phone\":\"%s\"", national);
+    snprintf(us, sizeof us, "\"%s\":\"US\"", country_key);
+    snprintf(cc, sizeof cc, "\"%s\":\"%s\"", country_key, country);
+    b1 = test_replace(body, "\"phone\":\"(404) 555-0123\"", phone);
+    b2 = b1 ? test_replace(b1, us, cc) : NULL;
+    ok(b2 != NULL, "order with a %s phone built", country);
+    if (!b2)
+        goto out;
+    is_int(run(b2, &out, why), SOURCE_OK, "order with %s phone accepted", country);
+    is_phone_hash(out.phone_hash, e164, "%s national %s hashed as %s", country, national, e164);
+    conversion_clear(&out);
+out:
+    free(b1);
+    free(b2);
+}
 
 #endif

@@ -1,96 +1,35 @@
 /* Cal.com source: X-Cal-Signature-256, triggerEvent filtering and BOOKING_CREATED mapping. */
-#include "tap.h"
-
-#include "config.h"
-#include "conversion.h"
-#include "hash.h"
-#include "sources/source.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include "source_test.h"
 
 #define SECRET "calcom-webhook-secret"
 #define NOW 1684920660LL
 
-struct headers {
-    const char *name[4];
-    const char *value[4];
-    int n;
-};
-
-static const char *header_get(void *ctx, const char *name)
+/* A request to a Cal.com source carrying body and the signature header h points at. */
+static void calcom_init(struct webhook_request *req, struct source_cfg *src, struct test_headers *h,
+                        const char *body)
 {
-    struct headers *h = ctx;
-
-    for (int i = 0; i < h->n; i++) {
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    }
-    return NULL;
-}
-
-/* hex(HMAC-SHA256(secret, body)), as Cal.com's sendPayload computes it. */
-static void sign(const char *secret, const char *body, char out[65])
-{
-    unsigned char mac[32];
-
-    hash_hmac_sha256(secret, strlen(secret), body, strlen(body), mac);
-    hash_hex_encode(mac, 32, out);
-}
-
-static void request_init(struct webhook_request *req, struct headers *h, const char *body)
-{
-    memset(req, 0, sizeof *req);
-    req->body = body;
-    req->len = strlen(body);
-    req->content_type = "application/json";
-    req->header = header_get;
-    req->ctx = h;
-    req->now = (time_t)NOW;
-}
-
-static void source_init(struct source_cfg *src, char *secret)
-{
-    memset(src, 0, sizeof *src);
-    STR_SET(src->id, "calc");
-    STR_SET(src->type, "calcom");
-    src->ops = &source_calcom;
-    src->secret = secret;
-    src->kind = KIND_CALL;
+    test_request_init(req, h, body, "application/json", NOW);
+    test_source_init(src, &source_calcom, "calc", SECRET, KIND_CALL);
 }
 
 static enum source_result run(const char *body, struct conversion *out, char *why)
 {
-    char secret[] = SECRET, sig[65];
-    struct headers h = {{"X-Cal-Signature-256"}, {sig}, 1};
+    char sig[65];
+    struct test_headers h = {{"X-Cal-Signature-256"}, {sig}, 1};
     struct webhook_request req;
     struct source_cfg src;
-    enum source_result rc;
 
-    sign(SECRET, body, sig);
-    request_init(&req, &h, body);
-    source_init(&src, secret);
-    memset(out, 0, sizeof *out);
-    rc = source_calcom.verify(&src, &req, why, 128);
-    if (rc == SOURCE_OK)
-        rc = source_calcom.parse(&src, &req, out, why, 128);
-    return rc;
-}
-
-static void sha(const char *s, char out[65])
-{
-    hash_sha256_hex(s, strlen(s), out);
+    test_sign_hex(SECRET, body, sig);
+    calcom_init(&req, &src, &h, body);
+    return test_verify_parse(&src, &req, out, why, 128);
 }
 
 static void test_booking_created_maps_every_field(void)
 {
-    char *body = tap_fixture("calcom_booking_created.json", NULL);
+    char *body = test_fixture("calcom_booking_created.json", 0);
     struct conversion c;
-    char why[128] = "", want[65];
+    char why[128] = "";
 
-    ok(body != NULL, "fixture calcom_booking_created.json loads");
     if (!body)
         return;
     is_int(run(body, &c, why), SOURCE_OK, "signed BOOKING_CREATED is accepted");
@@ -99,10 +38,8 @@ static void test_booking_created_maps_every_field(void)
     is_int(c.nrefs, 2, "two references");
     is_str(c.refs[0], "bFJeNb2uX8ANpT3JL5EfXw", "uid is a reference");
     is_str(c.refs[1], "91", "bookingId is a reference");
-    sha("john.doe@example.com", want);
-    is_str(c.email_hash, want, "attendees[0].email lower-cased and hashed");
-    sha("+919876543210", want);
-    is_str(c.phone_hash, want, "attendees[0].phoneNumber hashed");
+    is_sha(c.email_hash, "john.doe@example.com", "attendees[0].email lower-cased and hashed");
+    is_sha(c.phone_hash, "+919876543210", "attendees[0].phoneNumber hashed");
     is_str(c.event_id, "a1b2c3", "metadata.event_id");
     is_str(c.vid, "v-calcom-1", "metadata.ttr_vid");
     is_str(c.ttclid, "E.C.P.abc", "metadata.ttclid");
@@ -118,20 +55,19 @@ static void test_booking_created_maps_every_field(void)
 
 static void test_signature_failures_are_unauthorized(void)
 {
-    char *body = tap_fixture("calcom_booking_created.json", NULL);
-    char secret[] = SECRET, sig[80], why[128];
-    struct headers h = {{"X-Cal-Signature-256"}, {sig}, 1};
+    char *body = test_fixture("calcom_booking_created.json", 0);
+    char sig[80], why[128];
+    struct test_headers h = {{"X-Cal-Signature-256"}, {sig}, 1};
     struct webhook_request req;
     struct source_cfg src;
 
     if (!body)
         return;
-    request_init(&req, &h, body);
-    source_init(&src, secret);
+    calcom_init(&req, &src, &h, body);
 
-    sign(SECRET, body, sig);
+    test_sign_hex(SECRET, body, sig);
     is_int(source_calcom.verify(&src, &req, why, sizeof why), SOURCE_OK, "right secret verifies");
-    sign("wrong-secret", body, sig);
+    test_sign_hex("wrong-secret", body, sig);
     is_int(source_calcom.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "wrong secret is unauthorized");
     snprintf(sig, sizeof sig, "no-secret-provided");
@@ -142,7 +78,7 @@ static void test_signature_failures_are_unauthorized(void)
     is_int(source_calcom.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "missing header is unauthorized");
     h.n = 1;
-    sign(SECRET, body, sig);
+    test_sign_hex(SECRET, body, sig);
     src.secret = NULL;
     is_int(source_calcom.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "a source without a secret accepts nothing");
@@ -151,7 +87,7 @@ static void test_signature_failures_are_unauthorized(void)
 
 static void test_other_triggers_and_bad_bodies(void)
 {
-    char *body = tap_fixture("calcom_booking_cancelled.json", NULL);
+    char *body = test_fixture("calcom_booking_cancelled.json", 0);
     struct conversion c;
     char why[128];
 
@@ -174,16 +110,15 @@ static void test_other_triggers_and_bad_bodies(void)
 static void test_form_template_is_bad_media(void)
 {
     const char *body = "triggerEvent=BOOKING_CREATED&uid=x";
-    char secret[] = SECRET, sig[65], why[128];
-    struct headers h = {{"X-Cal-Signature-256"}, {sig}, 1};
+    char sig[65], why[128];
+    struct test_headers h = {{"X-Cal-Signature-256"}, {sig}, 1};
     struct webhook_request req;
     struct source_cfg src;
     struct conversion c;
 
-    sign(SECRET, body, sig);
-    request_init(&req, &h, body);
+    test_sign_hex(SECRET, body, sig);
+    calcom_init(&req, &src, &h, body);
     req.content_type = "application/x-www-form-urlencoded";
-    source_init(&src, secret);
     memset(&c, 0, sizeof c);
     is_int(source_calcom.verify(&src, &req, why, sizeof why), SOURCE_OK, "form body verifies");
     is_int(source_calcom.parse(&src, &req, &c, why, sizeof why), SOURCE_BAD_MEDIA,
@@ -193,7 +128,7 @@ static void test_form_template_is_bad_media(void)
 static void test_fallback_fields(void)
 {
     struct conversion c;
-    char why[128], want[65];
+    char why[128];
 
     is_int(run("{\"triggerEvent\":\"BOOKING_CREATED\",\"createdAt\":\"bad\",\"payload\":{"
                "\"uid\":\"u2\",\"attendees\":[{\"name\":\"A\"}],"
@@ -202,10 +137,9 @@ static void test_fallback_fields(void)
                "\"smsReminderNumber\":\"+44 7700 900123\",\"price\":0,\"currency\":\"usd\"}}",
                &c, why),
            SOURCE_OK, "booking with answers only in responses");
-    sha("a@b.example", want);
-    is_str(c.email_hash, want, "responses.email.value used when the attendee has no email");
-    sha("+447700900123", want);
-    is_str(c.phone_hash, want, "smsReminderNumber used when other phones do not parse");
+    is_sha(c.email_hash, "a@b.example",
+           "responses.email.value used when the attendee has no email");
+    is_sha(c.phone_hash, "+447700900123", "smsReminderNumber used when other phones do not parse");
     is_str(c.value, "", "price 0 gives no value");
     is_str(c.event_id, "", "no metadata, no event_id");
     is_int(c.event_time, NOW, "unparseable createdAt falls back to the receive time");

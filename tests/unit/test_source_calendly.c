@@ -1,103 +1,36 @@
 /* Calendly source: signature, event filtering and the mapping of invitee.created. */
-#include "tap.h"
-
-#include "config.h"
-#include "conversion.h"
-#include "hash.h"
-#include "sources/source.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include "source_test.h"
 
 #define SECRET "calendly-signing-key"
 #define NOW 1546398300LL /* 55 s after the fixture's booking */
 
-struct headers {
-    const char *name[4];
-    const char *value[4];
-    int n;
-};
-
-static const char *header_get(void *ctx, const char *name)
+/* A request to a Calendly source carrying body and the signature header h points at. */
+static void calendly_init(struct webhook_request *req, struct source_cfg *src,
+                          struct test_headers *h, const char *body)
 {
-    struct headers *h = ctx;
-
-    for (int i = 0; i < h->n; i++) {
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    }
-    return NULL;
-}
-
-/* "t=<t>,v1=<hex HMAC(secret, '<t>.<body>')>" into out. */
-static void sign(const char *secret, long long t, const char *body, char *out, size_t size)
-{
-    size_t len = strlen(body);
-    char *buf = malloc(len + 32), hex[65];
-    unsigned char mac[32];
-    int n = snprintf(buf, 32, "%lld.", t);
-
-    memcpy(buf + n, body, len);
-    hash_hmac_sha256(secret, strlen(secret), buf, (size_t)n + len, mac);
-    hash_hex_encode(mac, 32, hex);
-    snprintf(out, size, "t=%lld,v1=%s", t, hex);
-    free(buf);
-}
-
-static void request_init(struct webhook_request *req, struct headers *h, const char *body)
-{
-    memset(req, 0, sizeof *req);
-    req->body = body;
-    req->len = strlen(body);
-    req->content_type = "application/json";
-    req->header = header_get;
-    req->ctx = h;
-    req->now = (time_t)NOW;
-}
-
-static void source_init(struct source_cfg *src, char *secret)
-{
-    memset(src, 0, sizeof *src);
-    STR_SET(src->id, "cal");
-    STR_SET(src->type, "calendly");
-    src->ops = &source_calendly;
-    src->secret = secret;
-    src->kind = KIND_CALL;
+    test_request_init(req, h, body, "application/json", NOW);
+    test_source_init(src, &source_calendly, "cal", SECRET, KIND_CALL);
 }
 
 /* Signs body at time t and runs verify then parse, as source_handle would. */
 static enum source_result run(const char *body, long long t, struct conversion *out, char *why)
 {
-    char secret[] = SECRET, sig[160];
-    struct headers h = {{"Calendly-Webhook-Signature"}, {sig}, 1};
+    char sig[160];
+    struct test_headers h = {{"Calendly-Webhook-Signature"}, {sig}, 1};
     struct webhook_request req;
     struct source_cfg src;
-    enum source_result rc;
 
-    sign(SECRET, t, body, sig, sizeof sig);
-    request_init(&req, &h, body);
-    source_init(&src, secret);
-    memset(out, 0, sizeof *out);
-    rc = source_calendly.verify(&src, &req, why, 128);
-    if (rc == SOURCE_OK)
-        rc = source_calendly.parse(&src, &req, out, why, 128);
-    return rc;
-}
-
-static void sha(const char *s, char out[65])
-{
-    hash_sha256_hex(s, strlen(s), out);
+    test_sign_timestamped(SECRET, t, body, sig, sizeof sig);
+    calendly_init(&req, &src, &h, body);
+    return test_verify_parse(&src, &req, out, why, 128);
 }
 
 static void test_invitee_created_maps_every_field(void)
 {
-    char *body = tap_fixture("calendly_invitee_created.json", NULL);
+    char *body = test_fixture("calendly_invitee_created.json", 0);
     struct conversion c;
-    char why[128] = "", want[65];
+    char why[128] = "";
 
-    ok(body != NULL, "fixture calendly_invitee_created.json loads");
     if (!body)
         return;
     is_int(run(body, NOW, &c, why), SOURCE_OK, "signed invitee.created is accepted");
@@ -109,10 +42,8 @@ static void test_invitee_created_maps_every_field(void)
     is_str(c.refs[0], c.object_id, "first reference is the invitee uri");
     is_str(c.refs[1], "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2",
            "second reference is the scheduled event uri");
-    sha("test@example.com", want);
-    is_str(c.email_hash, want, "email normalized (lower-cased) and hashed");
-    sha("+14045551234", want);
-    is_str(c.phone_hash, want, "text_reminder_number hashed as E.164");
+    is_sha(c.email_hash, "test@example.com", "email normalized (lower-cased) and hashed");
+    is_sha(c.phone_hash, "+14045551234", "text_reminder_number hashed as E.164");
     is_str(c.vid, "v-cal-1", "utm_content vid:v-cal-1 gives the vid");
     is_str(c.event_id, "", "no event_id in the fixture");
     is_str(c.ttclid, "", "no ttclid in the fixture");
@@ -128,27 +59,26 @@ static void test_invitee_created_maps_every_field(void)
 
 static void test_signature_failures_are_unauthorized(void)
 {
-    char *body = tap_fixture("calendly_invitee_created.json", NULL);
-    char secret[] = SECRET, sig[160], why[128];
-    struct headers h = {{"Calendly-Webhook-Signature"}, {sig}, 1};
+    char *body = test_fixture("calendly_invitee_created.json", 0);
+    char sig[160], why[128];
+    struct test_headers h = {{"Calendly-Webhook-Signature"}, {sig}, 1};
     struct webhook_request req;
     struct source_cfg src;
 
     if (!body)
         return;
-    request_init(&req, &h, body);
-    source_init(&src, secret);
+    calendly_init(&req, &src, &h, body);
 
-    sign("another-key", NOW, body, sig, sizeof sig);
+    test_sign_timestamped("another-key", NOW, body, sig, sizeof sig);
     is_int(source_calendly.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "wrong key is unauthorized");
-    sign(SECRET, NOW - 301, body, sig, sizeof sig);
+    test_sign_timestamped(SECRET, NOW - 301, body, sig, sizeof sig);
     is_int(source_calendly.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "timestamp 301 s old is stale");
-    sign(SECRET, NOW - 299, body, sig, sizeof sig);
+    test_sign_timestamped(SECRET, NOW - 299, body, sig, sizeof sig);
     is_int(source_calendly.verify(&src, &req, why, sizeof why), SOURCE_OK,
            "timestamp 299 s old is accepted (300 s tolerance)");
-    sign(SECRET, NOW, body, sig, sizeof sig);
+    test_sign_timestamped(SECRET, NOW, body, sig, sizeof sig);
     req.len--; /* the signed body, one byte shorter */
     is_int(source_calendly.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "altered body is unauthorized");
@@ -166,7 +96,7 @@ static void test_signature_failures_are_unauthorized(void)
 
 static void test_canceled_and_other_events_are_ignored(void)
 {
-    char *body = tap_fixture("calendly_invitee_canceled.json", NULL);
+    char *body = test_fixture("calendly_invitee_canceled.json", 0);
     const char *noshow = "{\"event\":\"invitee_no_show.created\",\"payload\":{\"uri\":\"u\"}}";
     const char *canceled_status =
         "{\"event\":\"invitee.created\",\"payload\":{\"uri\":\"u\",\"status\":\"canceled\"}}";
@@ -184,16 +114,15 @@ static void test_canceled_and_other_events_are_ignored(void)
 
 static void test_bad_bodies(void)
 {
-    char secret[] = SECRET, sig[160], why[128];
+    char sig[160], why[128];
     const char *body = "{\"event\":\"invitee.created\",\"payload\":{\"uri\":\"u\"}}";
-    struct headers h = {{"Calendly-Webhook-Signature"}, {sig}, 1};
+    struct test_headers h = {{"Calendly-Webhook-Signature"}, {sig}, 1};
     struct webhook_request req;
     struct source_cfg src;
     struct conversion c;
 
-    sign(SECRET, NOW, body, sig, sizeof sig);
-    request_init(&req, &h, body);
-    source_init(&src, secret);
+    test_sign_timestamped(SECRET, NOW, body, sig, sizeof sig);
+    calendly_init(&req, &src, &h, body);
     memset(&c, 0, sizeof c);
     req.content_type = "application/x-www-form-urlencoded";
     is_int(source_calendly.parse(&src, &req, &c, why, sizeof why), SOURCE_BAD_MEDIA,
@@ -240,7 +169,7 @@ static void test_tracking_convention(void)
 static void test_phone_fallbacks_and_payment(void)
 {
     struct conversion c;
-    char why[128], want[65];
+    char why[128];
 
     is_int(run("{\"event\":\"invitee.created\",\"payload\":{\"uri\":\"u4\","
                "\"timezone\":\"Europe/London\",\"questions_and_answers\":["
@@ -250,8 +179,7 @@ static void test_phone_fallbacks_and_payment(void)
                "\"amount\":25.5,\"currency\":\"gbp\",\"successful\":true}}}",
                NOW, &c, why),
            SOURCE_OK, "paid booking with a phone question");
-    sha("+447700900123", want);
-    is_str(c.phone_hash, want, "national answer read with the time zone's country");
+    is_sha(c.phone_hash, "+447700900123", "national answer read with the time zone's country");
     is_str(c.value, "25.5", "payment.amount is the value");
     is_str(c.currency, "GBP", "payment.currency upper-cased");
 

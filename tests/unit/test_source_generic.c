@@ -1,93 +1,22 @@
 /* Generic source: bearer and HMAC authentication, JSON and form bodies, every field. */
-#include "tap.h"
-
-#include "config.h"
-#include "conversion.h"
-#include "hash.h"
-#include "sources/source.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include "source_test.h"
 
 #define SECRET "generic-shared-secret"
 #define NOW 1773568900LL
 
-struct headers {
-    const char *name[4];
-    const char *value[4];
-    int n;
-};
-
-static const char *header_get(void *ctx, const char *name)
-{
-    struct headers *h = ctx;
-
-    for (int i = 0; i < h->n; i++) {
-        if (strcasecmp(h->name[i], name) == 0)
-            return h->value[i];
-    }
-    return NULL;
-}
-
-/* "t=<t>,v1=<hex HMAC(secret, '<t>.<body>')>" into out. */
-static void sign(const char *secret, long long t, const char *body, char *out, size_t size)
-{
-    size_t len = strlen(body);
-    char *buf = malloc(len + 32), hex[65];
-    unsigned char mac[32];
-    int n = snprintf(buf, 32, "%lld.", t);
-
-    memcpy(buf + n, body, len);
-    hash_hmac_sha256(secret, strlen(secret), buf, (size_t)n + len, mac);
-    hash_hex_encode(mac, 32, hex);
-    snprintf(out, size, "t=%lld,v1=%s", t, hex);
-    free(buf);
-}
-
-static void request_init(struct webhook_request *req, struct headers *h, const char *body,
-                         const char *content_type)
-{
-    memset(req, 0, sizeof *req);
-    req->body = body;
-    req->len = strlen(body);
-    req->content_type = content_type;
-    req->header = header_get;
-    req->ctx = h;
-    req->now = (time_t)NOW;
-}
-
-/* A generic source whose default kind is call. */
-static void source_init(struct source_cfg *src, char *secret)
-{
-    memset(src, 0, sizeof *src);
-    STR_SET(src->id, "crm");
-    STR_SET(src->type, "generic");
-    src->ops = &source_generic;
-    src->secret = secret;
-    src->kind = KIND_CALL;
-}
-
-/* Bearer-authenticated verify + parse of body with the given content type. */
+/* Bearer-authenticated verify + parse of body with the given content type, to a generic
+ * source whose default kind is call. */
 static enum source_result run_as(const char *body, const char *content_type,
                                  struct conversion *out, char *why)
 {
-    char secret[] = SECRET;
-    struct headers h = {{"Authorization", "Idempotency-Key"}, {"Bearer " SECRET, "idem-1"}, 2};
+    struct test_headers h = {{"Authorization", "Idempotency-Key"}, {"Bearer " SECRET, "idem-1"}, 2};
     struct webhook_request req;
     struct source_cfg src;
-    enum source_result rc;
 
-    request_init(&req, &h, body, content_type);
-    source_init(&src, secret);
-    conversion_clear(out);
-    out->kind = src.kind;
-    why[0] = '\0';
-    rc = source_generic.verify(&src, &req, why, 128);
-    if (rc == SOURCE_OK)
-        rc = source_generic.parse(&src, &req, out, why, 128);
-    return rc;
+    test_request_init(&req, &h, body, content_type, NOW);
+    test_source_init(&src, &source_generic, "crm", SECRET, KIND_CALL);
+    conversion_clear(out); /* the previous run's conversion, contents included */
+    return test_verify_parse(&src, &req, out, why, 128);
 }
 
 static enum source_result run(const char *body, struct conversion *out, char *why)
@@ -95,18 +24,12 @@ static enum source_result run(const char *body, struct conversion *out, char *wh
     return run_as(body, "application/json", out, why);
 }
 
-static void sha(const char *s, char out[65])
-{
-    hash_sha256_hex(s, strlen(s), out);
-}
-
 static void test_call_maps_every_field(void)
 {
-    char *body = tap_fixture("generic_call.json", NULL);
+    char *body = test_fixture("generic_call.json", 0);
     struct conversion c = {0};
-    char why[128], want[65];
+    char why[128];
 
-    ok(body != NULL, "fixture generic_call.json loads");
     if (!body)
         return;
     is_int(run(body, &c, why), SOURCE_OK, "call with a bearer token is accepted");
@@ -117,12 +40,9 @@ static void test_call_maps_every_field(void)
     is_str(c.refs[0], "crm-call-8842", "id is a reference");
     is_str(c.delivery_id, "idem-1", "Idempotency-Key is the delivery id");
     is_str(c.event_id, "evt-crm-1", "event_id");
-    sha("jane@example.com", want);
-    is_str(c.email_hash, want, "email trimmed, lower-cased, hashed");
-    sha("+14045551234", want);
-    is_str(c.phone_hash, want, "international phone hashed as E.164");
-    sha("contact_123", want);
-    is_str(c.external_id_hash, want, "external_id hashed");
+    is_sha(c.email_hash, "jane@example.com", "email trimmed, lower-cased, hashed");
+    is_sha(c.phone_hash, "+14045551234", "international phone hashed as E.164");
+    is_sha(c.external_id_hash, "contact_123", "external_id hashed");
     is_str(c.ttclid, "E.C.P.abc", "ttclid");
     is_str(c.ttp, "ttp-crm-1", "ttp");
     is_str(c.url, "https://site.example/book?ttclid=E.C.P.abc", "url");
@@ -139,9 +59,9 @@ static void test_call_maps_every_field(void)
 
 static void test_lead_with_national_phone(void)
 {
-    char *body = tap_fixture("generic_lead.json", NULL);
+    char *body = test_fixture("generic_lead.json", 0);
     struct conversion c = {0};
-    char why[128], want[65];
+    char why[128];
 
     if (!body)
         return;
@@ -149,8 +69,7 @@ static void test_lead_with_national_phone(void)
     is_int(c.kind, KIND_LEAD, "kind lead overrides the source's call");
     is_str(c.object_id, "lead-77", "object_id");
     is_str(c.order_id, "", "leads carry no order_id");
-    sha("+447700900123", want);
-    is_str(c.phone_hash, want, "GB 07700 900123 hashes as +447700900123");
+    is_sha(c.phone_hash, "+447700900123", "GB 07700 900123 hashes as +447700900123");
     is_str(c.vid, "v-lead-1", "vid");
     is_str(c.value, "", "empty value is absent");
     is_str(c.currency, "", "empty currency is absent");
@@ -163,9 +82,9 @@ static void test_lead_with_national_phone(void)
 
 static void test_order_value_and_contents(void)
 {
-    char *body = tap_fixture("generic_order.json", NULL);
+    char *body = test_fixture("generic_order.json", 0);
     struct conversion c = {0};
-    char why[128], want[65];
+    char why[128];
 
     if (!body)
         return;
@@ -183,17 +102,16 @@ static void test_order_value_and_contents(void)
     is_int(c.event_time, 1767225600LL, "millisecond event_time scaled to seconds");
     is_str(c.ip, "2001:db8::7", "IPv6 ip");
     is_int(c.test, 0, "test 0");
-    sha("buyer@example.com", want);
-    is_str(c.email_hash, want, "email hashed");
+    is_sha(c.email_hash, "buyer@example.com", "email hashed");
     conversion_clear(&c);
     free(body);
 }
 
 static void test_form_body(void)
 {
-    char *body = tap_fixture("generic_form.txt", NULL);
+    char *body = test_fixture("generic_form.txt", 0);
     struct conversion c = {0};
-    char why[128], want[65];
+    char why[128];
 
     if (!body)
         return;
@@ -201,10 +119,8 @@ static void test_form_body(void)
            "form body is accepted");
     is_str(c.object_id, "form-1", "id");
     is_int(c.kind, KIND_LEAD, "kind lead");
-    sha("jane@example.com", want);
-    is_str(c.email_hash, want, "%%40 decoded in email");
-    sha("+447700900123", want);
-    is_str(c.phone_hash, want, "%%2B and + decoded in phone");
+    is_sha(c.email_hash, "jane@example.com", "%%40 decoded in email");
+    is_sha(c.phone_hash, "+447700900123", "%%2B and + decoded in phone");
     is_str(c.value, "9.20", "decimal string value kept as written");
     is_str(c.currency, "GBP", "currency");
     is_int(c.test, 1, "test 1");
@@ -226,13 +142,13 @@ static void test_form_body(void)
 static void test_authentication(void)
 {
     const char *body = "{\"id\":\"auth-1\"}";
-    char secret[] = SECRET, sig[160], auth[96], why[128];
-    struct headers h = {{"Authorization", "X-Ttrelay-Signature"}, {auth, sig}, 2};
+    char sig[160], auth[96], why[128];
+    struct test_headers h = {{"Authorization", "X-Ttrelay-Signature"}, {auth, sig}, 2};
     struct webhook_request req;
     struct source_cfg src;
 
-    request_init(&req, &h, body, "application/json");
-    source_init(&src, secret);
+    test_request_init(&req, &h, body, "application/json", NOW);
+    test_source_init(&src, &source_generic, "crm", SECRET, KIND_CALL);
     snprintf(auth, sizeof auth, "Bearer %s", SECRET);
     h.n = 1;
     is_int(source_generic.verify(&src, &req, why, sizeof why), SOURCE_OK, "bearer accepted");
@@ -248,14 +164,14 @@ static void test_authentication(void)
 
     h.name[0] = "X-Other";
     h.n = 2;
-    sign(SECRET, NOW - 10, body, sig, sizeof sig);
+    test_sign_timestamped(SECRET, NOW - 10, body, sig, sizeof sig);
     is_int(source_generic.verify(&src, &req, why, sizeof why), SOURCE_OK,
            "X-Ttrelay-Signature accepted");
-    sign(SECRET, NOW - 301, body, sig, sizeof sig);
+    test_sign_timestamped(SECRET, NOW - 301, body, sig, sizeof sig);
     is_int(source_generic.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "signature 301 s old is stale");
     ok(strstr(why, "timestamp") != NULL, "reason says stale: %s", why);
-    sign("not-the-secret", NOW, body, sig, sizeof sig);
+    test_sign_timestamped("not-the-secret", NOW, body, sig, sizeof sig);
     is_int(source_generic.verify(&src, &req, why, sizeof why), SOURCE_UNAUTHORIZED,
            "signature with another secret is unauthorized");
     h.n = 1;
