@@ -25,17 +25,23 @@
 #define NUAS 8
 
 static const char *const rule_names[NRULES] = {"event_id", "order_ref", "vid", "email",
-                                               "phone", "ip_ua", "none"};
+                                               "phone",    "ip_ua",     "none"};
 
 static const char *const uas[NUAS] = {
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Mobile Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
-    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
-    "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Mobile Safari/537.36",
 };
 
 struct opts {
@@ -94,8 +100,8 @@ static long long touch_ts(const struct fill *f, long j, long n)
 static const char *touch_event(long seq)
 {
     static const char *const events[TOUCHES_PER_VISIT] = {
-        "", "PageView", "ViewContent", "PageView", "ViewContent",
-        "PageView", "ViewContent", "AddToCart", "CompletePayment", "PageView"};
+        "",         "PageView",    "ViewContent", "PageView",        "ViewContent",
+        "PageView", "ViewContent", "AddToCart",   "CompletePayment", "PageView"};
     return events[seq % TOUCHES_PER_VISIT];
 }
 
@@ -133,14 +139,25 @@ static int fill_touch(struct fill *f, long j, const struct opts *o)
         snprintf(oid, sizeof oid, "#%ld", 100000 + v);
     snprintf(ttclid, sizeof ttclid, "E.C.P.v%ld.%ld", v, seq);
     snprintf(ttp, sizeof ttp, "ttp-%ld", v);
-    snprintf(url, sizeof url, "https://shop.example/products/p%ld?utm_source=tiktok&ttclid=E.C.P.v%ld",
-             j % 500, v);
+    snprintf(url, sizeof url,
+             "https://shop.example/products/p%ld?utm_source=tiktok&ttclid=E.C.P.v%ld", j % 500, v);
     if (!event[0]) {
         visitor_hash('e', v, eh);
         visitor_hash('p', v, ph);
     }
-    const char *vals[] = {vid, event, eid, oid, ttclid, ttp, ip, uas[v % NUAS], url,
-                          "https://www.tiktok.com/", eh, ph, event[0] ? "19.99" : "",
+    const char *vals[] = {vid,
+                          event,
+                          eid,
+                          oid,
+                          ttclid,
+                          ttp,
+                          ip,
+                          uas[v % NUAS],
+                          url,
+                          "https://www.tiktok.com/",
+                          eh,
+                          ph,
+                          event[0] ? "19.99" : "",
                           event[0] ? "USD" : ""};
     for (int i = 0; i < 14; i++)
         sqlite3_bind_text(s, i + 1, vals[i], -1, SQLITE_STATIC);
@@ -170,7 +187,12 @@ static int fill_visitor(struct fill *f, long v, const struct opts *o)
     visitor_ip(v, ip, sizeof ip);
     snprintf(ttclid, sizeof ttclid, "E.C.P.v%ld.9", v);
     snprintf(ttp, sizeof ttp, "ttp-%ld", v);
-    const char *vals[] = {vid, ttclid, ttp, ip, uas[v % NUAS], "https://shop.example/checkout",
+    const char *vals[] = {vid,
+                          ttclid,
+                          ttp,
+                          ip,
+                          uas[v % NUAS],
+                          "https://shop.example/checkout",
                           "https://www.tiktok.com/"};
     for (int i = 0; i < 7; i++)
         sqlite3_bind_text(f->visitor, i + 1, vals[i], -1, SQLITE_STATIC);
@@ -188,17 +210,19 @@ static int fill_store(const char *path, const struct opts *o, long long now, lon
         goto out;
     if (exec_sql(f.db, "PRAGMA synchronous=OFF") < 0 || exec_sql(f.db, "BEGIN") < 0)
         goto out;
-    if (sqlite3_prepare_v2(f.db,
-                           "INSERT INTO touches(vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,"
-                           "url,referrer,email_hash,phone_hash,value,currency,ts) "
-                           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &f.touch, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(f.db,
-                           "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen) "
-                           "VALUES(?,?,?,?,?,?,?,?)",
-                           -1, &f.visitor, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(f.db, "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)", -1,
-                           &f.vkey, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            f.db,
+            "INSERT INTO touches(vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,"
+            "url,referrer,email_hash,phone_hash,value,currency,ts) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &f.touch, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            f.db,
+            "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen) "
+            "VALUES(?,?,?,?,?,?,?,?)",
+            -1, &f.visitor, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(f.db, "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)",
+                           -1, &f.vkey, NULL) != SQLITE_OK) {
         fprintf(stderr, "match_bench: prepare: %s\n", sqlite3_errmsg(f.db));
         goto out;
     }
@@ -250,22 +274,14 @@ static void build_conversion(struct conversion *c, long q, long v, const struct 
     c->event_time = f->now;
     add_missing_refs(c, q);
     switch (rule) {
-    case 0:
-        snprintf(c->event_id, sizeof c->event_id, "ev-%ld", purchase);
-        break;
+    case 0: snprintf(c->event_id, sizeof c->event_id, "ev-%ld", purchase); break;
     case 1:
         snprintf(buf, sizeof buf, "#%ld", 100000 + v);
         conversion_add_ref(c, buf);
         break;
-    case 2:
-        visitor_vid(v, c->vid);
-        break;
-    case 3:
-        visitor_hash('e', v, c->email_hash);
-        break;
-    case 4:
-        visitor_hash('p', v, c->phone_hash);
-        break;
+    case 2: visitor_vid(v, c->vid); break;
+    case 3: visitor_hash('e', v, c->email_hash); break;
+    case 4: visitor_hash('p', v, c->phone_hash); break;
     case 5:
         visitor_ip(v, c->ip, sizeof c->ip);
         STR_SET(c->user_agent, uas[v % NUAS]);
@@ -354,9 +370,9 @@ static void print_result(const struct opts *o, const struct timings *t, double f
     printf("MATCH {\"touches\":%ld,\"visitors\":%ld,\"queries\":%ld,\"db_bytes\":%lld,"
            "\"fill_s\":%.2f,\"median_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
            "\"mismatches\":%ld,\"first_mismatch\":\"%s\",\"rules\":{",
-           o->touches, o->visitors, o->queries, db_bytes, fill_s, percentile(t->all, o->queries, 50),
-           percentile(t->all, o->queries, 99), t->all[o->queries - 1], t->mismatches,
-           t->first_mismatch);
+           o->touches, o->visitors, o->queries, db_bytes, fill_s,
+           percentile(t->all, o->queries, 50), percentile(t->all, o->queries, 99),
+           t->all[o->queries - 1], t->mismatches, t->first_mismatch);
     for (int r = 0; r < NRULES; r++) {
         qsort(t->per[r], (size_t)t->nper[r], sizeof(double), cmp_double);
         printf("%s\"%s\":{\"n\":%ld,\"median_us\":%.1f,\"p99_us\":%.1f}", r ? "," : "",
@@ -401,8 +417,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     }
     o->seed = (unsigned int)seed;
     if (!o->dir || argc % 2 == 0) {
-        fprintf(stderr, "usage: match_bench --dir DIR [--touches N] [--queries Q] [--seed S]\n"
-                        "  (N touches of N/%d visitors; DIR is created and keeps the store)\n",
+        fprintf(stderr,
+                "usage: match_bench --dir DIR [--touches N] [--queries Q] [--seed S]\n"
+                "  (N touches of N/%d visitors; DIR is created and keeps the store)\n",
                 TOUCHES_PER_VISIT);
         return -1;
     }

@@ -18,7 +18,8 @@
 #include "tiktok.h"
 
 #define MATCH_RULES 7
-static const char *rules[MATCH_RULES] = {"event_id", "order_ref", "vid", "email", "phone", "ip_ua", "none"};
+static const char *rules[MATCH_RULES] = {"event_id", "order_ref", "vid", "email",
+                                         "phone",    "ip_ua",     "none"};
 
 static double uptime_s(const struct daemon_ctx *ctx)
 {
@@ -42,18 +43,18 @@ static int error(int status, const char *msg, struct MHD_Response **resp)
 
 static json_t *event_json(const struct event_row *r, int full)
 {
-    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:I,s:i,s:s,s:s,s:s,s:I,s:s,s:s}",
-                          "id", (json_int_t)r->id, "source", r->source, "kind", r->kind,
-                          "object_id", r->object_id, "pixel", r->pixel, "state",
-                          store_state_name(r->state), "test", r->test, "received_at",
-                          (json_int_t)(r->received_ms / 1000), "due_at", (json_int_t)(r->due_ms / 1000),
-                          "sent_at", r->sent_ms ? json_integer(r->sent_ms / 1000) : json_null(),
-                          "event_time", (json_int_t)r->event_time, "attempts", r->attempts,
-                          "event_name", r->event_name, "event_id", r->event_id, "matched_by",
-                          r->matched_by, "touch_id", (json_int_t)r->touch_id, "last_error",
-                          r->last_error, "request_id", r->request_id);
+    json_t *o = json_pack(
+        "{s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:I,s:i,s:s,s:s,s:s,s:I,s:s,s:s}", "id",
+        (json_int_t)r->id, "source", r->source, "kind", r->kind, "object_id", r->object_id, "pixel",
+        r->pixel, "state", store_state_name(r->state), "test", r->test, "received_at",
+        (json_int_t)(r->received_ms / 1000), "due_at", (json_int_t)(r->due_ms / 1000), "sent_at",
+        r->sent_ms ? json_integer(r->sent_ms / 1000) : json_null(), "event_time",
+        (json_int_t)r->event_time, "attempts", r->attempts, "event_name", r->event_name, "event_id",
+        r->event_id, "matched_by", r->matched_by, "touch_id", (json_int_t)r->touch_id, "last_error",
+        r->last_error, "request_id", r->request_id);
     if (o && full) {
-        json_object_set_new(o, "payload", r->payload ? json_loads(r->payload, 0, NULL) : json_null());
+        json_object_set_new(o, "payload",
+                            r->payload ? json_loads(r->payload, 0, NULL) : json_null());
         json_object_set_new(o, "conversion", r->data ? json_loads(r->data, 0, NULL) : json_null());
     }
     return o;
@@ -81,13 +82,14 @@ static int get_status(struct daemon_ctx *ctx, struct MHD_Response **resp)
     for (int i = 0; i < EV_STATE_COUNT; i++)
         json_object_set_new(c, store_state_name((enum event_state)i), json_integer(counts[i]));
     char *pixels = forwarder_pixels_json(ctx->fw);
-    json_t *o = json_pack("{s:s,s:f,s:b,s:o,s:I,s:f,s:I,s:o,s:I}", "version", TTR_VERSION, "uptime_s",
-                          uptime_s(ctx), "dry_run", cfg->dry_run, "counts", c, "queue_depth",
-                          (json_int_t)(counts[EV_HELD] + counts[EV_READY] + counts[EV_RETRY]),
-                          "oldest_queued_age_s", oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0.0,
-                          "touches", (json_int_t)store_touch_count(ctx->st), "pixels",
-                          pixels ? json_loads(pixels, 0, NULL) : json_array(), "forwarder_idle_ms",
-                          (json_int_t)forwarder_idle_ms(ctx->fw));
+    json_t *o =
+        json_pack("{s:s,s:f,s:b,s:o,s:I,s:f,s:I,s:o,s:I}", "version", TTR_VERSION, "uptime_s",
+                  uptime_s(ctx), "dry_run", cfg->dry_run, "counts", c, "queue_depth",
+                  (json_int_t)(counts[EV_HELD] + counts[EV_READY] + counts[EV_RETRY]),
+                  "oldest_queued_age_s", oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0.0,
+                  "touches", (json_int_t)store_touch_count(ctx->st), "pixels",
+                  pixels ? json_loads(pixels, 0, NULL) : json_array(), "forwarder_idle_ms",
+                  (json_int_t)forwarder_idle_ms(ctx->fw));
     free(pixels);
     config_drop(cfg);
     return respond(o, MHD_HTTP_OK, resp);
@@ -98,7 +100,8 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     struct metrics_gauges g = {0};
     long long oldest;
     store_counts(ctx->st, g.events_by_state, &oldest);
-    g.queue_depth = g.events_by_state[EV_HELD] + g.events_by_state[EV_READY] + g.events_by_state[EV_RETRY];
+    g.queue_depth =
+        g.events_by_state[EV_HELD] + g.events_by_state[EV_READY] + g.events_by_state[EV_RETRY];
     g.oldest_queued_age_s = oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0;
     g.touches = store_touch_count(ctx->st);
     g.pixels_paused = forwarder_paused_count(ctx->fw);
@@ -111,14 +114,16 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     return MHD_HTTP_OK;
 }
 
-static int get_events(struct daemon_ctx *ctx, struct MHD_Connection *conn, struct MHD_Response **resp)
+static int get_events(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                      struct MHD_Response **resp)
 {
     const char *state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
     enum event_state s = EV_HELD;
     struct event_row *rows = NULL;
 
     if (state && *state && store_state_parse(state, &s) < 0)
-        return error(MHD_HTTP_BAD_REQUEST, "state must be held, ready, sent, retry, dead or ignored", resp);
+        return error(MHD_HTTP_BAD_REQUEST,
+                     "state must be held, ready, sent, retry, dead or ignored", resp);
     int n = store_list_events(ctx->st, state && *state ? (int)s : -1,
                               (int)query_long(conn, "limit", 50, 1, 1000), &rows);
     if (n < 0)
@@ -144,7 +149,8 @@ static int event_by_id(struct daemon_ctx *ctx, const char *idtext, const char *m
         return error(MHD_HTTP_METHOD_NOT_ALLOWED, replay ? "use POST" : "use GET", resp);
     int found = store_get_event(ctx->st, id, &row);
     if (found <= 0)
-        return error(found < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_NOT_FOUND, "no such event", resp);
+        return error(found < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_NOT_FOUND, "no such event",
+                     resp);
     if (!replay) {
         json_t *o = event_json(&row, 1);
         free(row.data);
@@ -157,7 +163,8 @@ static int event_by_id(struct daemon_ctx *ctx, const char *idtext, const char *m
     free(row.data);
     free(row.payload);
     if (row.event_time < too_old)
-        return error(MHD_HTTP_CONFLICT, "event is older than tiktok.max_age_s: TikTok would not accept it", resp);
+        return error(MHD_HTTP_CONFLICT,
+                     "event is older than tiktok.max_age_s: TikTok would not accept it", resp);
     int rc = store_replay(ctx->st, id, clock_wall_ms());
     if (rc != 0)
         return error(rc < 0 ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_CONFLICT,
@@ -165,10 +172,12 @@ static int event_by_id(struct daemon_ctx *ctx, const char *idtext, const char *m
     char q[200];
     log_info("event replayed", "id=%lld event_id=%s", id, log_quote(row.event_id, q, sizeof q));
     forwarder_wake(ctx->fw);
-    return respond(json_pack("{s:s,s:I}", "status", "replayed", "id", (json_int_t)id), MHD_HTTP_OK, resp);
+    return respond(json_pack("{s:s,s:I}", "status", "replayed", "id", (json_int_t)id), MHD_HTTP_OK,
+                   resp);
 }
 
-static int post_replay(struct daemon_ctx *ctx, struct MHD_Connection *conn, struct MHD_Response **resp)
+static int post_replay(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                       struct MHD_Response **resp)
 {
     const char *state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
     const char *pixel = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pixel");
@@ -183,11 +192,13 @@ static int post_replay(struct daemon_ctx *ctx, struct MHD_Connection *conn, stru
     /* Events TikTok would no longer accept stay dead. */
     if (since < oldest_ok)
         since = (long)oldest_ok;
-    int n = store_replay_dead(ctx->st, pixel, (long long)since * 1000, (long long)until * 1000, clock_wall_ms());
+    int n = store_replay_dead(ctx->st, pixel, (long long)since * 1000, (long long)until * 1000,
+                              clock_wall_ms());
     if (n < 0)
         return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
     char q[200];
-    log_info("dead events replayed", "count=%d pixel=%s", n, log_quote(pixel ? pixel : "any", q, sizeof q));
+    log_info("dead events replayed", "count=%d pixel=%s", n,
+             log_quote(pixel ? pixel : "any", q, sizeof q));
     forwarder_wake(ctx->fw);
     return respond(json_pack("{s:i}", "replayed", n), MHD_HTTP_OK, resp);
 }
@@ -216,8 +227,8 @@ struct report_row {
 
 static void report_add(struct report_row *rr, const struct event_row *r)
 {
-    static const char *keys[5][2] = {{"ttclid", NULL}, {"ttp", NULL}, {"email", NULL}, {"phone", NULL},
-                                     {"ip", "user_agent"}};
+    static const char *keys[5][2] = {
+        {"ttclid", NULL}, {"ttp", NULL}, {"email", NULL}, {"phone", NULL}, {"ip", "user_agent"}};
     json_t *p = r->payload ? json_loads(r->payload, 0, NULL) : NULL;
     json_t *user = json_object_get(p, "user");
 
@@ -245,12 +256,13 @@ static json_t *report_json(struct report_row *rr)
     for (int i = 0; i < EV_STATE_COUNT; i++)
         json_object_set_new(s, store_state_name((enum event_state)i), json_integer(rr->states[i]));
     return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:f,s:f}", "source", rr->source, "kind", rr->kind,
-                     "conversions", (json_int_t)rr->conversions, "matched", m, "with", w, "states", s,
-                     "delay_p50_s", percentile(rr->delays, rr->ndelays, 0.5), "delay_p95_s",
+                     "conversions", (json_int_t)rr->conversions, "matched", m, "with", w, "states",
+                     s, "delay_p50_s", percentile(rr->delays, rr->ndelays, 0.5), "delay_p95_s",
                      percentile(rr->delays, rr->ndelays, 0.95));
 }
 
-static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn, struct MHD_Response **resp)
+static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                      struct MHD_Response **resp)
 {
     long since = query_long(conn, "since", 7 * 86400, 1, 3650L * 86400);
     struct event_row *rows = NULL;
@@ -263,7 +275,8 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn, struc
         int j = 0;
         if (rows[i].test)
             continue; /* test events prove the pipeline; they are not conversions */
-        while (j < nrr && (strcmp(rr[j].source, rows[i].source) || strcmp(rr[j].kind, rows[i].kind)))
+        while (j < nrr &&
+               (strcmp(rr[j].source, rows[i].source) || strcmp(rr[j].kind, rows[i].kind)))
             j++;
         if (j == nrr) {
             STR_SET(rr[j].source, rows[i].source);
@@ -281,12 +294,14 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn, struc
     }
     free(rr);
     store_row_free(rows, n);
-    return respond(json_pack("{s:I,s:o}", "since_s", (json_int_t)since, "rows", arr), MHD_HTTP_OK, resp);
+    return respond(json_pack("{s:I,s:o}", "since_s", (json_int_t)since, "rows", arr), MHD_HTTP_OK,
+                   resp);
 }
 
 /* A test event goes through the normal path (store, hold, match, forwarder) so it
  * proves the whole chain, sent with the pixel's test_event_code. */
-static int post_test_event(struct daemon_ctx *ctx, const char *body, size_t len, struct MHD_Response **resp)
+static int post_test_event(struct daemon_ctx *ctx, const char *body, size_t len,
+                           struct MHD_Response **resp)
 {
     struct config *cfg = daemon_config(ctx);
     json_t *in = len ? json_loadb(body, len, 0, NULL) : json_object();
@@ -298,7 +313,8 @@ static int post_test_event(struct daemon_ctx *ctx, const char *body, size_t len,
 
     memset(&c, 0, sizeof c);
     if (!in || !px) {
-        status = error(in ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST, in ? "unknown pixel" : "body must be JSON", resp);
+        status = error(in ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
+                       in ? "unknown pixel" : "body must be JSON", resp);
         goto out;
     }
     STR_SET(c.source_id, "ttrelayctl");
@@ -315,8 +331,9 @@ static int post_test_event(struct daemon_ctx *ctx, const char *body, size_t len,
     match_default_event_id(&c, eid, sizeof eid);
     forwarder_wake(ctx->fw);
     log_info("test event queued", "id=%lld pixel=%s", id, px->code);
-    status = respond(json_pack("{s:s,s:I,s:s,s:s,s:s}", "status", "queued", "id", (json_int_t)id, "event_id",
-                               eid, "pixel", px->code, "test_event_code", px->test_event_code),
+    status = respond(json_pack("{s:s,s:I,s:s,s:s,s:s}", "status", "queued", "id", (json_int_t)id,
+                               "event_id", eid, "pixel", px->code, "test_event_code",
+                               px->test_event_code),
                      MHD_HTTP_OK, resp);
 out:
     json_decref(in);
@@ -324,7 +341,8 @@ out:
     return status;
 }
 
-static int get_touches(struct daemon_ctx *ctx, struct MHD_Connection *conn, struct MHD_Response **resp)
+static int get_touches(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                       struct MHD_Response **resp)
 {
     const char *vid = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "vid");
     struct touch_row *rows = NULL;
@@ -336,10 +354,11 @@ static int get_touches(struct daemon_ctx *ctx, struct MHD_Connection *conn, stru
         const struct touch *t = &rows[i].t;
         json_array_append_new(
             arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "id",
-                           (json_int_t)rows[i].id, "vid", t->vid, "event", t->event, "event_id", t->event_id,
-                           "order_id", t->order_id, "email_hash", t->email_hash, "phone_hash",
-                           t->phone_hash, "ttclid", t->ttclid, "ttp", t->ttp, "ip", t->ip, "user_agent",
-                           t->user_agent, "url", t->url, "ts", (json_int_t)t->ts, "consumed_by",
+                           (json_int_t)rows[i].id, "vid", t->vid, "event", t->event, "event_id",
+                           t->event_id, "order_id", t->order_id, "email_hash", t->email_hash,
+                           "phone_hash", t->phone_hash, "ttclid", t->ttclid, "ttp", t->ttp, "ip",
+                           t->ip, "user_agent", t->user_agent, "url", t->url, "ts",
+                           (json_int_t)t->ts, "consumed_by",
                            rows[i].consumed_by ? json_integer(rows[i].consumed_by) : json_null()));
     }
     free(rows);
@@ -353,14 +372,18 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
 
     if (strncmp(url, "/admin/events/", 14) == 0)
         return event_by_id(ctx, url + 14, method, resp);
-    struct { const char *path; int want_post; } routes[] = {
-        {"/metrics", 0}, {"/admin/status", 0}, {"/admin/events", 0}, {"/admin/report", 0},
-        {"/admin/touches", 0}, {"/admin/replay", 1}, {"/admin/test-event", 1}, {"/readyz", 0}};
+    struct {
+        const char *path;
+        int want_post;
+    } routes[] = {{"/metrics", 0},          {"/admin/status", 0},  {"/admin/events", 0},
+                  {"/admin/report", 0},     {"/admin/touches", 0}, {"/admin/replay", 1},
+                  {"/admin/test-event", 1}, {"/readyz", 0}};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path) != 0)
             continue;
         if (routes[i].want_post ? !post : !get)
-            return error(MHD_HTTP_METHOD_NOT_ALLOWED, routes[i].want_post ? "use POST" : "use GET", resp);
+            return error(MHD_HTTP_METHOD_NOT_ALLOWED, routes[i].want_post ? "use POST" : "use GET",
+                         resp);
         switch (i) {
         case 0: return get_metrics(ctx, resp);
         case 1: return get_status(ctx, resp);
@@ -373,7 +396,8 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
             char reasons[1024];
             if (daemon_ready(ctx, reasons, sizeof reasons))
                 return respond(json_pack("{s:s}", "status", "ready"), MHD_HTTP_OK, resp);
-            return respond(json_pack("{s:s,s:o}", "status", "not ready", "reasons", json_loads(reasons, 0, NULL)),
+            return respond(json_pack("{s:s,s:o}", "status", "not ready", "reasons",
+                                     json_loads(reasons, 0, NULL)),
                            MHD_HTTP_SERVICE_UNAVAILABLE, resp);
         }
         }

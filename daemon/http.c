@@ -84,7 +84,8 @@ enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status
     return http_reply(conn, status, http_json_response(text));
 }
 
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status, const char *error)
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
+                                 const char *error)
 {
     json_t *o = json_pack("{s:s}", "error", error);
     char *text = json_dumps(o, JSON_COMPACT);
@@ -101,7 +102,8 @@ const char *http_header(void *conn, const char *name)
 
 static void peer_ip(struct MHD_Connection *conn, char *out, size_t size)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     out[0] = '\0';
     if (!ci || !ci->client_addr)
         return;
@@ -141,7 +143,8 @@ void http_client_ip(const struct config *cfg, struct MHD_Connection *conn, char 
     }
 }
 
-static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *url)
+static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                                     const char *url)
 {
     char reasons[1024], text[1200];
     if (strcmp(url, "/healthz") == 0)
@@ -166,18 +169,20 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
         return ingest_collect(ctx, conn, method, rq);
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return http_reply_error(conn, strcmp(url, "/ttr.js") == 0 || strcmp(url, "/healthz") == 0 ||
-                                         strcmp(url, "/readyz") == 0
-                                     ? MHD_HTTP_METHOD_NOT_ALLOWED
-                                     : MHD_HTTP_NOT_FOUND,
-                           "not found");
+        return http_reply_error(conn,
+                                strcmp(url, "/ttr.js") == 0 || strcmp(url, "/healthz") == 0 ||
+                                        strcmp(url, "/readyz") == 0
+                                    ? MHD_HTTP_METHOD_NOT_ALLOWED
+                                    : MHD_HTTP_NOT_FOUND,
+                                "not found");
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
         return handle_health(ctx, conn, url);
     if (strcmp(url, "/ttr.js") == 0) {
         struct MHD_Response *r =
             MHD_create_response_from_buffer(ttr_js_len, (void *)ttr_js, MHD_RESPMEM_PERSISTENT);
         if (r) {
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/javascript; charset=utf-8");
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    "application/javascript; charset=utf-8");
             MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
             MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
         }
@@ -188,7 +193,8 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
 
 static int admin_authorized(struct daemon_ctx *ctx, struct MHD_Connection *conn)
 {
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     struct config *cfg = daemon_config(ctx);
     int ok = auth && strncmp(auth, "Bearer ", 7) == 0 && hash_str_equal(auth + 7, cfg->admin_token);
     config_drop(cfg);
@@ -208,7 +214,8 @@ static const char *route_of(enum listener which, const char *url)
 
 static void track_request(struct MHD_Connection *conn, int in_request)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct conn_track *t = ci ? ci->socket_context : NULL;
     if (!t)
         return;
@@ -223,7 +230,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
     struct conn_track *t = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(t = calloc(1, sizeof *t)))
             return;
         t->fd = ci->connect_fd;
@@ -285,10 +293,12 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
     __atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
     rq->route = route_of(lc->which, url);
     rq->limit = strcmp(rq->route, "collect") == 0 ? cfg->max_collect_body
-                : lc->which == LISTENER_ADMIN ? 64 * 1024 : cfg->max_body;
+                : lc->which == LISTENER_ADMIN     ? 64 * 1024
+                                                  : cfg->max_body;
     config_drop(cfg);
     *req_cls = rq;
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -348,7 +358,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Refused as soon as the limit is passed: the rest is never read. */
     }
     if (rq->too_large) {
-        log_warn("request refused: body too large", "route=%s status=413 limit=%zu", rq->route, rq->limit);
+        log_warn("request refused: body too large", "route=%s status=413 limit=%zu", rq->route,
+                 rq->limit);
         if (strcmp(rq->route, "webhook") == 0)
             metrics_webhook("any", "too_large");
         else if (strcmp(rq->route, "collect") == 0)
@@ -363,7 +374,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             log_warn("admin request refused: bad token", "status=401");
             return http_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
         }
-        int status = admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
+        int status =
+            admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
         return http_reply(conn, (unsigned int)status, resp);
     }
     return handle_public(lc->ctx, conn, url, method, rq);
@@ -424,16 +436,13 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address
         return NULL;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, lc,
-        MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, lc,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, lc,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        flags, (uint16_t)port, NULL, NULL, on_request, lc, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, lc, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, lc, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(256 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         /* last: for the admin listener this ends the list */
         lc->which == LISTENER_PUBLIC ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
@@ -462,7 +471,8 @@ int http_start(struct daemon_ctx *ctx, char *err, size_t errlen)
                                 &ctx->admin_port, err, errlen);
     if (!ctx->admin_http)
         goto out;
-    log_info("listening", "listener=public address=%s port=%d", cfg->listen_address, ctx->public_port);
+    log_info("listening", "listener=public address=%s port=%d", cfg->listen_address,
+             ctx->public_port);
     log_info("listening", "listener=admin address=%s port=%d", cfg->admin_address, ctx->admin_port);
     rc = 0;
 out:

@@ -32,9 +32,11 @@ struct request {
 };
 
 /* Queue r (destroyed here) as the answer. */
-enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned int status, struct MHD_Response *r);
+enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned int status,
+                           struct MHD_Response *r);
 enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status, const char *text);
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status, const char *error);
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
+                                 const char *error);
 /* Case-insensitive request header lookup (conn is a struct MHD_Connection *). */
 const char *http_header(void *conn, const char *name);
 /* The browser's address, believing X-Forwarded-For only from collect.trusted_proxies. */

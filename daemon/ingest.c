@@ -38,7 +38,8 @@ static const char *webhook_status(enum store_result r)
 
 static enum MHD_Result reply_unavailable(struct MHD_Connection *conn)
 {
-    struct MHD_Response *resp = http_json_response("{\"error\":\"store unavailable, retry later\"}");
+    struct MHD_Response *resp =
+        http_json_response("{\"error\":\"store unavailable, retry later\"}");
     if (resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
     return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
@@ -58,7 +59,8 @@ static enum MHD_Result webhook_refused(struct MHD_Connection *conn, const char *
         char *t = json_dumps(o, JSON_COMPACT);
         log_info("webhook ignored", "source=%s reason=%s", source, r == SOURCE_PING ? "ping" : q);
         metrics_webhook(source, r == SOURCE_PING ? "ping" : "ignored");
-        enum MHD_Result ret = http_reply_json(conn, MHD_HTTP_OK, t ? t : "{\"status\":\"ignored\"}");
+        enum MHD_Result ret =
+            http_reply_json(conn, MHD_HTTP_OK, t ? t : "{\"status\":\"ignored\"}");
         free(t);
         json_decref(o);
         return ret;
@@ -96,10 +98,13 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
         ret = http_reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown source");
         goto out;
     }
-    struct webhook_request req = {
-        .body = rq->body ? rq->body : "", .len = rq->len,
-        .content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-        .header = http_header, .ctx = conn, .now = time(NULL)};
+    struct webhook_request req = {.body = rq->body ? rq->body : "",
+                                  .len = rq->len,
+                                  .content_type = MHD_lookup_connection_value(
+                                      conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                                  .header = http_header,
+                                  .ctx = conn,
+                                  .now = time(NULL)};
     enum source_result r = source_handle(src, &req, &c, why, sizeof why);
     if (r != SOURCE_OK) {
         ret = webhook_refused(conn, src->id, r, why);
@@ -143,7 +148,8 @@ static enum MHD_Result webhook_finish(struct daemon_ctx *ctx, struct MHD_Connect
              log_quote(rq->delivery, q, sizeof q));
     if (rq->result == STORE_OK && rq->wake_forwarder)
         forwarder_wake(ctx->fw);
-    snprintf(text, sizeof text, "{\"status\":\"%s\",\"id\":%lld}", webhook_status(rq->result), rq->id);
+    snprintf(text, sizeof text, "{\"status\":\"%s\",\"id\":%lld}", webhook_status(rq->result),
+             rq->id);
     return http_reply_json(conn, MHD_HTTP_OK, text);
 }
 
@@ -181,7 +187,8 @@ static void language_country(struct MHD_Connection *conn, char out[3])
         return;
     const char *dash = strpbrk(al, "-_");
     const char *stop = strpbrk(al, ",;");
-    if (dash && (!stop || dash < stop) && dash[1] && dash[2] && (!dash[3] || strchr(",;", dash[3]))) {
+    if (dash && (!stop || dash < stop) && dash[1] && dash[2] &&
+        (!dash[3] || strchr(",;", dash[3]))) {
         out[0] = dash[1];
         out[1] = dash[2];
         out[2] = '\0';
@@ -190,7 +197,8 @@ static void language_country(struct MHD_Connection *conn, char out[3])
 
 static int collect_type_ok(const char *ct)
 {
-    return !ct || strncasecmp(ct, "application/json", 16) == 0 || strncasecmp(ct, "text/plain", 10) == 0;
+    return !ct || strncasecmp(ct, "application/json", 16) == 0 ||
+           strncasecmp(ct, "text/plain", 10) == 0;
 }
 
 enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *conn,
@@ -213,22 +221,26 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         goto out;
     }
     http_client_ip(cfg, conn, ip, sizeof ip);
-    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst, clock_wall_ms())) {
+    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst,
+                         clock_wall_ms())) {
         ret = reply_collect(conn, MHD_HTTP_TOO_MANY_REQUESTS, allowed, "rate_limited");
         goto out;
     }
-    if (!collect_type_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+    if (!collect_type_ok(
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
         ret = reply_collect(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, allowed, "unsupported_media");
         goto out;
     }
     language_country(conn, country);
     if (collect_parse(rq->body ? rq->body : "", rq->len, country, &t, why, sizeof why) < 0) {
-        log_warn("collect refused: malformed body", "status=400 reason=%s", log_quote(why, q, sizeof q));
+        log_warn("collect refused: malformed body", "status=400 reason=%s",
+                 log_quote(why, q, sizeof q));
         ret = reply_collect(conn, MHD_HTTP_BAD_REQUEST, allowed, "bad_request");
         goto out;
     }
     STR_SET(t.ip, ip);
-    STR_SET(t.user_agent, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
+    STR_SET(t.user_agent,
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
     t.ts = time(NULL);
     rq->is_collect = 1;
     rq->wake_forwarder = t.order_id[0] != '\0';
@@ -245,7 +257,8 @@ out:
     return ret;
 }
 
-enum MHD_Result ingest_finish(struct daemon_ctx *ctx, struct MHD_Connection *conn, struct request *rq)
+enum MHD_Result ingest_finish(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                              struct request *rq)
 {
     rq->waiting = 0;
     if (!rq->is_collect)

@@ -50,8 +50,8 @@ int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
         ready = 0;
     }
     if (forwarder_paused_count(ctx->fw) > 0) {
-        len += (size_t)snprintf(buf + len, size - len, "%s\"a pixel is paused (see /admin/status)\"",
-                                ready ? "" : ",");
+        len += (size_t)snprintf(buf + len, size - len,
+                                "%s\"a pixel is paused (see /admin/status)\"", ready ? "" : ",");
         ready = 0;
     }
     if (len < size)
@@ -130,9 +130,8 @@ static void serve(struct daemon_ctx *ctx, const char *path)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"version", no_argument, NULL, 'V'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *path = NULL;
     int check = 0, c, rc = 1;
     char err[600];
@@ -172,7 +171,8 @@ int main(int argc, char **argv)
         log_error("cannot open the store", "path=%s reason=\"%s\"", ctx.cfg->store_path, err);
         goto out;
     }
-    if (!(ctx.rl = ratelimit_new(65536)) || !(ctx.fw = forwarder_start(ctx.st, ctx.cfg, err, sizeof err))) {
+    if (!(ctx.rl = ratelimit_new(65536)) ||
+        !(ctx.fw = forwarder_start(ctx.st, ctx.cfg, err, sizeof err))) {
         log_error("cannot start", "reason=\"%s\"", ctx.rl ? err : "out of memory");
         goto out;
     }
@@ -181,7 +181,8 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("ready", "version=%s store=%s sources=%d pixels=%d dry_run=%s", TTR_VERSION,
-             ctx.cfg->store_path, ctx.cfg->nsources, ctx.cfg->npixels, ctx.cfg->dry_run ? "true" : "false");
+             ctx.cfg->store_path, ctx.cfg->nsources, ctx.cfg->npixels,
+             ctx.cfg->dry_run ? "true" : "false");
     if (ctx.cfg->dry_run)
         log_warn("dry run: events are recorded, nothing is sent to TikTok. For real delivery set "
                  "tiktok.dry_run = false and each pixel's access_token, then reload (SIGHUP)",

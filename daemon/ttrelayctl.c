@@ -20,47 +20,54 @@
 #define CTL_DEFAULT_CONFIG "/etc/ttrelay/ttrelay.conf"
 #define CTL_MAX_RESPONSE (64u << 20)
 
-enum ctl_exit { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_UNREACHABLE = 2, EXIT_DAEMON = 3, EXIT_NOT_FOUND = 4 };
+enum ctl_exit {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,
+    EXIT_UNREACHABLE = 2,
+    EXIT_DAEMON = 3,
+    EXIT_NOT_FOUND = 4
+};
 
 struct ctl {
-    char base[512];   /* http://host:port, no trailing slash */
-    char *token;      /* owned; never printed */
+    char base[512]; /* http://host:port, no trailing slash */
+    char *token;    /* owned; never printed */
     int json;
     /* command options */
     const char *state, *pixel;
-    long limit;       /* 0: the daemon's default */
+    long limit; /* 0: the daemon's default */
     long long since_s;
     int dead;
 };
 
 struct ctl_response {
     long status;
-    char *body;       /* owned, NUL-terminated */
+    char *body; /* owned, NUL-terminated */
     size_t len;
 };
 
 static void ctl_usage(FILE *out)
 {
-    fputs("usage: ttrelayctl [-c FILE] [--url URL] [--token TOKEN | --token-file FILE] [--json]\n"
-          "                  <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  status                              daemon, queue and pixel state\n"
-          "  events [--state S] [--limit N]      recent events, newest first\n"
-          "  show ID                             one event with its TikTok payload\n"
-          "  replay ID                           send a dead or retrying event again\n"
-          "  replay --dead [--pixel P] [--since D]  replay every dead event (of P, within D)\n"
-          "  test-event [--pixel P]              queue a test event (pixel's test_event_code)\n"
-          "  report [--since D]                  matching and delivery per source (default 7d)\n"
-          "\n"
-          "  -c, --config FILE   daemon configuration (default " CTL_DEFAULT_CONFIG ")\n"
-          "      --url URL       admin API base URL (default from admin.address/port)\n"
-          "      --token TOKEN   admin token (default admin.token); --token-file reads it\n"
-          "      --json          print the daemon's JSON answer\n"
-          "  -h, --help, -V, --version\n"
-          "durations D: seconds, or a number with s, m, h, d or w (90m, 24h, 7d)\n"
-          "exit: 0 ok, 1 usage or configuration, 2 daemon unreachable, 3 daemon error, 4 not found\n",
-          out);
+    fputs(
+        "usage: ttrelayctl [-c FILE] [--url URL] [--token TOKEN | --token-file FILE] [--json]\n"
+        "                  <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  status                              daemon, queue and pixel state\n"
+        "  events [--state S] [--limit N]      recent events, newest first\n"
+        "  show ID                             one event with its TikTok payload\n"
+        "  replay ID                           send a dead or retrying event again\n"
+        "  replay --dead [--pixel P] [--since D]  replay every dead event (of P, within D)\n"
+        "  test-event [--pixel P]              queue a test event (pixel's test_event_code)\n"
+        "  report [--since D]                  matching and delivery per source (default 7d)\n"
+        "\n"
+        "  -c, --config FILE   daemon configuration (default " CTL_DEFAULT_CONFIG ")\n"
+        "      --url URL       admin API base URL (default from admin.address/port)\n"
+        "      --token TOKEN   admin token (default admin.token); --token-file reads it\n"
+        "      --json          print the daemon's JSON answer\n"
+        "  -h, --help, -V, --version\n"
+        "durations D: seconds, or a number with s, m, h, d or w (90m, 24h, 7d)\n"
+        "exit: 0 ok, 1 usage or configuration, 2 daemon unreachable, 3 daemon error, 4 not found\n",
+        out);
 }
 
 static int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -88,7 +95,8 @@ static int ctl_parse_duration(const char *s, long long *out)
     if (errno || end == s || n <= 0 || *s == '+')
         return -1;
     switch (*end) {
-    case '\0': case 's': mult = 1; break;
+    case '\0':
+    case 's': mult = 1; break;
     case 'm': mult = 60; break;
     case 'h': mult = 3600; break;
     case 'd': mult = 86400; break;
@@ -234,8 +242,10 @@ static const char *fmt_time(char *buf, size_t n, const json_t *v)
 /* "42.0s", "5m 3s", "2h", "1d 4h": two units at most, a zero second unit left out. */
 static const char *fmt_duration(char *buf, size_t n, double s)
 {
-    static const struct { long long secs; char name; } units[] = {
-        {86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    static const struct {
+        long long secs;
+        char name;
+    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
     long long v = (long long)s;
 
     if (s < 60) {
@@ -401,7 +411,8 @@ static int cmd_status(const struct ctl *ctl)
     printf("queue depth     %s\n", fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "queue_depth")));
     printf("oldest queued   %s\n", fmt_duration(a, sizeof a, ctl_jnum(j, "oldest_queued_age_s")));
     printf("touches         %s\n", fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "touches")));
-    printf("forwarder idle  %s ms\n", fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "forwarder_idle_ms")));
+    printf("forwarder idle  %s ms\n",
+           fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "forwarder_idle_ms")));
     printf("events         ");
     for (i = 0; i < 6; i++)
         printf(" %s %s", states[i], fmt_ll(a, sizeof a, (long long)ctl_jnum(counts, states[i])));
@@ -409,7 +420,8 @@ static int cmd_status(const struct ctl *ctl)
 
     struct table t = {.ncols = 4, .align = "llll"};
     table_row(&t, "PIXEL", "STATE", "SINCE", "REASON");
-    json_array_foreach(json_object_get(j, "pixels"), i, px) {
+    json_array_foreach(json_object_get(j, "pixels"), i, px)
+    {
         int paused = json_is_true(json_object_get(px, "paused"));
         table_row(&t, ctl_jstr(px, "pixel"), paused ? "paused" : "active",
                   paused ? fmt_time(a, sizeof a, json_object_get(px, "since")) : "-",
@@ -434,12 +446,14 @@ static int cmd_events(const struct ctl *ctl)
     if ((rc = ctl_call(ctl, "GET", path, NULL, &j)) || !j)
         return rc;
     struct table t = {.ncols = 10, .align = "rlllllllrl"};
-    table_row(&t, "ID", "STATE", "SOURCE", "KIND", "OBJECT", "PIXEL", "EVENT", "MATCHED",
-              "TRIES", "RECEIVED");
-    json_array_foreach(json_object_get(j, "events"), i, ev) {
+    table_row(&t, "ID", "STATE", "SOURCE", "KIND", "OBJECT", "PIXEL", "EVENT", "MATCHED", "TRIES",
+              "RECEIVED");
+    json_array_foreach(json_object_get(j, "events"), i, ev)
+    {
         table_row(&t, fmt_ll(id, sizeof id, (long long)ctl_jnum(ev, "id")), ctl_jstr(ev, "state"),
-                  ctl_jstr(ev, "source"), ctl_jstr(ev, "kind"), ctl_jstr(ev, "object_id"), ctl_jstr(ev, "pixel"),
-                  ctl_jstr(ev, "event_name"), ctl_jstr(ev, "matched_by")[0] ? ctl_jstr(ev, "matched_by") : "-",
+                  ctl_jstr(ev, "source"), ctl_jstr(ev, "kind"), ctl_jstr(ev, "object_id"),
+                  ctl_jstr(ev, "pixel"), ctl_jstr(ev, "event_name"),
+                  ctl_jstr(ev, "matched_by")[0] ? ctl_jstr(ev, "matched_by") : "-",
                   fmt_ll(att, sizeof att, (long long)ctl_jnum(ev, "attempts")),
                   fmt_time(when, sizeof when, json_object_get(ev, "received_at")));
     }
@@ -573,8 +587,8 @@ static void report_row(struct table *m, struct table *d, const json_t *row)
     fmt_ll(c[0], sizeof c[0], (long long)n);
     for (int i = 0; i < 7; i++)
         fmt_pct(c[i + 1], sizeof c[i + 1], ctl_jnum(mb, mkeys[i]), n);
-    table_row(m, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[0], c[1], c[2], c[3], c[4], c[5], c[6],
-              c[7]);
+    table_row(m, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[0], c[1], c[2], c[3], c[4], c[5],
+              c[6], c[7]);
     for (int i = 0; i < 5; i++)
         fmt_pct(c[i + 1], sizeof c[i + 1], ctl_jnum(w, wkeys[i]), n);
     fmt_ll(s[0], sizeof s[0], (long long)ctl_jnum(st, "sent"));
@@ -587,8 +601,8 @@ static void report_row(struct table *m, struct table *d, const json_t *row)
         else
             snprintf(p[i], sizeof p[i], "-");
     }
-    table_row(d, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[1], c[2], c[3], c[4], c[5], s[0], s[1],
-              s[2], p[0], p[1]);
+    table_row(d, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[1], c[2], c[3], c[4], c[5], s[0],
+              s[1], s[2], p[0], p[1]);
 }
 
 static int cmd_report(const struct ctl *ctl)
@@ -603,13 +617,13 @@ static int cmd_report(const struct ctl *ctl)
         return rc;
     struct table m = {.ncols = 10, .align = "llrrrrrrrr"};
     struct table d = {.ncols = 12, .align = "llrrrrrrrrrr"};
-    table_row(&m, "SOURCE", "KIND", "CONVERSIONS", "EVENT_ID", "ORDER_REF", "VID", "EMAIL",
-              "PHONE", "IP_UA", "NONE");
+    table_row(&m, "SOURCE", "KIND", "CONVERSIONS", "EVENT_ID", "ORDER_REF", "VID", "EMAIL", "PHONE",
+              "IP_UA", "NONE");
     table_row(&d, "SOURCE", "KIND", "TTCLID", "TTP", "EMAIL", "PHONE", "IP+UA", "SENT", "RETRY",
               "DEAD", "DELAY_P50", "DELAY_P95");
-    json_array_foreach(json_object_get(j, "rows"), i, row)
-        report_row(&m, &d, row);
-    printf("conversions in the last %s\n\n", fmt_duration(span, sizeof span, ctl_jnum(j, "since_s")));
+    json_array_foreach(json_object_get(j, "rows"), i, row) report_row(&m, &d, row);
+    printf("conversions in the last %s\n\n",
+           fmt_duration(span, sizeof span, ctl_jnum(j, "since_s")));
     if (m.nrows == 1) {
         printf("no conversions\n");
     } else {
@@ -687,20 +701,33 @@ static int ctl_resolve(struct ctl *ctl, const char *cfgpath, int cfg_given, cons
     return ctl->token ? EXIT_OK : ctl_fail(EXIT_USAGE, "no admin token");
 }
 
-enum { OPT_URL = 256, OPT_TOKEN, OPT_TOKEN_FILE, OPT_JSON, OPT_STATE, OPT_LIMIT, OPT_DEAD,
-       OPT_PIXEL, OPT_SINCE };
+enum {
+    OPT_URL = 256,
+    OPT_TOKEN,
+    OPT_TOKEN_FILE,
+    OPT_JSON,
+    OPT_STATE,
+    OPT_LIMIT,
+    OPT_DEAD,
+    OPT_PIXEL,
+    OPT_SINCE
+};
 
-static const struct option ctl_options[] = {
-    {"config", required_argument, NULL, 'c'},  {"url", required_argument, NULL, OPT_URL},
-    {"token", required_argument, NULL, OPT_TOKEN},
-    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-    {"json", no_argument, NULL, OPT_JSON},      {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},        {"state", required_argument, NULL, OPT_STATE},
-    {"limit", required_argument, NULL, OPT_LIMIT}, {"dead", no_argument, NULL, OPT_DEAD},
-    {"pixel", required_argument, NULL, OPT_PIXEL}, {"since", required_argument, NULL, OPT_SINCE},
-    {NULL, 0, NULL, 0}};
+static const struct option ctl_options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"url", required_argument, NULL, OPT_URL},
+                                            {"token", required_argument, NULL, OPT_TOKEN},
+                                            {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+                                            {"json", no_argument, NULL, OPT_JSON},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {"state", required_argument, NULL, OPT_STATE},
+                                            {"limit", required_argument, NULL, OPT_LIMIT},
+                                            {"dead", no_argument, NULL, OPT_DEAD},
+                                            {"pixel", required_argument, NULL, OPT_PIXEL},
+                                            {"since", required_argument, NULL, OPT_SINCE},
+                                            {NULL, 0, NULL, 0}};
 
-#define OPTBIT(o) (1u << ((o) - OPT_STATE))
+#define OPTBIT(o) (1u << ((o)-OPT_STATE))
 
 struct ctl_args {
     const char *cfgpath, *url, *token_file;
@@ -715,7 +742,10 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
 
     while ((c = getopt_long(argc, argv, "c:hV", ctl_options, NULL)) != -1) {
         switch (c) {
-        case 'c': a->cfgpath = optarg; a->cfg_given = 1; break;
+        case 'c':
+            a->cfgpath = optarg;
+            a->cfg_given = 1;
+            break;
         case OPT_URL: a->url = optarg; break;
         case OPT_TOKEN:
             free(ctl->token);
@@ -733,7 +763,8 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
                 if (!strcmp(optarg, states[i]))
                     ctl->state = states[i];
             if (!ctl->state)
-                return ctl_fail(EXIT_USAGE, "--state must be held, ready, sent, retry, dead or ignored");
+                return ctl_fail(EXIT_USAGE,
+                                "--state must be held, ready, sent, retry, dead or ignored");
             break;
         case OPT_LIMIT:
             if (ctl_parse_long(optarg, 1, 1000, &ctl->limit) < 0)
@@ -743,7 +774,8 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
         case OPT_PIXEL: ctl->pixel = optarg; break;
         case OPT_SINCE:
             if (ctl_parse_duration(optarg, &ctl->since_s) < 0)
-                return ctl_fail(EXIT_USAGE, "--since takes a duration such as 3600, 90m, 24h or 7d");
+                return ctl_fail(EXIT_USAGE,
+                                "--since takes a duration such as 3600, 90m, 24h or 7d");
             break;
         default: ctl_usage(stderr); return EXIT_USAGE;
         }
@@ -772,16 +804,28 @@ static int ctl_parse_id(const char *s, long long *id)
     return EXIT_OK;
 }
 
-static int run_status(const struct ctl *ctl, long long id) { return cmd_status(ctl); }
-static int run_events(const struct ctl *ctl, long long id) { return cmd_events(ctl); }
-static int run_test_event(const struct ctl *ctl, long long id) { return cmd_test_event(ctl); }
-static int run_report(const struct ctl *ctl, long long id) { return cmd_report(ctl); }
+static int run_status(const struct ctl *ctl, long long id)
+{
+    return cmd_status(ctl);
+}
+static int run_events(const struct ctl *ctl, long long id)
+{
+    return cmd_events(ctl);
+}
+static int run_test_event(const struct ctl *ctl, long long id)
+{
+    return cmd_test_event(ctl);
+}
+static int run_report(const struct ctl *ctl, long long id)
+{
+    return cmd_report(ctl);
+}
 
 struct ctl_command {
     const char *name;
     int takes_id;
-    int dead;          /* replay: --dead selects the bulk form */
-    unsigned allowed;  /* OPTBIT()s of the command options it takes */
+    int dead;         /* replay: --dead selects the bulk form */
+    unsigned allowed; /* OPTBIT()s of the command options it takes */
     int (*run)(const struct ctl *ctl, long long id);
 };
 
@@ -813,8 +857,7 @@ static const struct ctl_command *ctl_command_find(const struct ctl *ctl, const s
         known = 1;
         if (c->dead != ctl->dead || nargs != 1 + c->takes_id)
             continue;
-        if (ctl_allow(a->used, c->name, c->allowed) ||
-            (c->takes_id && ctl_parse_id(args[1], id)))
+        if (ctl_allow(a->used, c->name, c->allowed) || (c->takes_id && ctl_parse_id(args[1], id)))
             return NULL;
         return c;
     }

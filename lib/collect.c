@@ -50,8 +50,7 @@ static int collect_too_deep(const char *body, size_t len, int max)
 
 /* *val (borrowed from root) is NULL when key is absent, null or "". Returns -1 when the
  * value is not a string. */
-static int collect_string(json_t *root, const char *key, const char **val, char *why,
-                          size_t whylen)
+static int collect_string(json_t *root, const char *key, const char **val, char *why, size_t whylen)
 {
     json_t *v = json_object_get(root, key);
 
@@ -113,8 +112,8 @@ static void collect_utf8_tail(char *s)
 }
 
 /* Context fields only enrich the event: a long one is cut rather than refused. */
-static int collect_context(json_t *root, const char *key, char *field, size_t size,
-                           char *why, size_t whylen)
+static int collect_context(json_t *root, const char *key, char *field, size_t size, char *why,
+                           size_t whylen)
 {
     const char *s;
 
@@ -226,8 +225,8 @@ static int collect_value(json_t *root, struct touch *out, char *why, size_t whyl
 
 /* The client's ts is checked for type and then ignored: the caller stamps the server's
  * receive time, since a browser clock can be anything and TikTok rejects odd times. */
-int collect_parse(const char *body, size_t len, const char *country, struct touch *out,
-                  char *why, size_t whylen)
+int collect_parse(const char *body, size_t len, const char *country, struct touch *out, char *why,
+                  size_t whylen)
 {
     json_t *root = NULL, *ts;
     json_error_t err;
@@ -263,8 +262,7 @@ int collect_parse(const char *body, size_t len, const char *country, struct touc
         collect_context(root, "ttp", out->ttp, sizeof out->ttp, why, whylen) ||
         collect_context(root, "url", out->url, sizeof out->url, why, whylen) ||
         collect_context(root, "referrer", out->referrer, sizeof out->referrer, why, whylen) ||
-        collect_contact(root, country, out, why, whylen) ||
-        collect_value(root, out, why, whylen))
+        collect_contact(root, country, out, why, whylen) || collect_value(root, out, why, whylen))
         goto out;
     normalize_scrub_url(out->url);
     normalize_scrub_url(out->referrer);

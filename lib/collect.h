@@ -9,7 +9,7 @@
  * url, referrer, email, phone, order_id, value, currency, ts). country (may be NULL) is
  * used to put national phone numbers in E.164. ip/user_agent/ts are left for the caller.
  * Returns 0, or -1 with a short reason in why (the caller answers 400). */
-int collect_parse(const char *body, size_t len, const char *country, struct touch *out,
-                  char *why, size_t whylen);
+int collect_parse(const char *body, size_t len, const char *country, struct touch *out, char *why,
+                  size_t whylen);
 
 #endif

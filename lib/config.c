@@ -17,15 +17,21 @@ struct setting {
     const char *path;
     enum setting_type type;
     size_t offset;
-    size_t size;       /* SET_STR: buffer size */
+    size_t size; /* SET_STR: buffer size */
     double min, max;
     const char *def_str;
     double def_num;
 };
 
 #define OFF(f) offsetof(struct config, f)
-#define STR(p, f, d) { p, SET_STR, OFF(f), sizeof(((struct config *)0)->f), 0, 0, d, 0 }
-#define NUM(p, t, f, lo, hi, d) { p, t, OFF(f), 0, lo, hi, NULL, d }
+#define STR(p, f, d)                                                                               \
+    {                                                                                              \
+        p, SET_STR, OFF(f), sizeof(((struct config *)0)->f), 0, 0, d, 0                            \
+    }
+#define NUM(p, t, f, lo, hi, d)                                                                    \
+    {                                                                                              \
+        p, t, OFF(f), 0, lo, hi, NULL, d                                                           \
+    }
 
 static const struct setting settings[] = {
     STR("listen.address", listen_address, "127.0.0.1"),
@@ -125,7 +131,8 @@ static int load_setting(const config_t *lc, const struct setting *d, struct conf
         }
     }
     switch (d->type) {
-    case SET_INT: case SET_BOOL: *(int *)base = (int)v; break;
+    case SET_INT:
+    case SET_BOOL: *(int *)base = (int)v; break;
     case SET_LONG: *(long *)base = (long)v; break;
     case SET_SIZE: *(size_t *)base = (size_t)v; break;
     case SET_DOUBLE: *(double *)base = v; break;
@@ -155,7 +162,8 @@ static int load_secret(const config_setting_t *grp, const char *key, char **out,
     if (strncmp(fpath, "${CREDENTIALS_DIRECTORY}", 24) == 0) {
         const char *dir = getenv("CREDENTIALS_DIRECTORY");
         if (!dir) {
-            set_err(err, errlen, file, setting_line(s), "%s uses ${CREDENTIALS_DIRECTORY}, which is not set", fkey);
+            set_err(err, errlen, file, setting_line(s),
+                    "%s uses ${CREDENTIALS_DIRECTORY}, which is not set", fkey);
             return -1;
         }
         snprintf(path, sizeof path, "%s%s", dir, fpath + 24);
@@ -164,7 +172,8 @@ static int load_secret(const config_setting_t *grp, const char *key, char **out,
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, file, setting_line(s), "%s: cannot read %s: %s", fkey, path, strerror(errno));
+        set_err(err, errlen, file, setting_line(s), "%s: cannot read %s: %s", fkey, path,
+                strerror(errno));
         return -1;
     }
     char buf[4096];
@@ -241,8 +250,9 @@ static int load_pixels(const config_t *lc, struct config *cfg, const char *file,
         double rate = cfg->rate_per_s;
         int line = setting_line(p);
 
-        if (!config_setting_is_group(p) || config_setting_lookup_string(p, "code", &code) != CONFIG_TRUE ||
-            !valid_id(code) || strlen(code) >= sizeof px->code) {
+        if (!config_setting_is_group(p) ||
+            config_setting_lookup_string(p, "code", &code) != CONFIG_TRUE || !valid_id(code) ||
+            strlen(code) >= sizeof px->code) {
             set_err(err, errlen, file, line, "tiktok.pixels[%d] needs a code", i);
             return -1;
         }
@@ -263,7 +273,8 @@ static int load_pixels(const config_t *lc, struct config *cfg, const char *file,
         if (load_secret(p, "access_token", &px->access_token, file, err, errlen) < 0)
             return -1;
         if (!px->access_token && !cfg->dry_run) {
-            set_err(err, errlen, file, line, "pixel %s has no access_token (or access_token_file)", code);
+            set_err(err, errlen, file, line, "pixel %s has no access_token (or access_token_file)",
+                    code);
             return -1;
         }
         for (int j = 0; j < i; j++)
@@ -299,9 +310,11 @@ static int load_source(config_setting_t *s, int i, struct config *cfg, const cha
         return -1;
     }
     STR_SET(src->id, id);
-    if (config_setting_lookup_string(s, "type", &type) != CONFIG_TRUE || !(src->ops = source_find(type))) {
+    if (config_setting_lookup_string(s, "type", &type) != CONFIG_TRUE ||
+        !(src->ops = source_find(type))) {
         set_err(err, errlen, file, line,
-                "source %s: type must be shopify, woocommerce, stripe, calendly, calcom or generic", id);
+                "source %s: type must be shopify, woocommerce, stripe, calendly, calcom or generic",
+                id);
         return -1;
     }
     STR_SET(src->type, type);
@@ -319,7 +332,8 @@ static int load_source(config_setting_t *s, int i, struct config *cfg, const cha
     }
     if (config_setting_lookup_string(s, "pixel", &pixel) == CONFIG_TRUE) {
         if (!config_find_pixel(cfg, pixel)) {
-            set_err(err, errlen, file, line, "source %s: pixel %s is not in tiktok.pixels", id, pixel);
+            set_err(err, errlen, file, line, "source %s: pixel %s is not in tiktok.pixels", id,
+                    pixel);
             return -1;
         }
         STR_SET(src->pixel, pixel);
@@ -396,8 +410,10 @@ static int load_misc(const config_t *lc, struct config *cfg, const char *file, c
             set_err(err, errlen, file, 0, "events.%s must not be empty", conversion_kind_name(k));
             return -1;
         }
-    if (load_strings(lc, "collect.allowed_origins", &cfg->allowed_origins, &cfg->norigins, file, err, errlen) < 0 ||
-        load_strings(lc, "collect.trusted_proxies", &cfg->trusted_proxies, &cfg->nproxies, file, err, errlen) < 0)
+    if (load_strings(lc, "collect.allowed_origins", &cfg->allowed_origins, &cfg->norigins, file,
+                     err, errlen) < 0 ||
+        load_strings(lc, "collect.trusted_proxies", &cfg->trusted_proxies, &cfg->nproxies, file,
+                     err, errlen) < 0)
         return -1;
     return 0;
 }
@@ -426,7 +442,8 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (load_setting(&lc, &settings[i], cfg, path, err, errlen) < 0)
             goto out;
-    if (load_misc(&lc, cfg, path, err, errlen) < 0 || load_pixels(&lc, cfg, path, err, errlen) < 0 ||
+    if (load_misc(&lc, cfg, path, err, errlen) < 0 ||
+        load_pixels(&lc, cfg, path, err, errlen) < 0 ||
         load_sources(&lc, cfg, path, err, errlen) < 0)
         goto out;
     ok = 1;
@@ -496,7 +513,8 @@ int config_origin_allowed(const struct config *cfg, const char *origin)
     if (!origin)
         return 0;
     for (int i = 0; i < cfg->norigins; i++)
-        if (strcmp(cfg->allowed_origins[i], origin) == 0 || strcmp(cfg->allowed_origins[i], "*") == 0)
+        if (strcmp(cfg->allowed_origins[i], origin) == 0 ||
+            strcmp(cfg->allowed_origins[i], "*") == 0)
             return 1;
     return 0;
 }

@@ -11,9 +11,9 @@ struct source_ops;
 
 struct pixel_cfg {
     char code[64];
-    char *access_token;        /* owned; never logged */
+    char *access_token; /* owned; never logged */
     char test_event_code[64];
-    double rate_per_s;         /* token bucket refill: requests per second */
+    double rate_per_s; /* token bucket refill: requests per second */
 };
 
 struct source_cfg {
@@ -32,9 +32,9 @@ struct config {
     int listen_port;
     char admin_address[64];
     int admin_port;
-    char *admin_token;         /* owned; never logged */
+    char *admin_token; /* owned; never logged */
     char store_path[512];
-    int store_sync_full;       /* store.synchronous = "full" (default) */
+    int store_sync_full; /* store.synchronous = "full" (default) */
     enum log_level log_level;
 
     char api_base[256];
@@ -47,7 +47,7 @@ struct config {
     long retry_base_ms;
     long retry_cap_ms;
     long max_age_s;
-    double rate_per_s;         /* default per-pixel rate limit, requests per second */
+    double rate_per_s; /* default per-pixel rate limit, requests per second */
 
     char event_names[KIND_COUNT][64];
 
@@ -55,7 +55,7 @@ struct config {
     long window_s;
     long ip_ua_window_s;
     long click_window_s;
-    long retention_s;          /* sent events and business keys kept this long */
+    long retention_s; /* sent events and business keys kept this long */
 
     char **allowed_origins;
     int norigins;
@@ -64,7 +64,7 @@ struct config {
     double collect_rate_per_s; /* per client IP */
     int collect_burst;
 
-    size_t max_body;           /* webhooks */
+    size_t max_body; /* webhooks */
     size_t max_collect_body;
     int max_connections;
     int connection_timeout_s;
@@ -72,7 +72,7 @@ struct config {
     struct source_cfg *sources;
     int nsources;
 
-    int refs;                  /* see config_hold/config_drop */
+    int refs; /* see config_hold/config_drop */
 };
 
 /* Loads and validates path. Returns a new config (refs = 1) or NULL with

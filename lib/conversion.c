@@ -75,14 +75,17 @@ struct conversion_field {
     size_t size;
 };
 
-#define CONV_FIELD(f) {#f, offsetof(struct conversion, f), sizeof(((struct conversion *)0)->f)}
+#define CONV_FIELD(f)                                                                              \
+    {                                                                                              \
+#f, offsetof(struct conversion, f), sizeof(((struct conversion *)0)->f)                    \
+    }
 
 static const struct conversion_field conversion_fields[] = {
-    CONV_FIELD(source_id),  CONV_FIELD(object_id),        CONV_FIELD(delivery_id),
-    CONV_FIELD(order_id),   CONV_FIELD(event_id),         CONV_FIELD(vid),
-    CONV_FIELD(email_hash), CONV_FIELD(phone_hash),       CONV_FIELD(external_id_hash),
-    CONV_FIELD(value),      CONV_FIELD(currency),         CONV_FIELD(ttclid),
-    CONV_FIELD(ttp),        CONV_FIELD(ip),               CONV_FIELD(user_agent),
+    CONV_FIELD(source_id),  CONV_FIELD(object_id),  CONV_FIELD(delivery_id),
+    CONV_FIELD(order_id),   CONV_FIELD(event_id),   CONV_FIELD(vid),
+    CONV_FIELD(email_hash), CONV_FIELD(phone_hash), CONV_FIELD(external_id_hash),
+    CONV_FIELD(value),      CONV_FIELD(currency),   CONV_FIELD(ttclid),
+    CONV_FIELD(ttp),        CONV_FIELD(ip),         CONV_FIELD(user_agent),
     CONV_FIELD(url),        CONV_FIELD(referrer),
 };
 
@@ -150,7 +153,8 @@ static int conversion_read_refs(json_t *refs, struct conversion *c)
         return 0;
     if (!json_is_array(refs) || json_array_size(refs) > CONV_MAX_REFS)
         return -1;
-    json_array_foreach(refs, i, ref) {
+    json_array_foreach(refs, i, ref)
+    {
         if (!json_is_string(ref) || json_string_length(ref) >= sizeof c->refs[0])
             return -1;
         conversion_add_ref(c, json_string_value(ref));

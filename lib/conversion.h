@@ -12,32 +12,32 @@ enum conversion_kind { KIND_ORDER = 0, KIND_CALL = 1, KIND_LEAD = 2, KIND_COUNT 
 struct conversion {
     char source_id[64];
     enum conversion_kind kind;
-    char object_id[160];   /* the sender's object id: the business key with source+kind */
-    char delivery_id[160]; /* the sender's delivery/event id, for logs only */
-    char order_id[160];    /* properties.order_id (orders only), "" for calls/leads */
+    char object_id[160];           /* the sender's object id: the business key with source+kind */
+    char delivery_id[160];         /* the sender's delivery/event id, for logs only */
+    char order_id[160];            /* properties.order_id (orders only), "" for calls/leads */
     char refs[CONV_MAX_REFS][160]; /* order references for match rule 2 */
     int nrefs;
-    char event_id[160];    /* explicit event_id carried by the webhook (rule 1) */
-    char vid[80];          /* visitor id carried by the webhook (rule 3) */
+    char event_id[160]; /* explicit event_id carried by the webhook (rule 1) */
+    char vid[80];       /* visitor id carried by the webhook (rule 3) */
     char email_hash[65];
     char phone_hash[65];
     char external_id_hash[65];
-    char value[40];        /* exact decimal text, "" when unknown */
+    char value[40]; /* exact decimal text, "" when unknown */
     char currency[4];
-    char *contents_json;   /* owned: JSON array text of TikTok contents[], or NULL */
+    char *contents_json; /* owned: JSON array text of TikTok contents[], or NULL */
     char ttclid[256];
     char ttp[160];
     char ip[64];
     char user_agent[512];
     char url[1024];
     char referrer[1024];
-    long long event_time;  /* unix seconds */
-    int test;              /* a test order/booking (Shopify test, Stripe livemode=false, …) */
+    long long event_time; /* unix seconds */
+    int test;             /* a test order/booking (Shopify test, Stripe livemode=false, …) */
 };
 
 struct touch {
     char vid[80];
-    char event[64];        /* pixel event name, "" for an identify */
+    char event[64]; /* pixel event name, "" for an identify */
     char event_id[160];
     char order_id[160];
     char ttclid[256];
@@ -50,7 +50,7 @@ struct touch {
     char phone_hash[65];
     char value[40];
     char currency[4];
-    long long ts;          /* unix seconds (server receive time) */
+    long long ts; /* unix seconds (server receive time) */
 };
 
 const char *conversion_kind_name(enum conversion_kind kind);

@@ -95,7 +95,7 @@ static int promote_one(struct forwarder *fw, const struct config *cfg, const str
                       payload) == 0) {
         metrics_conversion(conversion_kind_name(c.kind), m.matched_by);
         log_debug("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s", row->id,
-                 c.source_id, conversion_kind_name(c.kind), m.matched_by, m.event_name);
+                  c.source_id, conversion_kind_name(c.kind), m.matched_by, m.event_name);
     } else {
         log_warn("matching failed, will retry", "id=%lld", row->id);
     }
@@ -210,8 +210,8 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         if (r->retry_after_s > 0 && r->retry_after_s * 1000 > wait)
             wait = r->retry_after_s * 1000;
         ps->blocked_until = now + wait;
-        snprintf(msg, sizeof msg, "%s (http %ld, code %s)", r->message[0] ? r->message : "no answer",
-                 r->http_status, code);
+        snprintf(msg, sizeof msg, "%s (http %ld, code %s)",
+                 r->message[0] ? r->message : "no answer", r->http_status, code);
         store_mark_retry(fw->st, ids, b->n, now + wait, msg);
         log_warn("batch will be retried", "pixel=%s events=%d http=%ld code=%s retry_in_ms=%lld",
                  b->pixel, b->n, r->http_status, code, wait);
@@ -226,9 +226,7 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
                   "pixel=%s code=%s", b->pixel, code);
         break;
     case TT_BAD_ROWS:
-    case TT_REJECTED:
-        split_batch(fw, cfg, ps, b, r);
-        break;
+    case TT_REJECTED: split_batch(fw, cfg, ps, b, r); break;
     }
 }
 
@@ -245,13 +243,14 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     for (int i = 0; i < b->n; i++)
         events[i] = b->rows[i].payload;
     collect_ids(b, ids);
-    body = tiktok_batch_body(b->pixel, b->test && b->px ? b->px->test_event_code : NULL, events, b->n);
+    body =
+        tiktok_batch_body(b->pixel, b->test && b->px ? b->px->test_event_code : NULL, events, b->n);
     if (!body)
         goto out;
     if (cfg->dry_run) {
         store_mark_sent(fw->st, ids, b->n, "dry-run", clock_wall_ms());
-        log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel, b->n,
-                 strlen(body));
+        log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel,
+                 b->n, strlen(body));
         goto out;
     }
     tiktok_post(cfg->api_base, b->px ? b->px->access_token : "", body, cfg->request_timeout_ms, &r);
@@ -263,7 +262,8 @@ out:
 }
 
 /* Events past max_age go dead before sending: TikTok would not attribute them. */
-static int drop_expired(struct forwarder *fw, const struct config *cfg, struct event_row *rows, int n)
+static int drop_expired(struct forwarder *fw, const struct config *cfg, struct event_row *rows,
+                        int n)
 {
     long long oldest = time(NULL) - cfg->max_age_s;
     int kept = 0;
@@ -292,7 +292,8 @@ static int refill(struct pixel_state *ps, const struct pixel_cfg *px, long long 
 }
 
 /* Sends one batch of pixel's due events; returns how many were taken. */
-static int send_pixel(struct forwarder *fw, const struct config *cfg, const char *pixel, long long now)
+static int send_pixel(struct forwarder *fw, const struct config *cfg, const char *pixel,
+                      long long now)
 {
     const struct pixel_cfg *px = config_find_pixel(cfg, pixel);
     struct pixel_state *ps;
@@ -357,8 +358,8 @@ static int run_pass(struct forwarder *fw)
     free(pixels);
     store_checkpoint(fw->st, now);
     if (now - fw->purged_ms >= PURGE_EVERY_MS) {
-        long removed = store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s,
-                                   cfg->retention_s);
+        long removed =
+            store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s, cfg->retention_s);
         if (removed > 0)
             log_info("purged expired rows", "rows=%ld", removed);
         fw->purged_ms = now;
@@ -457,7 +458,8 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     if (pthread_timedjoin_np(fw->thread, NULL, &until) != 0) {
         /* The request in flight outlived the grace period: its events stay queued and
          * are resent with the same event_id at the next start. */
-        log_warn("forwarder did not finish in time; queued events are kept", "grace_ms=%ld", grace_ms);
+        log_warn("forwarder did not finish in time; queued events are kept", "grace_ms=%ld",
+                 grace_ms);
         return; /* the thread still uses fw; the process is about to exit */
     }
     config_drop(fw->cfg);
@@ -496,10 +498,11 @@ char *forwarder_pixels_json(struct forwarder *fw)
             reason[o++] = (ch >= 0 && ch < 0x20) ? ' ' : ch;
             reason[o] = '\0';
         }
-        len += (size_t)snprintf(out + len, cap - len,
-                                "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
-                                i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false",
-                                reason, ps && ps->paused ? ps->paused_since : 0LL);
+        len +=
+            (size_t)snprintf(out + len, cap - len,
+                             "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
+                             i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false",
+                             reason, ps && ps->paused ? ps->paused_since : 0LL);
         if (len >= cap - 600)
             break;
     }

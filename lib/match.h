@@ -11,9 +11,9 @@ struct config;
 struct match_result {
     char event_name[64];
     char event_id[160];
-    char matched_by[16];  /* event_id|order_ref|vid|email|phone|ip_ua|none */
-    long long touch_id;   /* 0 when none */
-    struct touch enrich;  /* ttclid, ttp, ip, user_agent, url, referrer to send */
+    char matched_by[16]; /* event_id|order_ref|vid|email|phone|ip_ua|none */
+    long long touch_id;  /* 0 when none */
+    struct touch enrich; /* ttclid, ttp, ip, user_agent, url, referrer to send */
 };
 
 /* Runs rules 1-6 in order. Returns 0, or -1 on a store error. */

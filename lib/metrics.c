@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MET_LABEL_MAX 64    /* longer label values are cut; they are known short strings */
-#define MET_SLOTS 128       /* label sets per counter family, the last kept for "other" */
-#define MET_HIST_SLOTS 8    /* label sets per histogram family, likewise */
+#define MET_LABEL_MAX 64 /* longer label values are cut; they are known short strings */
+#define MET_SLOTS 128    /* label sets per counter family, the last kept for "other" */
+#define MET_HIST_SLOTS 8 /* label sets per histogram family, likewise */
 #define MET_BUCKETS_MAX 12
 
 struct met_counter {
@@ -57,26 +57,30 @@ static const char *const met_group_text[] = {"1",  "2",  "4",   "8",   "16",
                                              "32", "64", "128", "256", "512"};
 
 /* In enum event_state order (store.h); kept here so metrics does not pull in the store. */
-static const char *const met_state_names[6] = {"held", "ready", "sent",
-                                               "retry", "dead", "ignored"};
+static const char *const met_state_names[6] = {"held", "ready", "sent", "retry", "dead", "ignored"};
 
 static pthread_mutex_t met_lock = PTHREAD_MUTEX_INITIALIZER;
 
-#define MET_COUNTER(n_, h_, ...) {.name = n_, .help = h_, .nlabels = \
-    (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), \
-    .label_names = {__VA_ARGS__}}
+#define MET_COUNTER(n_, h_, ...)                                                                   \
+    {                                                                                              \
+        .name = n_, .help = h_,                                                                    \
+        .nlabels = (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),            \
+        .label_names = {                                                                           \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
 
 static struct met_counter_family met_webhooks = MET_COUNTER(
     "ttrelay_webhooks_total", "Webhooks received, by source and result.", "source", "result");
 static struct met_counter_family met_collect = MET_COUNTER(
     "ttrelay_collect_total", "Browser captures posted to /collect, by result.", "result");
-static struct met_counter_family met_conversions = MET_COUNTER(
-    "ttrelay_conversions_total", "Conversions matched, by kind and the key that matched.",
-    "kind", "matched_by");
+static struct met_counter_family met_conversions =
+    MET_COUNTER("ttrelay_conversions_total",
+                "Conversions matched, by kind and the key that matched.", "kind", "matched_by");
 static struct met_counter_family met_tiktok = MET_COUNTER(
     "ttrelay_tiktok_responses_total", "Responses from the TikTok Events API, by code.", "code");
-static struct met_counter_family met_sent = MET_COUNTER(
-    "ttrelay_events_sent_total", "Events accepted by TikTok, by pixel.", "pixel");
+static struct met_counter_family met_sent =
+    MET_COUNTER("ttrelay_events_sent_total", "Events accepted by TikTok, by pixel.", "pixel");
 static struct met_counter_family met_dead = MET_COUNTER(
     "ttrelay_events_dead_total", "Events given up on (dead letter), by pixel.", "pixel");
 
@@ -385,10 +389,10 @@ static void met_render_gauges(struct met_buf *b, const struct metrics_gauges *g)
         met_put_label(b, "state", met_state_names[s]);
         met_printf(b, "} %lld\n", g->events_by_state[s]);
     }
-    met_gauge(b, "ttrelay_queue_depth", "Events waiting to be sent (held, ready, retry).",
-              "%.0f", (double)g->queue_depth);
-    met_gauge(b, "ttrelay_oldest_queued_age_seconds", "Age of the oldest waiting event.",
-              "%.3f", isfinite(g->oldest_queued_age_s) ? g->oldest_queued_age_s : 0);
+    met_gauge(b, "ttrelay_queue_depth", "Events waiting to be sent (held, ready, retry).", "%.0f",
+              (double)g->queue_depth);
+    met_gauge(b, "ttrelay_oldest_queued_age_seconds", "Age of the oldest waiting event.", "%.3f",
+              isfinite(g->oldest_queued_age_s) ? g->oldest_queued_age_s : 0);
     met_gauge(b, "ttrelay_touches", "Browser touches held for matching.", "%.0f",
               (double)g->touches);
     met_gauge(b, "ttrelay_pixels_paused", "Pixels paused after a permission or token error.",

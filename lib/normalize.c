@@ -25,30 +25,30 @@ struct country_code {
  * carries the country code itself, handled in phone_national(). Italy, Spain, Portugal,
  * Greece, the Nordics without trunk and Mexico keep every digit. */
 static const struct country_code country_codes[] = {
-    {"US", "1", "", NULL},     {"CA", "1", "", NULL},     {"PR", "1", "", NULL},
-    {"GB", "44", "0", NULL},   {"IE", "353", "0", NULL},  {"DE", "49", "0", NULL},
-    {"FR", "33", "0", NULL},   {"NL", "31", "0", NULL},   {"BE", "32", "0", NULL},
-    {"LU", "352", "", NULL},   {"ES", "34", "", NULL},    {"PT", "351", "", NULL},
-    {"IT", "39", "", NULL},    {"CH", "41", "0", NULL},   {"AT", "43", "0", NULL},
-    {"SE", "46", "0", NULL},   {"NO", "47", "", NULL},    {"DK", "45", "", NULL},
-    {"FI", "358", "0", NULL},  {"IS", "354", "", NULL},   {"PL", "48", "", NULL},
-    {"CZ", "420", "", NULL},   {"SK", "421", "0", NULL},  {"HU", "36", "06", NULL},
-    {"RO", "40", "0", NULL},   {"BG", "359", "0", NULL},  {"GR", "30", "", NULL},
-    {"HR", "385", "0", NULL},  {"SI", "386", "0", NULL},  {"RS", "381", "0", NULL},
-    {"EE", "372", "", NULL},   {"LV", "371", "", NULL},   {"LT", "370", "8", "0"},
-    {"UA", "380", "0", NULL},  {"RU", "7", "8", NULL},    {"KZ", "7", "8", NULL},
-    {"TR", "90", "0", NULL},   {"IL", "972", "0", NULL},  {"AE", "971", "0", NULL},
-    {"SA", "966", "0", NULL},  {"QA", "974", "", NULL},   {"KW", "965", "", NULL},
-    {"EG", "20", "0", NULL},   {"MA", "212", "0", NULL},  {"NG", "234", "0", NULL},
-    {"KE", "254", "0", NULL},  {"GH", "233", "0", NULL},  {"ZA", "27", "0", NULL},
-    {"AU", "61", "0", NULL},   {"NZ", "64", "0", NULL},   {"IN", "91", "0", NULL},
-    {"PK", "92", "0", NULL},   {"BD", "880", "0", NULL},  {"LK", "94", "0", NULL},
-    {"JP", "81", "0", NULL},   {"KR", "82", "0", NULL},   {"CN", "86", "0", NULL},
-    {"HK", "852", "", NULL},   {"TW", "886", "0", NULL},  {"SG", "65", "", NULL},
-    {"MY", "60", "0", NULL},   {"TH", "66", "0", NULL},   {"VN", "84", "0", NULL},
-    {"PH", "63", "0", NULL},   {"ID", "62", "0", NULL},   {"BR", "55", "0", NULL},
-    {"AR", "54", "0", NULL},   {"MX", "52", "", NULL},    {"CO", "57", "", NULL},
-    {"CL", "56", "", NULL},    {"PE", "51", "0", NULL},
+    {"US", "1", "", NULL},    {"CA", "1", "", NULL},    {"PR", "1", "", NULL},
+    {"GB", "44", "0", NULL},  {"IE", "353", "0", NULL}, {"DE", "49", "0", NULL},
+    {"FR", "33", "0", NULL},  {"NL", "31", "0", NULL},  {"BE", "32", "0", NULL},
+    {"LU", "352", "", NULL},  {"ES", "34", "", NULL},   {"PT", "351", "", NULL},
+    {"IT", "39", "", NULL},   {"CH", "41", "0", NULL},  {"AT", "43", "0", NULL},
+    {"SE", "46", "0", NULL},  {"NO", "47", "", NULL},   {"DK", "45", "", NULL},
+    {"FI", "358", "0", NULL}, {"IS", "354", "", NULL},  {"PL", "48", "", NULL},
+    {"CZ", "420", "", NULL},  {"SK", "421", "0", NULL}, {"HU", "36", "06", NULL},
+    {"RO", "40", "0", NULL},  {"BG", "359", "0", NULL}, {"GR", "30", "", NULL},
+    {"HR", "385", "0", NULL}, {"SI", "386", "0", NULL}, {"RS", "381", "0", NULL},
+    {"EE", "372", "", NULL},  {"LV", "371", "", NULL},  {"LT", "370", "8", "0"},
+    {"UA", "380", "0", NULL}, {"RU", "7", "8", NULL},   {"KZ", "7", "8", NULL},
+    {"TR", "90", "0", NULL},  {"IL", "972", "0", NULL}, {"AE", "971", "0", NULL},
+    {"SA", "966", "0", NULL}, {"QA", "974", "", NULL},  {"KW", "965", "", NULL},
+    {"EG", "20", "0", NULL},  {"MA", "212", "0", NULL}, {"NG", "234", "0", NULL},
+    {"KE", "254", "0", NULL}, {"GH", "233", "0", NULL}, {"ZA", "27", "0", NULL},
+    {"AU", "61", "0", NULL},  {"NZ", "64", "0", NULL},  {"IN", "91", "0", NULL},
+    {"PK", "92", "0", NULL},  {"BD", "880", "0", NULL}, {"LK", "94", "0", NULL},
+    {"JP", "81", "0", NULL},  {"KR", "82", "0", NULL},  {"CN", "86", "0", NULL},
+    {"HK", "852", "", NULL},  {"TW", "886", "0", NULL}, {"SG", "65", "", NULL},
+    {"MY", "60", "0", NULL},  {"TH", "66", "0", NULL},  {"VN", "84", "0", NULL},
+    {"PH", "63", "0", NULL},  {"ID", "62", "0", NULL},  {"BR", "55", "0", NULL},
+    {"AR", "54", "0", NULL},  {"MX", "52", "", NULL},   {"CO", "57", "", NULL},
+    {"CL", "56", "", NULL},   {"PE", "51", "0", NULL},
 };
 
 static const struct country_code *country_find(const char *iso)
@@ -154,8 +154,7 @@ static int phone_emit(const char *cc, const char *rest, char *out, size_t size)
     return 0;
 }
 
-static int phone_national(const char *digits, const struct country_code *cc, char *out,
-                          size_t size)
+static int phone_national(const char *digits, const struct country_code *cc, char *out, size_t size)
 {
     const char *rest = digits;
     size_t n = strlen(digits);

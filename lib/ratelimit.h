@@ -8,6 +8,7 @@ struct ratelimit;
 struct ratelimit *ratelimit_new(unsigned int slots);
 void ratelimit_free(struct ratelimit *rl);
 /* Takes one token from key's bucket (refilled at rate/s up to burst). 1 allowed, 0 not. */
-int ratelimit_allow(struct ratelimit *rl, const char *key, double rate, int burst, long long now_ms);
+int ratelimit_allow(struct ratelimit *rl, const char *key, double rate, int burst,
+                    long long now_ms);
 
 #endif

@@ -59,8 +59,8 @@ struct event_row {
     long long touch_id;
     char last_error[512];
     char request_id[80];
-    char *data;      /* conversion JSON (conversion_to_json) */
-    char *payload;   /* the TikTok data[] element, once built */
+    char *data;    /* conversion JSON (conversion_to_json) */
+    char *payload; /* the TikTok data[] element, once built */
 };
 void store_row_free(struct event_row *rows, int n);
 

@@ -14,12 +14,12 @@ enum job_type { JOB_CONVERSION, JOB_TOUCH };
  * the writer calls done() after the commit that holds them, then frees them. */
 struct job {
     enum job_type type;
-    struct conversion c;          /* JOB_CONVERSION (contents_json not kept: it is in data) */
-    char *data;                   /* conversion JSON, built by the submitter */
+    struct conversion c; /* JOB_CONVERSION (contents_json not kept: it is in data) */
+    char *data;          /* conversion JSON, built by the submitter */
     char pixel[64];
     int test;
     long long due_ms;
-    struct touch t;               /* JOB_TOUCH */
+    struct touch t; /* JOB_TOUCH */
     enum store_result result;
     long long id;
     store_done_fn done;
@@ -28,9 +28,9 @@ struct job {
 };
 
 struct store {
-    sqlite3 *wdb;                 /* writer thread only */
-    sqlite3 *work;                /* forwarder side, under work_lock */
-    sqlite3 *admin;               /* admin side, under admin_lock */
+    sqlite3 *wdb;   /* writer thread only */
+    sqlite3 *work;  /* forwarder side, under work_lock */
+    sqlite3 *admin; /* admin side, under admin_lock */
     pthread_mutex_t work_lock;
     pthread_mutex_t admin_lock;
 

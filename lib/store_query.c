@@ -10,17 +10,17 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define EVENT_COLS \
-    "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts," \
+#define EVENT_COLS                                                                                 \
+    "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
     "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload"
 
 /* The same columns without the stored conversion, for sending (the payload is enough). */
-#define EVENT_COLS_NO_DATA \
-    "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts," \
+#define EVENT_COLS_NO_DATA                                                                         \
+    "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
     "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload"
 
-#define TOUCH_COLS \
-    "id,vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,referrer,email_hash,phone_hash," \
+#define TOUCH_COLS                                                                                 \
+    "id,vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,referrer,email_hash,phone_hash,"  \
     "value,currency,ts,consumed_by"
 
 static const char *col_text(sqlite3_stmt *s, int i)
@@ -198,8 +198,8 @@ static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
              "SELECT " TOUCH_COLS " FROM touches WHERE %s AND consumed_by IS NULL AND ts>=?3 "
              "AND event IN (?4,?5,?6,?7,?8,?9,?10,?11) ORDER BY ts DESC, id DESC LIMIT 1",
              find_sql[key]);
-    if (sqlite3_prepare_v3(st->work, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->find_touch[key], NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v3(st->work, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->find_touch[key],
+                           NULL) != SQLITE_OK) {
         log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(st->work));
         return NULL;
     }
@@ -244,9 +244,10 @@ int store_find_visitor(struct store *st, const char *vid, struct touch *out)
 
     pthread_mutex_lock(&st->work_lock);
     if (!st->find_visitor &&
-        sqlite3_prepare_v3(st->work,
-                           "SELECT ttclid,ttp,ip,user_agent,url,referrer,last_seen FROM visitors WHERE vid=?",
-                           -1, SQLITE_PREPARE_PERSISTENT, &st->find_visitor, NULL) != SQLITE_OK)
+        sqlite3_prepare_v3(
+            st->work,
+            "SELECT ttclid,ttp,ip,user_agent,url,referrer,last_seen FROM visitors WHERE vid=?", -1,
+            SQLITE_PREPARE_PERSISTENT, &st->find_visitor, NULL) != SQLITE_OK)
         goto out;
     s = st->find_visitor;
     sqlite3_bind_text(s, 1, vid, -1, SQLITE_STATIC);
@@ -293,7 +294,9 @@ int store_work_commit(struct store *st)
 
 static int step_prepared(sqlite3 *db, sqlite3_stmt **s, const char *sql)
 {
-    return (*s || sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) == SQLITE_OK) ? 0 : -1;
+    return (*s || sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) == SQLITE_OK)
+               ? 0
+               : -1;
 }
 
 int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
@@ -305,7 +308,8 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
     if (run_exec(st->work, own_tx ? "BEGIN IMMEDIATE" : "SAVEPOINT promote", "") < 0)
         goto out;
     if (step_prepared(st->work, &st->consume,
-                      "UPDATE touches SET consumed_by=?1 WHERE id=?2 AND consumed_by IS NULL") < 0 ||
+                      "UPDATE touches SET consumed_by=?1 WHERE id=?2 AND consumed_by IS NULL") <
+            0 ||
         step_prepared(st->work, &st->promote,
                       "UPDATE conversions SET state=1, event_name=?2, event_id=?3, matched_by=?4, "
                       "touch_id=?5, payload=?6 WHERE id=?1 AND state=0") < 0)
@@ -350,7 +354,8 @@ void store_checkpoint(struct store *st, long long now_ms)
     st->checkpoint_ms = now_ms;
     pthread_mutex_lock(&st->work_lock);
     /* PASSIVE never blocks the writer; a WAL the writer keeps growing is copied in steps. */
-    if (sqlite3_wal_checkpoint_v2(st->work, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &done) != SQLITE_OK)
+    if (sqlite3_wal_checkpoint_v2(st->work, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &done) !=
+        SQLITE_OK)
         log_warn("store checkpoint failed", "error=\"%s\"", sqlite3_errmsg(st->work));
     pthread_mutex_unlock(&st->work_lock);
 }
@@ -377,9 +382,9 @@ int store_due_pixels(struct store *st, long long now, char ***pixels)
     if (!out)
         return -1;
     pthread_mutex_lock(&st->work_lock);
-    if (sqlite3_prepare_v2(st->work,
-                           "SELECT DISTINCT pixel FROM conversions WHERE state IN (1,3) AND due_ms<=?",
-                           -1, &s, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            st->work, "SELECT DISTINCT pixel FROM conversions WHERE state IN (1,3) AND due_ms<=?",
+            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, now);
         while (sqlite3_step(s) == SQLITE_ROW && n < cap)
             out[n++] = strdup(col_text(s, 0));
@@ -442,17 +447,18 @@ int store_mark_retry(struct store *st, const long long *ids, int n, long long du
 
 int store_mark_dead(struct store *st, const long long *ids, int n, const char *error)
 {
-    return update_ids(st,
-                      "UPDATE conversions SET state=4, last_error=?2, attempts=attempts+?3 WHERE id=?1",
-                      ids, n, error, 0);
+    return update_ids(
+        st, "UPDATE conversions SET state=4, last_error=?2, attempts=attempts+?3 WHERE id=?1", ids,
+        n, error, 0);
 }
 
 int store_defer_pixel(struct store *st, const char *pixel, long long due_ms)
 {
     pthread_mutex_lock(&st->work_lock);
-    int rc = run_exec(st->work,
-                      "UPDATE conversions SET due_ms=?1 WHERE state IN (1,3) AND pixel=?2 AND due_ms<?1",
-                      "is", due_ms, pixel);
+    int rc =
+        run_exec(st->work,
+                 "UPDATE conversions SET due_ms=?1 WHERE state IN (1,3) AND pixel=?2 AND due_ms<?1",
+                 "is", due_ms, pixel);
     pthread_mutex_unlock(&st->work_lock);
     return rc < 0 ? -1 : 0;
 }
@@ -463,7 +469,8 @@ long store_purge(struct store *st, long long now_s, long touch_window_s, long vi
     long total = 0;
     int rc;
     pthread_mutex_lock(&st->work_lock);
-    if ((rc = run_exec(st->work, "DELETE FROM touches WHERE ts<?", "i", now_s - touch_window_s)) > 0)
+    if ((rc = run_exec(st->work, "DELETE FROM touches WHERE ts<?", "i", now_s - touch_window_s)) >
+        0)
         total += rc;
     if ((rc = run_exec(st->work, "DELETE FROM visitors WHERE last_seen<?", "i",
                        now_s - visitor_window_s)) > 0)
@@ -527,10 +534,11 @@ int store_replay_dead(struct store *st, const char *pixel, long long since_ms, l
                       long long now)
 {
     pthread_mutex_lock(&st->admin_lock);
-    int rc = run_exec(st->admin,
-                      "UPDATE conversions SET state=1, due_ms=?1, last_error='' WHERE state=4 "
-                      "AND payload IS NOT NULL AND (?2='' OR pixel=?2) AND received_ms>=?3 AND received_ms<=?4",
-                      "isii", now, pixel ? pixel : "", since_ms, until_ms);
+    int rc = run_exec(
+        st->admin,
+        "UPDATE conversions SET state=1, due_ms=?1, last_error='' WHERE state=4 "
+        "AND payload IS NOT NULL AND (?2='' OR pixel=?2) AND received_ms>=?3 AND received_ms<=?4",
+        "isii", now, pixel ? pixel : "", since_ms, until_ms);
     pthread_mutex_unlock(&st->admin_lock);
     return rc;
 }
@@ -543,9 +551,9 @@ int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *
     memset(counts, 0, sizeof(long long) * EV_STATE_COUNT);
     *oldest = 0;
     pthread_mutex_lock(&st->admin_lock);
-    if (sqlite3_prepare_v2(st->admin,
-                           "SELECT state, COUNT(*), MIN(received_ms) FROM conversions GROUP BY state",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            st->admin, "SELECT state, COUNT(*), MIN(received_ms) FROM conversions GROUP BY state",
+            -1, &s, NULL) != SQLITE_OK)
         goto out;
     while (sqlite3_step(s) == SQLITE_ROW) {
         int state = sqlite3_column_int(s, 0);
@@ -553,7 +561,8 @@ int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *
             continue;
         counts[state] = sqlite3_column_int64(s, 1);
         long long min = sqlite3_column_int64(s, 2);
-        if ((state == EV_HELD || state == EV_READY || state == EV_RETRY) && (!*oldest || min < *oldest))
+        if ((state == EV_HELD || state == EV_READY || state == EV_RETRY) &&
+            (!*oldest || min < *oldest))
             *oldest = min;
     }
     rc = 0;
@@ -583,9 +592,9 @@ int store_list_touches(struct store *st, const char *vid, int limit, struct touc
     if (!out)
         return -1;
     pthread_mutex_lock(&st->admin_lock);
-    if (sqlite3_prepare_v2(st->admin,
-                           "SELECT " TOUCH_COLS " FROM touches WHERE vid=? ORDER BY id DESC LIMIT ?",
-                           -1, &s, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            st->admin, "SELECT " TOUCH_COLS " FROM touches WHERE vid=? ORDER BY id DESC LIMIT ?",
+            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_text(s, 1, vid, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 2, limit);
         while (n < limit && sqlite3_step(s) == SQLITE_ROW)

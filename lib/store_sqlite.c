@@ -19,7 +19,8 @@
 #define SCHEMA_VERSION 1
 #define GROUP_MAX 512
 
-static const char *state_names[EV_STATE_COUNT] = {"held", "ready", "sent", "retry", "dead", "ignored"};
+static const char *state_names[EV_STATE_COUNT] = {"held",  "ready", "sent",
+                                                  "retry", "dead",  "ignored"};
 
 const char *store_state_name(enum event_state s)
 {
@@ -62,7 +63,8 @@ static const char *schema_v1 =
     "CREATE INDEX touches_ts ON touches(ts);"
     "CREATE TABLE visitors("
     " vid TEXT PRIMARY KEY, ttclid TEXT NOT NULL DEFAULT '', ttp TEXT NOT NULL DEFAULT '',"
-    " ip TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '',"
+    " ip TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT "
+    "'',"
     " referrer TEXT NOT NULL DEFAULT '', last_seen INTEGER NOT NULL);"
     "CREATE INDEX visitors_seen ON visitors(last_seen);"
     "CREATE TABLE visitor_keys(key TEXT NOT NULL, vid TEXT NOT NULL, seen INTEGER NOT NULL,"
@@ -85,7 +87,8 @@ static sqlite3 *open_conn(const char *path, int sync_full, int cache_kb, char *e
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return NULL;
     }
@@ -152,27 +155,32 @@ static int prepare_writer(struct store *st)
     return prepare(db, &st->ins_conv,
                    "INSERT OR IGNORE INTO conversions(source,kind,object_id,pixel,state,test,"
                    "received_ms,due_ms,event_time,data) VALUES(?,?,?,?,0,?,?,?,?,?)") ||
-           prepare(db, &st->find_conv,
-                   "SELECT id FROM conversions WHERE source=? AND kind=? AND object_id=?") ||
-           prepare(db, &st->ins_ref, "INSERT INTO conv_refs(ref,conv_id) VALUES(?,?)") ||
-           prepare(db, &st->ins_touch,
-                   "INSERT INTO touches(vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,"
-                   "referrer,email_hash,phone_hash,value,currency,ts) "
-                   "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
-           prepare(db, &st->up_visitor,
-                   "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen) "
-                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(vid) DO UPDATE SET "
-                   "ttclid=CASE WHEN ?2<>'' THEN ?2 ELSE ttclid END,"
-                   "ttp=CASE WHEN ?3<>'' THEN ?3 ELSE ttp END,"
-                   "ip=CASE WHEN ?4<>'' THEN ?4 ELSE ip END,"
-                   "user_agent=CASE WHEN ?5<>'' THEN ?5 ELSE user_agent END,"
-                   "url=CASE WHEN ?6<>'' THEN ?6 ELSE url END,"
-                   "referrer=CASE WHEN ?7<>'' THEN ?7 ELSE referrer END,"
-                   "last_seen=MAX(last_seen,?8)") ||
-           prepare(db, &st->ins_vkey, "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)") ||
-           prepare(db, &st->release,
-                   "UPDATE conversions SET due_ms=?1 WHERE id IN "
-                   "(SELECT conv_id FROM conv_refs WHERE ref=?2) AND +state=0 AND +due_ms>?1")
+                   prepare(
+                       db, &st->find_conv,
+                       "SELECT id FROM conversions WHERE source=? AND kind=? AND object_id=?") ||
+                   prepare(db, &st->ins_ref, "INSERT INTO conv_refs(ref,conv_id) VALUES(?,?)") ||
+                   prepare(db, &st->ins_touch,
+                           "INSERT INTO "
+                           "touches(vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,"
+                           "referrer,email_hash,phone_hash,value,currency,ts) "
+                           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+                   prepare(
+                       db, &st->up_visitor,
+                       "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen) "
+                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(vid) DO UPDATE SET "
+                       "ttclid=CASE WHEN ?2<>'' THEN ?2 ELSE ttclid END,"
+                       "ttp=CASE WHEN ?3<>'' THEN ?3 ELSE ttp END,"
+                       "ip=CASE WHEN ?4<>'' THEN ?4 ELSE ip END,"
+                       "user_agent=CASE WHEN ?5<>'' THEN ?5 ELSE user_agent END,"
+                       "url=CASE WHEN ?6<>'' THEN ?6 ELSE url END,"
+                       "referrer=CASE WHEN ?7<>'' THEN ?7 ELSE referrer END,"
+                       "last_seen=MAX(last_seen,?8)") ||
+                   prepare(db, &st->ins_vkey,
+                           "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)") ||
+                   prepare(
+                       db, &st->release,
+                       "UPDATE conversions SET due_ms=?1 WHERE id IN "
+                       "(SELECT conv_id FROM conv_refs WHERE ref=?2) AND +state=0 AND +due_ms>?1")
                ? -1
                : 0;
 }
@@ -229,7 +237,8 @@ static void write_conversion(struct store *st, struct job *j)
     sqlite3_reset(st->find_conv);
 }
 
-static int write_vkey(struct store *st, char prefix, const char *hash, const char *vid, long long ts)
+static int write_vkey(struct store *st, char prefix, const char *hash, const char *vid,
+                      long long ts)
 {
     char key[80];
     if (!hash[0])
@@ -248,9 +257,9 @@ static void write_touch(struct store *st, struct job *j)
 
     j->result = STORE_ERROR;
     if (t->event[0] || t->email_hash[0] || t->phone_hash[0]) {
-        const char *v[] = {t->vid, t->event, t->event_id, t->order_id, t->ttclid, t->ttp, t->ip,
-                           t->user_agent, t->url, t->referrer, t->email_hash, t->phone_hash,
-                           t->value, t->currency};
+        const char *v[] = {t->vid,        t->event,      t->event_id,   t->order_id, t->ttclid,
+                           t->ttp,        t->ip,         t->user_agent, t->url,      t->referrer,
+                           t->email_hash, t->phone_hash, t->value,      t->currency};
         for (int i = 0; i < 14; i++)
             bind_text(s, i + 1, v[i]);
         sqlite3_bind_int64(s, 15, t->ts);
@@ -431,7 +440,10 @@ static enum store_result waiter_wait(struct waiter *w, int queued, long long *id
     return queued == 0 ? w->result : STORE_ERROR;
 }
 
-#define WAITER_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, STORE_ERROR, 0}
+#define WAITER_INIT                                                                                \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, STORE_ERROR, 0                     \
+    }
 
 enum store_result store_add_conversion(struct store *st, const struct conversion *c,
                                        const char *pixel, int test, long long due_ms,
@@ -530,8 +542,8 @@ void store_close(struct store *st)
         pthread_mutex_unlock(&st->qlock);
         pthread_join(st->writer, NULL);
     }
-    sqlite3_stmt *stmts[] = {st->ins_conv, st->find_conv, st->ins_ref, st->ins_touch,
-                             st->up_visitor, st->ins_vkey, st->release};
+    sqlite3_stmt *stmts[] = {st->ins_conv,   st->find_conv, st->ins_ref, st->ins_touch,
+                             st->up_visitor, st->ins_vkey,  st->release};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     store_work_finalize(st);

@@ -84,18 +84,20 @@ static json_t *tt_contents(const char *contents_json)
     out = json_array();
     if (!json_is_array(in) || !out)
         goto fail;
-    json_array_foreach(in, i, item) {
+    json_array_foreach(in, i, item)
+    {
         json_t *clean = json_object(), *v;
         const char *key;
         if (!clean)
             goto fail;
         if (json_is_object(item)) {
-            json_object_foreach(item, key, v) {
+            json_object_foreach(item, key, v)
+            {
                 if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
                     continue;
                 if (strcmp(key, "content_id") == 0 && json_is_integer(v))
-                    json_object_set_new(clean, key,
-                                        json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+                    json_object_set_new(
+                        clean, key, json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)));
                 else
                     json_object_set(clean, key, v);
             }
@@ -210,8 +212,8 @@ out:
 
 /* New body text. The element texts are spliced in verbatim rather than re-parsed, so
  * the numbers in them keep exactly the digits tiktok_event_json wrote. */
-char *tiktok_batch_body(const char *pixel, const char *test_event_code,
-                        const char *const *events, int n)
+char *tiktok_batch_body(const char *pixel, const char *test_event_code, const char *const *events,
+                        int n)
 {
     json_t *head = NULL;
     char *prefix = NULL, *body = NULL;
@@ -259,15 +261,11 @@ static enum tiktok_outcome tt_outcome_for_code(long code)
 {
     switch (code) {
     case 0:
-    case 20001:
-        return TT_SENT;
-    case 40100:
-        return TT_RETRY;
-    case 40002:
-        return TT_BAD_ROWS;
+    case 20001: return TT_SENT;
+    case 40100: return TT_RETRY;
+    case 40002: return TT_BAD_ROWS;
     case 40001:
-    case 40105:
-        return TT_AUTH;
+    case 40105: return TT_AUTH;
     default:
         /* Codes 50000-59999 are TikTok system errors: transient, like an HTTP 5xx. */
         return code >= 50000 && code <= 59999 ? TT_RETRY : TT_REJECTED;
@@ -325,8 +323,8 @@ void tiktok_classify(long http_status, const char *body, struct tiktok_response 
         }
     } else if (http_status == 401 || http_status == 403) {
         resp->outcome = TT_AUTH;
-    } else if (http_status == 0 || http_status == 408 || http_status == 425 ||
-               http_status == 429 || http_status >= 500) {
+    } else if (http_status == 0 || http_status == 408 || http_status == 425 || http_status == 429 ||
+               http_status >= 500) {
         resp->outcome = TT_RETRY;
     } else {
         resp->outcome = parsed ? tt_outcome_for_code(resp->code) : TT_REJECTED;
@@ -469,8 +467,8 @@ static void tt_setup(CURL *curl, const char *url, struct curl_slist *headers, co
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, buf);
 }
 
-void tiktok_post(const char *api_base, const char *access_token, const char *body,
-                 long timeout_ms, struct tiktok_response *resp)
+void tiktok_post(const char *api_base, const char *access_token, const char *body, long timeout_ms,
+                 struct tiktok_response *resp)
 {
     struct tt_buffer buf = {0};
     struct curl_slist *headers = NULL;

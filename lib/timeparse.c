@@ -78,8 +78,8 @@ int time_parse_iso8601(const char *s, long long *out)
 
     if (!s || !out)
         return -1;
-    if (read_digits(&p, 4, &y) < 0 || *p++ != '-' || read_digits(&p, 2, &mo) < 0 ||
-        *p++ != '-' || read_digits(&p, 2, &d) < 0)
+    if (read_digits(&p, 4, &y) < 0 || *p++ != '-' || read_digits(&p, 2, &mo) < 0 || *p++ != '-' ||
+        read_digits(&p, 2, &d) < 0)
         return -1;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -1;

@@ -24,8 +24,7 @@ static const char *calcom_response(json_t *payload, const char *key)
 }
 
 static enum source_result calcom_verify(const struct source_cfg *src,
-                                        const struct webhook_request *req, char *why,
-                                        size_t whylen)
+                                        const struct webhook_request *req, char *why, size_t whylen)
 {
     const char *sig = source_util_header(req, "X-Cal-Signature-256");
 

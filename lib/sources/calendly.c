@@ -32,22 +32,15 @@ static enum source_result calendly_verify(const struct source_cfg *src,
     sig = signature_check_timestamped(src->secret, req->body, req->len, header, req->now,
                                       CALENDLY_TOLERANCE_S);
     switch (sig) {
-    case SIG_OK:
-        return SOURCE_OK;
-    case SIG_MISSING:
-        source_util_why(why, whylen, "missing Calendly-Webhook-Signature");
-        break;
-    case SIG_MALFORMED:
-        source_util_why(why, whylen, "malformed Calendly-Webhook-Signature");
-        break;
+    case SIG_OK: return SOURCE_OK;
+    case SIG_MISSING: source_util_why(why, whylen, "missing Calendly-Webhook-Signature"); break;
+    case SIG_MALFORMED: source_util_why(why, whylen, "malformed Calendly-Webhook-Signature"); break;
     case SIG_STALE:
         source_util_why(why, whylen, "Calendly-Webhook-Signature timestamp outside %d s",
                         CALENDLY_TOLERANCE_S);
         break;
     case SIG_MISMATCH:
-    default:
-        source_util_why(why, whylen, "Calendly-Webhook-Signature mismatch");
-        break;
+    default: source_util_why(why, whylen, "Calendly-Webhook-Signature mismatch"); break;
     }
     return SOURCE_UNAUTHORIZED;
 }
@@ -59,25 +52,44 @@ static const char *calendly_zone_country(const char *zone)
     static const struct {
         const char *zone, *country;
     } zones[] = {
-        {"America/New_York", "US"},      {"America/Chicago", "US"},
-        {"America/Denver", "US"},        {"America/Los_Angeles", "US"},
-        {"America/Phoenix", "US"},       {"America/Anchorage", "US"},
-        {"America/Detroit", "US"},       {"America/Boise", "US"},
-        {"America/Indiana/Indianapolis", "US"}, {"Pacific/Honolulu", "US"},
-        {"America/Toronto", "CA"},       {"America/Vancouver", "CA"},
-        {"America/Edmonton", "CA"},      {"America/Winnipeg", "CA"},
-        {"America/Halifax", "CA"},       {"America/Mexico_City", "MX"},
-        {"America/Sao_Paulo", "BR"},     {"Europe/London", "GB"},
-        {"Europe/Dublin", "IE"},         {"Europe/Berlin", "DE"},
-        {"Europe/Paris", "FR"},          {"Europe/Madrid", "ES"},
-        {"Europe/Rome", "IT"},           {"Europe/Amsterdam", "NL"},
-        {"Europe/Brussels", "BE"},       {"Europe/Zurich", "CH"},
-        {"Europe/Vienna", "AT"},         {"Europe/Stockholm", "SE"},
-        {"Europe/Warsaw", "PL"},         {"Australia/Sydney", "AU"},
-        {"Australia/Melbourne", "AU"},   {"Australia/Brisbane", "AU"},
-        {"Australia/Perth", "AU"},       {"Australia/Adelaide", "AU"},
-        {"Pacific/Auckland", "NZ"},      {"Asia/Kolkata", "IN"},
-        {"Asia/Singapore", "SG"},        {"Asia/Tokyo", "JP"},
+        {"America/New_York", "US"},
+        {"America/Chicago", "US"},
+        {"America/Denver", "US"},
+        {"America/Los_Angeles", "US"},
+        {"America/Phoenix", "US"},
+        {"America/Anchorage", "US"},
+        {"America/Detroit", "US"},
+        {"America/Boise", "US"},
+        {"America/Indiana/Indianapolis", "US"},
+        {"Pacific/Honolulu", "US"},
+        {"America/Toronto", "CA"},
+        {"America/Vancouver", "CA"},
+        {"America/Edmonton", "CA"},
+        {"America/Winnipeg", "CA"},
+        {"America/Halifax", "CA"},
+        {"America/Mexico_City", "MX"},
+        {"America/Sao_Paulo", "BR"},
+        {"Europe/London", "GB"},
+        {"Europe/Dublin", "IE"},
+        {"Europe/Berlin", "DE"},
+        {"Europe/Paris", "FR"},
+        {"Europe/Madrid", "ES"},
+        {"Europe/Rome", "IT"},
+        {"Europe/Amsterdam", "NL"},
+        {"Europe/Brussels", "BE"},
+        {"Europe/Zurich", "CH"},
+        {"Europe/Vienna", "AT"},
+        {"Europe/Stockholm", "SE"},
+        {"Europe/Warsaw", "PL"},
+        {"Australia/Sydney", "AU"},
+        {"Australia/Melbourne", "AU"},
+        {"Australia/Brisbane", "AU"},
+        {"Australia/Perth", "AU"},
+        {"Australia/Adelaide", "AU"},
+        {"Pacific/Auckland", "NZ"},
+        {"Asia/Kolkata", "IN"},
+        {"Asia/Singapore", "SG"},
+        {"Asia/Tokyo", "JP"},
     };
 
     if (!zone)
@@ -96,7 +108,8 @@ static const char *calendly_phone_answer(json_t *payload)
     size_t i;
     json_t *item;
 
-    json_array_foreach(qa, i, item) {
+    json_array_foreach(qa, i, item)
+    {
         const char *q = source_util_str(item, "question");
         const char *a = source_util_str(item, "answer");
         if (q && a && strcasestr(q, "phone"))
@@ -221,8 +234,8 @@ static enum source_result calendly_check_event(json_t *root, json_t *payload, ch
 }
 
 static enum source_result calendly_parse(const struct source_cfg *src,
-                                         const struct webhook_request *req,
-                                         struct conversion *out, char *why, size_t whylen)
+                                         const struct webhook_request *req, struct conversion *out,
+                                         char *why, size_t whylen)
 {
     static const char *const created[] = {"created_at", NULL};
     enum source_result rc = SOURCE_BAD_REQUEST;

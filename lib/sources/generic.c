@@ -390,7 +390,8 @@ static int generic_map_contents(struct generic_body *b, struct conversion *out)
     list = json_array();
     if (!list)
         goto out;
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         json_t *c = generic_content(b, item, i);
         if (!c)
             goto out;
@@ -426,8 +427,7 @@ static int generic_map_browser(struct generic_body *b, struct conversion *out)
     rc = generic_text(b, "ip", 0, out->ip, sizeof out->ip);
     if (rc < 0)
         return -1;
-    if (rc > 0 && inet_pton(AF_INET, out->ip, addr) != 1 &&
-        inet_pton(AF_INET6, out->ip, addr) != 1)
+    if (rc > 0 && inet_pton(AF_INET, out->ip, addr) != 1 && inet_pton(AF_INET6, out->ip, addr) != 1)
         out->ip[0] = '\0';
     return 0;
 }
@@ -495,8 +495,8 @@ static int generic_map_test(struct generic_body *b, struct conversion *out)
     return -1;
 }
 
-static json_t *generic_load(const struct webhook_request *req, enum generic_media media,
-                            char *why, size_t whylen)
+static json_t *generic_load(const struct webhook_request *req, enum generic_media media, char *why,
+                            size_t whylen)
 {
     if (media == GENERIC_MEDIA_FORM)
         return generic_form_decode(req->body ? req->body : "", req->len, why, whylen);
@@ -504,8 +504,8 @@ static json_t *generic_load(const struct webhook_request *req, enum generic_medi
 }
 
 static enum source_result generic_parse(const struct source_cfg *src,
-                                        const struct webhook_request *req,
-                                        struct conversion *out, char *why, size_t whylen)
+                                        const struct webhook_request *req, struct conversion *out,
+                                        char *why, size_t whylen)
 {
     enum generic_media media = generic_media_of(req->content_type);
     struct generic_body b = {NULL, why, whylen};

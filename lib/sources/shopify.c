@@ -103,7 +103,8 @@ static void shopify_map_attributes(const json_t *order, struct conversion *out)
     const json_t *attrs = json_object_get(order, "note_attributes"), *a;
     size_t i;
 
-    json_array_foreach(attrs, i, a) {
+    json_array_foreach(attrs, i, a)
+    {
         const char *name = source_util_str(a, "name"), *value = source_util_str(a, "value");
         if (name && value)
             source_util_map_tracking(name, value, out);
@@ -177,8 +178,8 @@ static enum source_result shopify_verify(const struct source_cfg *src,
 }
 
 static enum source_result shopify_parse(const struct source_cfg *src,
-                                        const struct webhook_request *req,
-                                        struct conversion *out, char *why, size_t whylen)
+                                        const struct webhook_request *req, struct conversion *out,
+                                        char *why, size_t whylen)
 {
     static const char *const time_keys[] = {"processed_at", "created_at", NULL};
     enum source_result rc = SOURCE_IGNORED;
@@ -198,8 +199,8 @@ static enum source_result shopify_parse(const struct source_cfg *src,
         rc = SOURCE_BAD_REQUEST;
         goto out;
     }
-    if (source_util_id_text(json_object_get(order, "id"), out->object_id,
-                            sizeof out->object_id) < 0) {
+    if (source_util_id_text(json_object_get(order, "id"), out->object_id, sizeof out->object_id) <
+        0) {
         rc = SOURCE_BAD_REQUEST;
         source_util_why(why, whylen, "order has no id");
         goto out;

@@ -7,8 +7,8 @@
 #include "source.h"
 
 static const struct source_ops *const source_all[] = {
-    &source_shopify, &source_woocommerce, &source_stripe,
-    &source_calendly, &source_calcom, &source_generic,
+    &source_shopify,  &source_woocommerce, &source_stripe,
+    &source_calendly, &source_calcom,      &source_generic,
 };
 
 const struct source_ops *source_find(const char *type)

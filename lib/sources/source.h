@@ -10,7 +10,7 @@ struct source_cfg;
 
 /* What the HTTP layer hands to a source: the raw body and a header lookup. */
 struct webhook_request {
-    const char *body;     /* raw bytes, NUL-terminated for convenience, len excludes it */
+    const char *body; /* raw bytes, NUL-terminated for convenience, len excludes it */
     size_t len;
     const char *content_type; /* may be NULL */
     /* case-insensitive header lookup; NULL when absent */
@@ -20,12 +20,12 @@ struct webhook_request {
 };
 
 enum source_result {
-    SOURCE_OK,            /* conversion filled in: store it */
-    SOURCE_IGNORED,       /* valid and authentic, but nothing to send (test, cancelled, …) */
-    SOURCE_PING,          /* a sender's set-up ping (WooCommerce): answer 200, store nothing */
-    SOURCE_UNAUTHORIZED,  /* missing or wrong signature / token: 401 */
-    SOURCE_BAD_REQUEST,   /* malformed body: 400 */
-    SOURCE_BAD_MEDIA,     /* unsupported content type: 415 */
+    SOURCE_OK,           /* conversion filled in: store it */
+    SOURCE_IGNORED,      /* valid and authentic, but nothing to send (test, cancelled, …) */
+    SOURCE_PING,         /* a sender's set-up ping (WooCommerce): answer 200, store nothing */
+    SOURCE_UNAUTHORIZED, /* missing or wrong signature / token: 401 */
+    SOURCE_BAD_REQUEST,  /* malformed body: 400 */
+    SOURCE_BAD_MEDIA,    /* unsupported content type: 415 */
 };
 
 struct source_ops {

@@ -86,9 +86,8 @@ static void stripe_map_value(const json_t *obj, int session, struct conversion *
         out->currency[0] = '\0';
         return;
     }
-    if (json_is_integer(amount) &&
-        money_from_minor(json_integer_value(amount), out->currency, out->value,
-                         sizeof out->value) < 0)
+    if (json_is_integer(amount) && money_from_minor(json_integer_value(amount), out->currency,
+                                                    out->value, sizeof out->value) < 0)
         out->value[0] = '\0';
 }
 
@@ -132,8 +131,7 @@ static enum source_result stripe_check_mode(const struct source_cfg *src, const 
 }
 
 static enum source_result stripe_verify(const struct source_cfg *src,
-                                        const struct webhook_request *req, char *why,
-                                        size_t whylen)
+                                        const struct webhook_request *req, char *why, size_t whylen)
 {
     const char *sig = source_util_header(req, "Stripe-Signature");
     enum signature_result sr;
@@ -149,21 +147,14 @@ static enum source_result stripe_verify(const struct source_cfg *src,
     sr = signature_check_timestamped(src->secret, req->body, req->len, sig, req->now,
                                      STRIPE_TOLERANCE_S);
     switch (sr) {
-    case SIG_OK:
-        return SOURCE_OK;
-    case SIG_MISSING:
-        source_util_why(why, whylen, "missing Stripe-Signature");
-        break;
-    case SIG_MALFORMED:
-        source_util_why(why, whylen, "malformed Stripe-Signature");
-        break;
+    case SIG_OK: return SOURCE_OK;
+    case SIG_MISSING: source_util_why(why, whylen, "missing Stripe-Signature"); break;
+    case SIG_MALFORMED: source_util_why(why, whylen, "malformed Stripe-Signature"); break;
     case SIG_STALE:
         source_util_why(why, whylen, "Stripe-Signature timestamp outside tolerance");
         break;
     case SIG_MISMATCH:
-    default:
-        source_util_why(why, whylen, "bad Stripe-Signature");
-        break;
+    default: source_util_why(why, whylen, "bad Stripe-Signature"); break;
     }
     return SOURCE_UNAUTHORIZED;
 }

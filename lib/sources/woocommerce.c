@@ -74,7 +74,8 @@ static void woo_map_meta(const json_t *order, struct conversion *out)
     const char *entry = NULL;
     size_t i;
 
-    json_array_foreach(meta, i, m) {
+    json_array_foreach(meta, i, m)
+    {
         const char *key = source_util_str(m, "key"), *value = source_util_str(m, "value");
         if (!key || !value || source_util_map_tracking(key, value, out))
             continue;
@@ -126,9 +127,8 @@ static enum source_result woo_verify(const struct source_cfg *src,
     return SOURCE_OK;
 }
 
-static enum source_result woo_parse(const struct source_cfg *src,
-                                    const struct webhook_request *req, struct conversion *out,
-                                    char *why, size_t whylen)
+static enum source_result woo_parse(const struct source_cfg *src, const struct webhook_request *req,
+                                    struct conversion *out, char *why, size_t whylen)
 {
     const char *topic = source_util_header(req, "X-WC-Webhook-Topic");
     enum source_result rc = SOURCE_BAD_REQUEST;
@@ -147,8 +147,8 @@ static enum source_result woo_parse(const struct source_cfg *src,
     order = source_util_load_object(req, why, whylen);
     if (!order)
         goto out;
-    if (source_util_id_text(json_object_get(order, "id"), out->object_id,
-                            sizeof out->object_id) < 0) {
+    if (source_util_id_text(json_object_get(order, "id"), out->object_id, sizeof out->object_id) <
+        0) {
         source_util_why(why, whylen, "order has no id");
         goto out;
     }
@@ -159,8 +159,7 @@ static enum source_result woo_parse(const struct source_cfg *src,
     STR_SET(out->order_id, out->object_id);
     STR_SET(out->delivery_id, source_util_header(req, "X-WC-Webhook-Delivery-ID"));
     source_util_map_total(order, "total", out);
-    out->contents_json =
-        source_util_contents(json_object_get(order, "line_items"), &woo_item_keys);
+    out->contents_json = source_util_contents(json_object_get(order, "line_items"), &woo_item_keys);
     woo_map_contact(order, out);
     woo_map_meta(order, out);
     conversion_add_ref(out, out->object_id);

@@ -30,7 +30,8 @@ static void test_event_touch(void)
     char why[128];
     const char *body =
         "{\"vid\":\"0123456789abcdef0123456789abcdef\",\"event\":\"CompletePayment\","
-        "\"event_id\":\"ttr_4f0c2a9b1d3e5f607182\",\"ttclid\":\"E.C.P.abc\",\"ttp\":\"2F7h37YkS1j5\","
+        "\"event_id\":\"ttr_4f0c2a9b1d3e5f607182\",\"ttclid\":\"E.C.P.abc\",\"ttp\":"
+        "\"2F7h37YkS1j5\","
         "\"url\":\"https://shop.example/thanks?x=1\",\"referrer\":\"https://www.tiktok.com/\","
         "\"order_id\":\"1001\",\"value\":388.5,\"currency\":\"usd\",\"content_id\":\"sku-1\","
         "\"ts\":1760000000123}";
@@ -57,13 +58,16 @@ static void test_values(void)
     char why[128];
 
     is_int(parse("{\"vid\":\"v1\",\"event\":\"Purchase\",\"event_id\":\"e1\",\"value\":9.2}", &t,
-                 why, sizeof why), 0, "value 9.2 accepted");
+                 why, sizeof why),
+           0, "value 9.2 accepted");
     is_str(t.value, "9.2", "9.2 is written 9.2, not 9.1999999999999993");
     is_int(parse("{\"vid\":\"v1\",\"event\":\"Purchase\",\"event_id\":\"e1\",\"value\":\"388.00\"}",
-                 &t, why, sizeof why), 0, "a numeric string value is accepted");
+                 &t, why, sizeof why),
+           0, "a numeric string value is accepted");
     is_str(t.value, "388.00", "a decimal string keeps its digits");
     is_int(parse("{\"vid\":\"v1\",\"event\":\"Purchase\",\"event_id\":\"e1\",\"value\":25}", &t,
-                 why, sizeof why), 0, "an integer value is accepted");
+                 why, sizeof why),
+           0, "an integer value is accepted");
     is_str(t.value, "25", "integer value text");
     ok(refused("{\"vid\":\"v1\",\"value\":\"12abc\"}"), "a non-numeric value string is refused");
     ok(refused("{\"vid\":\"v1\",\"currency\":\"US\"}"), "a 2-letter currency is refused");
@@ -98,10 +102,13 @@ static void test_required_and_names(void)
     ok(refused("{\"vid\":\"v1\",\"event\":\"Complete Payment\",\"event_id\":\"e1\"}"),
        "an event name with a space is refused");
     ok(refused("{\"vid\":\"v1\",\"event\":\"A234567890123456789012345678901234567890123456789012345"
-               "678901234\",\"event_id\":\"e1\"}"), "a 64-character event name is refused");
-    is_int(parse("{\"vid\":\"v1\",\"event\":\"A23456789012345678901234567890123456789012345678901234"
-                 "5678901_3\",\"event_id\":\"e1\"}", &t, why, sizeof why), 0,
-           "a 63-character event name is accepted");
+               "678901234\",\"event_id\":\"e1\"}"),
+       "a 64-character event name is refused");
+    is_int(
+        parse("{\"vid\":\"v1\",\"event\":\"A23456789012345678901234567890123456789012345678901234"
+              "5678901_3\",\"event_id\":\"e1\"}",
+              &t, why, sizeof why),
+        0, "a 63-character event name is accepted");
     ok(refused("{\"vid\":\"v1\",\"event\":\"Purchase\"}"), "an event without event_id is refused");
     ok(refused("{\"vid\":\"v1\",\"event_id\":\"e1\"}"), "an event_id without event is refused");
     ok(refused("{\"vid\":\"v1\",\"event\":\"Purchase\",\"event_id\":\"e\\u0001\"}"),
@@ -116,8 +123,9 @@ static void test_depth(void)
     is_int(parse("{\"vid\":\"v1\",\"x\":{\"a\":[{\"b\":1}]}}", &t, why, sizeof why), 0,
            "nesting of 4 is accepted");
     ok(refused("{\"vid\":\"v1\",\"x\":{\"a\":[{\"b\":[1]}]}}"), "nesting of 5 is refused");
-    is_int(parse("{\"vid\":\"v1\",\"url\":\"https://a.example/?q=[[[[[{{{{{\"}", &t, why, sizeof why),
-           0, "brackets inside strings do not count as nesting");
+    is_int(
+        parse("{\"vid\":\"v1\",\"url\":\"https://a.example/?q=[[[[[{{{{{\"}", &t, why, sizeof why),
+        0, "brackets inside strings do not count as nesting");
     is_str(t.url, "https://a.example/?q=[[[[[{{{{{", "that url is kept");
     is_int(parse("{\"vid\":\"v1\",\"url\":\"a\\\"{{{{{\\\\\"}", &t, why, sizeof why), 0,
            "an escaped quote or backslash does not end the string for the depth scan");
@@ -175,7 +183,8 @@ static void test_url_scrubbed(void)
     char why[128];
     const char *body =
         "{\"vid\":\"v1\",\"url\":\"https://shop.example/p?utm_source=nl&email=Shopper%40Example.com"
-        "&ttclid=E.C.P.a#m=shopper@example.com\",\"referrer\":\"https://mail.example/r?to=shopper@example.com\"}";
+        "&ttclid=E.C.P.a#m=shopper@example.com\",\"referrer\":\"https://mail.example/"
+        "r?to=shopper@example.com\"}";
 
     is_int(parse(body, &t, why, sizeof why), 0, "a url with an email in its query is accepted");
     is_str(t.url, "https://shop.example/p?utm_source=nl&email=&ttclid=E.C.P.a#m=",
@@ -184,7 +193,8 @@ static void test_url_scrubbed(void)
     ok(!touch_contains(&t, "shopper@example.com") && !touch_contains(&t, "Shopper%40Example"),
        "the email from the url is in no touch field");
     is_int(parse("{\"vid\":\"v1\",\"url\":\"https://shop.example/a?b=c&d=e#top\"}", &t, why,
-                 sizeof why), 0, "a plain url is accepted");
+                 sizeof why),
+           0, "a plain url is accepted");
     is_str(t.url, "https://shop.example/a?b=c&d=e#top", "a url without an email is kept as is");
 }
 
@@ -209,7 +219,8 @@ static void test_bounded_copies(void)
     ok(strlen(t.url) % 2 == 0, "url not cut inside a 2-byte character (len %zu)", strlen(t.url));
     ok(strncmp(t.url, url, strlen(t.url)) == 0, "url keeps its beginning");
 
-    snprintf(body, sizeof body, "{\"vid\":\"v1\",\"event\":\"Purchase\",\"event_id\":\"%0200d\"}", 1);
+    snprintf(body, sizeof body, "{\"vid\":\"v1\",\"event\":\"Purchase\",\"event_id\":\"%0200d\"}",
+             1);
     ok(refused(body), "an event_id longer than its field is refused, not cut");
     snprintf(body, sizeof body, "{\"vid\":\"v1\",\"order_id\":\"%0200d\"}", 1);
     ok(refused(body), "an order_id longer than its field is refused, not cut");

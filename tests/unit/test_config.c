@@ -19,8 +19,10 @@ static struct config *load(const char *text, char *err, size_t errlen)
     return config_load(path, err, errlen);
 }
 
-#define BASE "admin = { token = \"0123456789abcdef\"; };\n" \
-             "tiktok = { default_pixel = \"CPIX\"; pixels = ( { code = \"CPIX\"; access_token = \"tok\"; } ); };\n"
+#define BASE                                                                                       \
+    "admin = { token = \"0123456789abcdef\"; };\n"                                                 \
+    "tiktok = { default_pixel = \"CPIX\"; pixels = ( { code = \"CPIX\"; access_token = \"tok\"; "  \
+    "} ); };\n"
 
 int main(void)
 {
@@ -29,36 +31,46 @@ int main(void)
 
     if (!mkdtemp(dir))
         return 1;
-    cfg = load(BASE "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"s\"; } );\n", err, sizeof err);
+    cfg = load(BASE "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"s\"; } );\n", err,
+               sizeof err);
     ok(cfg != NULL, "a minimal configuration loads (%s)", err);
     if (cfg) {
         is_int(cfg->listen_port, 8080, "listen.port defaults to 8080");
         is_int(cfg->hold_s, 30, "match.hold_s defaults to 30");
         is_int(cfg->window_s, 172800, "match.window_s defaults to 48 h");
         is_int(cfg->batch_size, 1000, "tiktok.batch_size defaults to 1000");
-        is_str(cfg->event_names[KIND_ORDER], "CompletePayment", "events.order defaults to CompletePayment");
+        is_str(cfg->event_names[KIND_ORDER], "CompletePayment",
+               "events.order defaults to CompletePayment");
         is_str(cfg->event_names[KIND_CALL], "Contact", "events.call defaults to Contact");
         is_str(cfg->event_names[KIND_LEAD], "Lead", "events.lead defaults to Lead");
         is_str(cfg->sources[0].pixel, "CPIX", "a source without pixel uses the default pixel");
-        ok(config_find_source(cfg, "shop") && !config_find_source(cfg, "nope"), "sources are found by id");
+        ok(config_find_source(cfg, "shop") && !config_find_source(cfg, "nope"),
+           "sources are found by id");
         config_drop(cfg);
     }
 
     cfg = load(BASE "match = { hold_s = -5; };\n", err, sizeof err);
-    ok(!cfg && strstr(err, "t.conf:3:") && strstr(err, "match.hold_s"), "a value out of range names file and line: %s", err);
+    ok(!cfg && strstr(err, "t.conf:3:") && strstr(err, "match.hold_s"),
+       "a value out of range names file and line: %s", err);
 
-    cfg = load(BASE "sources = ( { id = \"x\"; type = \"shopify\"; secret = \"s\"; pixel = \"CNOPE\"; } );\n", err, sizeof err);
+    cfg = load(
+        BASE
+        "sources = ( { id = \"x\"; type = \"shopify\"; secret = \"s\"; pixel = \"CNOPE\"; } );\n",
+        err, sizeof err);
     ok(!cfg && strstr(err, "CNOPE"), "a source naming an unknown pixel is refused: %s", err);
 
-    cfg = load(BASE "sources = ( { id = \"x\"; type = \"magento\"; secret = \"s\"; } );\n", err, sizeof err);
+    cfg = load(BASE "sources = ( { id = \"x\"; type = \"magento\"; secret = \"s\"; } );\n", err,
+               sizeof err);
     ok(!cfg && strstr(err, "type must be"), "an unknown source type is refused: %s", err);
 
     cfg = load(BASE "sources = ( { id = \"x\"; type = \"generic\"; } );\n", err, sizeof err);
     ok(!cfg && strstr(err, "secret"), "a source without a secret is refused: %s", err);
 
     cfg = load("admin = { token = \"0123456789abcdef\"; };\n"
-               "tiktok = { pixels = ( { code = \"CPIX\"; } ); };\n", err, sizeof err);
-    ok(!cfg && strstr(err, "access_token"), "a pixel without a token is refused unless dry_run: %s", err);
+               "tiktok = { pixels = ( { code = \"CPIX\"; } ); };\n",
+               err, sizeof err);
+    ok(!cfg && strstr(err, "access_token"), "a pixel without a token is refused unless dry_run: %s",
+       err);
 
     cfg = load("listen = { port = 80 \n", err, sizeof err);
     ok(!cfg && strstr(err, "t.conf:"), "a syntax error names file and line: %s", err);
@@ -69,7 +81,8 @@ int main(void)
     fclose(f);
     setenv("CREDENTIALS_DIRECTORY", dir, 1);
     cfg = load("admin = { token = \"0123456789abcdef\"; };\n"
-               "tiktok = { pixels = ( { code = \"CPIX\"; access_token_file = \"${CREDENTIALS_DIRECTORY}/token\"; } ); };\n",
+               "tiktok = { pixels = ( { code = \"CPIX\"; access_token_file = "
+               "\"${CREDENTIALS_DIRECTORY}/token\"; } ); };\n",
                err, sizeof err);
     ok(cfg && strcmp(cfg->pixels[0].access_token, "file-token") == 0,
        "access_token_file resolves ${CREDENTIALS_DIRECTORY} and drops the newline (%s)", err);

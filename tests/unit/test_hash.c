@@ -49,14 +49,14 @@ static void test_hex_encode(void)
 static void test_base64_rfc4648(void)
 {
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                        "Zm9vYmFy"};
+    static const char *const coded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     char enc[32];
     unsigned char dec[32];
 
     for (int i = 0; i < 7; i++) {
-        int n = hash_base64_encode((const unsigned char *)plain[i], strlen(plain[i]), enc,
-                                   sizeof enc);
+        int n =
+            hash_base64_encode((const unsigned char *)plain[i], strlen(plain[i]), enc, sizeof enc);
         is_int(n, strlen(coded[i]), "base64 encode length of '%s'", plain[i]);
         is_str(enc, coded[i], "base64 encode of '%s'", plain[i]);
         n = hash_base64_decode(coded[i], strlen(coded[i]), dec, sizeof dec);
@@ -101,8 +101,7 @@ static void test_base64_errors(void)
     is_int(hash_base64_decode("Zg=a", 4, out, sizeof out), -1, "data after padding refused");
     is_int(hash_base64_decode("Z===", 4, out, sizeof out), -1, "three padding chars refused");
     is_int(hash_base64_decode("Zm8", 3, out, sizeof out), 2, "decode tolerates missing padding");
-    is_int(hash_base64_decode("Zm9v\nYmFy\n", 10, out, sizeof out), 6,
-           "decode skips line breaks");
+    is_int(hash_base64_decode("Zm9v\nYmFy\n", 10, out, sizeof out), 6, "decode skips line breaks");
 }
 
 static void test_compare(void)

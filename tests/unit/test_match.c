@@ -21,11 +21,13 @@ static struct config *load_config(void)
     char path[256], err[512];
     snprintf(path, sizeof path, "%s/ttrelay.conf", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "admin = { token = \"0123456789abcdef\"; };\n"
-               "tiktok = { default_pixel = \"CPIX\"; dry_run = true; pixels = ( { code = \"CPIX\"; } ); };\n"
-               "events = { order = \"CompletePayment\"; call = \"Contact\"; lead = \"SubmitForm\"; };\n"
-               "match = { hold_s = 0; window_s = 172800; ip_ua_window_s = 1800; };\n"
-               "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"s\"; } );\n");
+    fprintf(
+        f, "admin = { token = \"0123456789abcdef\"; };\n"
+           "tiktok = { default_pixel = \"CPIX\"; dry_run = true; pixels = ( { code = \"CPIX\"; } "
+           "); };\n"
+           "events = { order = \"CompletePayment\"; call = \"Contact\"; lead = \"SubmitForm\"; };\n"
+           "match = { hold_s = 0; window_s = 172800; ip_ua_window_s = 1800; };\n"
+           "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"s\"; } );\n");
     fclose(f);
     struct config *c = config_load(path, err, sizeof err);
     if (!c)
@@ -138,7 +140,8 @@ static void test_rules_and_precedence(void)
     char want[80];
     match_default_event_id(&c, want, sizeof want);
     is_str(m.event_id, want, "no match: the deterministic id");
-    ok(strncmp(m.event_id, "ttr_", 4) == 0 && strlen(m.event_id) == 68, "deterministic id is ttr_ + 64 hex");
+    ok(strncmp(m.event_id, "ttr_", 4) == 0 && strlen(m.event_id) == 68,
+       "deterministic id is ttr_ + 64 hex");
     store_close(st);
 }
 
@@ -158,7 +161,8 @@ static void test_phone_rule(void)
     order(&c, "p1");
     normalize_hash_phone("(404) 555-0123", "US", c.phone_hash);
     match_and_consume(st, &c, &m);
-    is_str(m.matched_by, "phone", "rule 5: a national phone with the order's country matches E.164");
+    is_str(m.matched_by, "phone",
+           "rule 5: a national phone with the order's country matches E.164");
     is_str(m.event_id, "pix-phone", "rule 5: the touch of the visitor seen with that phone");
     store_close(st);
 }
@@ -193,8 +197,10 @@ static void test_alias_groups_and_window(void)
     match_and_consume(st, &c, &m);
     is_str(m.matched_by, "none", "a touch older than window_s does not count");
 
-    ok(match_name_in_group(cfg, KIND_LEAD, "SubmitForm"), "the configured lead name is in its group");
-    ok(match_name_in_group(cfg, KIND_LEAD, "CompleteRegistration"), "CompleteRegistration is a lead alias");
+    ok(match_name_in_group(cfg, KIND_LEAD, "SubmitForm"),
+       "the configured lead name is in its group");
+    ok(match_name_in_group(cfg, KIND_LEAD, "CompleteRegistration"),
+       "CompleteRegistration is a lead alias");
     ok(!match_name_in_group(cfg, KIND_LEAD, "Contact"), "Contact is not a lead alias");
     ok(match_name_in_group(cfg, KIND_CALL, "Schedule"), "Schedule is a call alias");
     store_close(st);
@@ -214,7 +220,8 @@ static void test_consume_once(void)
     normalize_hash_email("repeat@example.com", c.email_hash);
     match_and_consume(st, &c, &m2);
     is_str(m1.event_id, "pix-first", "the first order takes the touch's event_id");
-    ok(strcmp(m1.event_id, m2.event_id) != 0, "a customer's second order gets a different event_id");
+    ok(strcmp(m1.event_id, m2.event_id) != 0,
+       "a customer's second order gets a different event_id");
     is_str(m2.matched_by, "none", "the consumed touch is not matched again");
     store_close(st);
 }

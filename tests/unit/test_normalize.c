@@ -117,7 +117,8 @@ static void test_hashes(void)
     is_str(out, "32023064c99bdd80005be565f7bcd3282c55e4981c5a5a63f1d2d84be7af258d",
            "messy email hashes like the clean one");
     is_int(normalize_hash_email("32023064C99BDD80005BE565F7BCD3282C55E4981C5A5A63F1D2D84BE7AF258D",
-                                out), 0, "64-hex email accepted");
+                                out),
+           0, "64-hex email accepted");
     is_str(out, "32023064c99bdd80005be565f7bcd3282c55e4981c5a5a63f1d2d84be7af258d",
            "64-hex email is lower-cased and passed through, not re-hashed");
     is_int(normalize_hash_email("not an email", out), -1, "invalid email has no hash");
@@ -131,7 +132,8 @@ static void test_hashes(void)
     is_str(out, "20b18ac9de7b3aad174961827d8e451c410af9aedfd1d699927f4b29b81aa1fa",
            "phone hash is sha256 of +447911123456");
     is_int(normalize_hash_phone("cbe402028396ab36aba067aa94538d53eb026d29e4c9fcc357d966e037ec2e17",
-                                NULL, out), 0, "64-hex phone accepted without a country");
+                                NULL, out),
+           0, "64-hex phone accepted without a country");
     is_str(out, "cbe402028396ab36aba067aa94538d53eb026d29e4c9fcc357d966e037ec2e17",
            "64-hex phone passed through");
     is_int(normalize_hash_phone("555-555-SHIP", "US", out), -1, "vanity phone has no hash");

@@ -82,8 +82,8 @@ static void test_timestamped(void)
            "only v0 is no v1");
     is_int(check_ts("whsec_test", stripe_body, "t=17000x0000,v1=" STRIPE_SIG, T0), SIG_MALFORMED,
            "non-numeric t");
-    is_int(check_ts("whsec_test", stripe_body, "t=-1700000000,v1=" STRIPE_SIG, T0),
-           SIG_MALFORMED, "signed t");
+    is_int(check_ts("whsec_test", stripe_body, "t=-1700000000,v1=" STRIPE_SIG, T0), SIG_MALFORMED,
+           "signed t");
     is_int(check_ts("whsec_test", stripe_body, "garbage", T0), SIG_MALFORMED, "no key=value");
 }
 

@@ -133,8 +133,8 @@ static void test_bad_bodies(void)
     is_int(c.event_time, NOW, "no created_at: event_time is the receive time");
     conversion_clear(&c);
     is_int(run("[1,2]", NOW, &c, why), SOURCE_BAD_REQUEST, "a JSON array is a bad request");
-    is_int(run("{\"event\":\"invitee.created\",\"payload\":{}}", NOW, &c, why),
-           SOURCE_BAD_REQUEST, "invitee.created without payload.uri is a bad request");
+    is_int(run("{\"event\":\"invitee.created\",\"payload\":{}}", NOW, &c, why), SOURCE_BAD_REQUEST,
+           "invitee.created without payload.uri is a bad request");
     is_int(run("{\"event\":", NOW, &c, why), SOURCE_BAD_REQUEST, "truncated JSON is a bad request");
 }
 

@@ -6,8 +6,8 @@
 
 /* Bearer-authenticated verify + parse of body with the given content type, to a generic
  * source whose default kind is call. */
-static enum source_result run_as(const char *body, const char *content_type,
-                                 struct conversion *out, char *why)
+static enum source_result run_as(const char *body, const char *content_type, struct conversion *out,
+                                 char *why)
 {
     struct test_headers h = {{"Authorization", "Idempotency-Key"}, {"Bearer " SECRET, "idem-1"}, 2};
     struct webhook_request req;
@@ -249,8 +249,8 @@ static void test_exact_values_and_defaults(void)
     is_int(c.event_time, 1767225600LL, "digit string is unix seconds");
     is_int(c.test, 1, "test true");
     is_str(c.phone_hash, "", "national phone without a country is not hashed");
-    is_int(run("{\"id\":\"v3\",\"email\":\"not an email\",\"kind\":\"order\"}", &c, why),
-           SOURCE_OK, "an invalid email is dropped, not refused");
+    is_int(run("{\"id\":\"v3\",\"email\":\"not an email\",\"kind\":\"order\"}", &c, why), SOURCE_OK,
+           "an invalid email is dropped, not refused");
     is_str(c.email_hash, "", "no email hash");
     is_str(c.order_id, "v3", "kind order sets order_id");
     is_int(run("{\"id\":\"v4\",\"ip\":\"999.1.1.1\",\"phone\":\"07700 900123\","

@@ -6,8 +6,9 @@
 #define SECRET "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"
 #define NOW 1641000000LL
 #define ORDER_ID "820982911946154508"
-#define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
-           "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+#define UA                                                                                         \
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "                          \
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 struct call {
     const char *topic;
@@ -18,8 +19,8 @@ struct call {
     int send_tests;
 };
 
-static const struct call paid = {"orders/paid", "application/json", "X-Shopify-Hmac-Sha256",
-                                 SECRET, "jsmith.myshopify.com", 0};
+static const struct call paid = {"orders/paid", "application/json",     "X-Shopify-Hmac-Sha256",
+                                 SECRET,        "jsmith.myshopify.com", 0};
 
 static enum source_result run_call(const struct call *c, const char *body, struct conversion *out,
                                    char *why)
@@ -82,11 +83,12 @@ static void test_orders_paid_maps_every_field(const char *body)
            test_has_ref(&c, "Z2NwLXVzLWVhc3QxOjAxSE5XRjhZ") && test_has_ref(&c, "123456abcd"),
        "refs: id, name with and without #, order_number, checkout/cart tokens, token");
     is_int(c.nrefs, 7, "seven refs");
-    is_str(c.contents_json,
-           "[{\"content_id\":\"632910392\",\"content_name\":\"IPod Nano - 8GB Pink\",\"price\":199.0,"
-           "\"quantity\":1},{\"content_id\":\"632910393\",\"content_name\":\"Silicone Case - Black\","
-           "\"price\":94.5,\"quantity\":2}]",
-           "contents from line_items");
+    is_str(
+        c.contents_json,
+        "[{\"content_id\":\"632910392\",\"content_name\":\"IPod Nano - 8GB Pink\",\"price\":199.0,"
+        "\"quantity\":1},{\"content_id\":\"632910393\",\"content_name\":\"Silicone Case - Black\","
+        "\"price\":94.5,\"quantity\":2}]",
+        "contents from line_items");
     conversion_clear(&c);
 }
 
@@ -123,7 +125,8 @@ static void test_signature(const char *body)
     char *tampered = test_replace(body, "\"total_price\":\"388.00\"", "\"total_price\":\"3.88\"");
 
     c.sig_header = "Shopify-Hmac-Sha256";
-    is_int(run_call(&c, body, &out, why), SOURCE_OK, "Shopify-Hmac-Sha256 (events delivery) accepted");
+    is_int(run_call(&c, body, &out, why), SOURCE_OK,
+           "Shopify-Hmac-Sha256 (events delivery) accepted");
     conversion_clear(&out);
     c.sig_header = NULL;
     is_int(run_call(&c, body, &out, why), SOURCE_UNAUTHORIZED, "missing signature: 401");
@@ -204,10 +207,10 @@ static void check_total(const char *body, const char *total, const char *want)
 static void test_cart_attributes_win(const char *body)
 {
     char *b = test_replace(body, "{\"name\":\"ttr_vid\",\"value\":\"v-123\"}",
-                      "{\"name\":\"ttr_vid\",\"value\":\"v-123\"},"
-                      "{\"name\":\"event_id\",\"value\":\"pix-evt-42\"},"
-                      "{\"name\":\"ttclid\",\"value\":\"E.C.P.fromcart\"},"
-                      "{\"name\":\"ttp\",\"value\":\"2F7h37YkS1j57AYSKTI7IHhJPYH\"}");
+                           "{\"name\":\"ttr_vid\",\"value\":\"v-123\"},"
+                           "{\"name\":\"event_id\",\"value\":\"pix-evt-42\"},"
+                           "{\"name\":\"ttclid\",\"value\":\"E.C.P.fromcart\"},"
+                           "{\"name\":\"ttp\",\"value\":\"2F7h37YkS1j57AYSKTI7IHhJPYH\"}");
     struct conversion out;
     char why[128];
 
@@ -224,7 +227,8 @@ static void test_page_and_time_fallbacks(const char *body)
     struct call c = paid;
     struct conversion out;
     char why[128];
-    char *b = test_replace(body, "\"processed_at\":\"2021-12-31T19:00:00-05:00\"", "\"processed_at\":null");
+    char *b = test_replace(body, "\"processed_at\":\"2021-12-31T19:00:00-05:00\"",
+                           "\"processed_at\":null");
 
     c.domain = NULL;
     is_int(run_call(&c, body, &out, why), SOURCE_OK, "order without shop domain header");

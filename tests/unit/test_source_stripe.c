@@ -6,8 +6,9 @@
 #define NOW 1752619700LL
 #define PI "pi_3RSCTURftwXmfGNu1Htv3in3"
 #define CS "cs_live_a1IdO3cRAiDtsfYm6c8sKoFbyLpxibkNrDf56cVIkv5IylfNuzl155fePm"
-#define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
-           "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+#define UA                                                                                         \
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "                          \
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 /* Sends body with the given Stripe-Signature header (NULL: none). */
 static enum source_result run_header(const char *body, const char *sig, int send_tests,
@@ -52,7 +53,8 @@ static void test_checkout_session_maps_every_field(const char *body)
     is_str(c.currency, "USD", "currency upper-cased");
     is_email_hash(c.email_hash, "jon.doe@example.com", "email from customer_details, normalized");
     is_phone_hash(c.phone_hash, "+14045550123", "phone from customer_details");
-    is_external_id_hash(c.external_id_hash, "cus_SggAbCdEfGh123", "external id from the customer id");
+    is_external_id_hash(c.external_id_hash, "cus_SggAbCdEfGh123",
+                        "external id from the customer id");
     is_str(c.event_id, "a1b2c3", "event_id from metadata");
     is_str(c.ttclid, "E.C.P.abc", "ttclid from metadata");
     is_str(c.ttp, "2F7h37YkS1j57AYSKTI7IHhJPYH", "ttp from metadata");
@@ -61,7 +63,8 @@ static void test_checkout_session_maps_every_field(const char *body)
     is_str(c.url, "https://shop.example/checkout?ttclid=E.C.P.abc", "url from metadata");
     is_str(c.vid, "v-789", "vid from client_reference_id vid:<id>");
     is_int(c.event_time, 1752619620LL, "event_time from the session's created");
-    ok(test_has_ref(&c, PI) && test_has_ref(&c, CS) && test_has_ref(&c, "vid:v-789") && test_has_ref(&c, "ORD-1042"),
+    ok(test_has_ref(&c, PI) && test_has_ref(&c, CS) && test_has_ref(&c, "vid:v-789") &&
+           test_has_ref(&c, "ORD-1042"),
        "refs: payment intent, session, client_reference_id, metadata.order_id");
     is_int(c.nrefs, 4, "four refs");
     ok(c.contents_json == NULL, "no contents: line items are not in the webhook");
@@ -81,7 +84,8 @@ static void test_intent_collapses_with_session(const char *session)
     is_str(a.order_id, PI, "intent order_id");
     is_str(a.value, "25.00", "value from amount_received");
     is_email_hash(a.email_hash, "jon.doe@example.com", "email from receipt_email");
-    ok(test_has_ref(&a, PI) && test_has_ref(&a, "ORD-1042"), "intent refs: id and metadata.order_id");
+    ok(test_has_ref(&a, PI) && test_has_ref(&a, "ORD-1042"),
+       "intent refs: id and metadata.order_id");
     is_int(a.event_time, 1752619690LL, "event_time from the intent's created");
     is_str(a.vid, "", "no vid on the intent");
     conversion_clear(&a);
@@ -184,8 +188,9 @@ static void test_event_rules(const char *body)
 {
     check_variant(body, "\"payment_status\": \"paid\"", "\"payment_status\": \"unpaid\"",
                   SOURCE_IGNORED, NULL, "unpaid checkout session ignored");
-    check_variant(body, "\"payment_status\": \"paid\"", "\"payment_status\": \"no_payment_required\"",
-                  SOURCE_IGNORED, NULL, "free checkout session ignored");
+    check_variant(body, "\"payment_status\": \"paid\"",
+                  "\"payment_status\": \"no_payment_required\"", SOURCE_IGNORED, NULL,
+                  "free checkout session ignored");
     check_variant(body, "\"type\": \"checkout.session.completed\"",
                   "\"type\": \"checkout.session.async_payment_succeeded\"", SOURCE_OK, PI,
                   "async payment succeeded accepted");
@@ -205,7 +210,7 @@ static void test_phone_and_vid_sources(const char *body)
     char *de1 = test_replace(body, "\"+14045550123\"", "\"030 1234567\"");
     char *de = test_replace(de1, "\"country\": \"US\"", "\"country\": \"DE\"");
     char *vid = test_replace(body, "\"order_id\": \"ORD-1042\"",
-                        "\"order_id\": \"ORD-1042\",\n      \"ttr_vid\": \"v-meta\"");
+                             "\"order_id\": \"ORD-1042\",\n      \"ttr_vid\": \"v-meta\"");
     struct conversion out;
     char why[128];
 
@@ -222,10 +227,12 @@ static void test_phone_and_vid_sources(const char *body)
     is_int(run("{\"id\": \"evt_1\", \"type\": \"payment_intent.succeeded\"}", &out, why),
            SOURCE_BAD_REQUEST, "event without data.object: 400");
     is_int(run("{\"id\": \"evt_1\", \"type\": \"payment_intent.succeeded\", \"data\": {\"object\": "
-               "{\"amount\": 100}}}", &out, why),
+               "{\"amount\": 100}}}",
+               &out, why),
            SOURCE_BAD_REQUEST, "payment intent without id: 400");
     is_int(run("{\"id\": \"evt_1\", \"type\": \"balance.available\", \"data\": {\"object\": "
-               "{\"object\": \"balance\"}}}", &out, why),
+               "{\"object\": \"balance\"}}}",
+               &out, why),
            SOURCE_IGNORED, "an event about an object without id is ignored, not refused");
     free(b1);
     free(gb);

@@ -4,8 +4,9 @@
 
 #define SECRET "wc-webhook-secret-8f3a91c2"
 #define NOW 1746918000LL
-#define UA "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 " \
-           "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+#define UA                                                                                         \
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "                          \
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 struct call {
     const char *topic;
@@ -110,9 +111,11 @@ static void test_ping(void)
 
     is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING, "form ping answered as ping");
     ping.content_type = NULL;
-    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING, "ping body without content type");
+    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING,
+           "ping body without content type");
     ping.content_type = "application/json";
-    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING, "ping body with any content type");
+    is_int(run_call(&ping, "webhook_id=12", &out, why), SOURCE_PING,
+           "ping body with any content type");
     is_int(run_call(&ping, "webhook_id=12&x=1", &out, why), SOURCE_UNAUTHORIZED,
            "other unsigned form body with JSON content type: 401");
 }
@@ -157,10 +160,10 @@ static void test_topics(const char *body)
 static void test_explicit_meta_wins(const char *body)
 {
     char *b = test_replace(body, "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"}",
-                      "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"},"
-                      "{\"id\":8450,\"key\":\"ttr_event_id\",\"value\":\"pix-evt-77\"},"
-                      "{\"id\":8451,\"key\":\"ttclid\",\"value\":\"E.C.P.meta\"},"
-                      "{\"id\":8452,\"key\":\"_some_plugin\",\"value\":{\"nested\":true}}");
+                           "{\"id\":8443,\"key\":\"ttr_vid\",\"value\":\"v-456\"},"
+                           "{\"id\":8450,\"key\":\"ttr_event_id\",\"value\":\"pix-evt-77\"},"
+                           "{\"id\":8451,\"key\":\"ttclid\",\"value\":\"E.C.P.meta\"},"
+                           "{\"id\":8452,\"key\":\"_some_plugin\",\"value\":{\"nested\":true}}");
     struct conversion out;
     char why[128];
 
@@ -177,7 +180,8 @@ static void test_explicit_meta_wins(const char *body)
 static void test_value_and_time_edges(const char *body)
 {
     char *zero = test_replace(body, "\"total\":\"54.90\"", "\"total\":\"0.00\"");
-    char *unpaid = test_replace(body, "\"date_paid_gmt\":\"2025-05-10T22:50:34\"", "\"date_paid_gmt\":null");
+    char *unpaid =
+        test_replace(body, "\"date_paid_gmt\":\"2025-05-10T22:50:34\"", "\"date_paid_gmt\":null");
     struct conversion out;
     char why[128];
 
@@ -187,7 +191,8 @@ static void test_value_and_time_edges(const char *body)
     is_int(run(unpaid, &out, why), SOURCE_OK, "order without date_paid_gmt");
     is_int(out.event_time, 1746917432LL, "event_time falls back to date_created_gmt");
     conversion_clear(&out);
-    is_int(run("{\"status\":\"processing\"}", &out, why), SOURCE_BAD_REQUEST, "order without id: 400");
+    is_int(run("{\"status\":\"processing\"}", &out, why), SOURCE_BAD_REQUEST,
+           "order without id: 400");
     is_int(run("not json", &out, why), SOURCE_BAD_REQUEST, "not JSON: 400");
     free(zero);
     free(unpaid);

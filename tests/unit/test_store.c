@@ -69,12 +69,15 @@ static void test_business_key(void)
     struct conversion c;
     long long a = 0, b = 0;
     conv(&c, "dup-1");
-    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &a), STORE_OK, "a new business key is stored");
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &a), STORE_OK,
+           "a new business key is stored");
     STR_SET(c.value, "10.00");
-    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &b), STORE_DUPLICATE, "the same key again is a duplicate");
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &b), STORE_DUPLICATE,
+           "the same key again is a duplicate");
     is_int(b, a, "the duplicate reports the first conversion's id");
     c.kind = KIND_CALL;
-    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &b), STORE_OK, "another kind is another business fact");
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &b), STORE_OK,
+           "another kind is another business fact");
 }
 
 static void test_states(void)
@@ -83,10 +86,13 @@ static void test_states(void)
     long long id = 0;
     struct event_row *rows = NULL, row;
     conv(&c, "state-1");
-    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &id), STORE_OK, "a conversion to follow through its states");
-    ok(store_promote(st, id, "CompletePayment", "eid-1", "none", 0, "{\"event\":\"CompletePayment\"}") == 0,
+    is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &id), STORE_OK,
+           "a conversion to follow through its states");
+    ok(store_promote(st, id, "CompletePayment", "eid-1", "none", 0,
+                     "{\"event\":\"CompletePayment\"}") == 0,
        "a held event is promoted to ready");
-    ok(store_promote(st, id, "CompletePayment", "eid-2", "none", 0, "{}") < 0, "an event is promoted once");
+    ok(store_promote(st, id, "CompletePayment", "eid-2", "none", 0, "{}") < 0,
+       "an event is promoted once");
     long long now = (long long)time(NULL) * 1000 + 1000;
     int n = store_due_events(st, "CPIX", now, 10, &rows);
     int seen = 0;
@@ -127,7 +133,8 @@ static void test_purge(void)
     long long before = store_touch_count(st);
     long removed = store_purge(st, now, 172800, 28 * 86400, 30 * 86400);
     ok(removed >= 1, "the purge removes expired rows (%ld)", removed);
-    is_int(store_touch_count(st), before - 1, "a touch older than the window is gone, a recent one stays");
+    is_int(store_touch_count(st), before - 1,
+           "a touch older than the window is gone, a recent one stays");
     struct touch_row *rows = NULL;
     is_int(store_list_touches(st, "new-visitor", 10, &rows), 1, "the recent touch is still listed");
     free(rows);

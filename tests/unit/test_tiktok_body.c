@@ -179,8 +179,9 @@ static void test_batch_body(void)
     free(body);
 
     body = tiktok_batch_body("CPIXEL123", "", events, 1);
-    is_str(body, "{\"event_source\":\"web\",\"event_source_id\":\"CPIXEL123\","
-                 "\"data\":[{\"event\":\"A\",\"value\":9.2}]}",
+    is_str(body,
+           "{\"event_source\":\"web\",\"event_source_id\":\"CPIXEL123\","
+           "\"data\":[{\"event\":\"A\",\"value\":9.2}]}",
            "empty test_event_code is omitted; exact body");
     free(body);
     body = tiktok_batch_body("CPIXEL123", NULL, NULL, 0);
@@ -222,8 +223,10 @@ static void test_classify(void)
     classify_is(404, "not found", TT_REJECTED, -1);
     classify_is(0, NULL, TT_RETRY, -1);
 
-    tiktok_classify(200, "{\"code\":40002,\"message\":\"Invalid value for event_id\","
-                         "\"request_id\":\"2023031413\"}", &r);
+    tiktok_classify(200,
+                    "{\"code\":40002,\"message\":\"Invalid value for event_id\","
+                    "\"request_id\":\"2023031413\"}",
+                    &r);
     is_str(r.message, "Invalid value for event_id", "message copied");
     is_str(r.request_id, "2023031413", "request_id copied");
     is_int(r.http_status, 200, "http_status copied");
@@ -294,8 +297,9 @@ static void test_post_request_and_reply(void)
     const char *body = "{\"event_source\":\"web\",\"data\":[]}";
 
     memset(&s, 0, sizeof s);
-    s.reply = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 50\r\n"
-              "Connection: close\r\n\r\n{\"code\":0,\"message\":\"OK\",\"request_id\":\"r-1\",\"d\":1}";
+    s.reply =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 50\r\n"
+        "Connection: close\r\n\r\n{\"code\":0,\"message\":\"OK\",\"request_id\":\"r-1\",\"d\":1}";
     if (oneshot_start(&s, &th) != 0) {
         ok(0, "one-shot server started");
         return;
@@ -307,8 +311,7 @@ static void test_post_request_and_reply(void)
     ok(strncmp(s.request, "POST /open_api/v1.3/event/track/ HTTP/1.1\r\n", 43) == 0,
        "POST to /open_api/v1.3/event/track/ (trailing slash of api_base folded)");
     ok(strstr(s.request, "\r\nAccess-Token: tok-secret-1\r\n") != NULL, "Access-Token header");
-    ok(strstr(s.request, "\r\nContent-Type: application/json\r\n") != NULL,
-       "Content-Type header");
+    ok(strstr(s.request, "\r\nContent-Type: application/json\r\n") != NULL, "Content-Type header");
     ok(strstr(s.request, "Bearer") == NULL, "no Bearer prefix anywhere");
     ok(strstr(s.request, "\r\n\r\n") && strcmp(strstr(s.request, "\r\n\r\n") + 4, body) == 0,
        "body sent verbatim");
