@@ -22,18 +22,24 @@
 #include "sources/source.h"
 #include "store.h"
 
-/* Runs in the writer's thread: record the outcome and hand the connection back. */
+static const char *webhook_status(enum store_result r)
+{
+    return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
+}
+
+/* Runs in the writer's thread: record the outcome and hand the connection back. Counted
+ * here, at the commit, so the metrics match the store even when a sender hangs up before
+ * its answer. */
 static void on_committed(void *arg, enum store_result result, long long id)
 {
     struct request *rq = arg;
     rq->result = result;
     rq->id = id;
+    if (rq->is_collect)
+        metrics_collect(result == STORE_OK ? "stored" : "unavailable");
+    else
+        metrics_webhook(rq->source_id, webhook_status(result));
     MHD_resume_connection(rq->conn);
-}
-
-static const char *webhook_status(enum store_result r)
-{
-    return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
 }
 
 static enum MHD_Result reply_unavailable(struct MHD_Connection *conn)
@@ -137,7 +143,6 @@ static enum MHD_Result webhook_finish(struct daemon_ctx *ctx, struct MHD_Connect
                                       struct request *rq)
 {
     char text[128];
-    metrics_webhook(rq->source_id, webhook_status(rq->result));
     if (rq->result == STORE_ERROR) {
         log_error("webhook not stored: store unavailable", "source=%s status=503", rq->source_id);
         return reply_unavailable(conn);
@@ -153,11 +158,13 @@ static enum MHD_Result webhook_finish(struct daemon_ctx *ctx, struct MHD_Connect
     return http_reply_json(conn, MHD_HTTP_OK, text);
 }
 
+/* result: the metrics label, or NULL when already counted at the commit. */
 static enum MHD_Result reply_collect(struct MHD_Connection *conn, unsigned int status,
                                      const char *origin, const char *result)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    metrics_collect(result);
+    if (result)
+        metrics_collect(result);
     if (r && origin && origin[0]) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header(r, "Vary", "Origin");
@@ -264,8 +271,8 @@ enum MHD_Result ingest_finish(struct daemon_ctx *ctx, struct MHD_Connection *con
     if (!rq->is_collect)
         return webhook_finish(ctx, conn, rq);
     if (rq->result != STORE_OK)
-        return reply_collect(conn, MHD_HTTP_SERVICE_UNAVAILABLE, rq->origin, "unavailable");
+        return reply_collect(conn, MHD_HTTP_SERVICE_UNAVAILABLE, rq->origin, NULL);
     if (rq->wake_forwarder)
         forwarder_wake(ctx->fw);
-    return reply_collect(conn, MHD_HTTP_NO_CONTENT, rq->origin, "stored");
+    return reply_collect(conn, MHD_HTTP_NO_CONTENT, rq->origin, NULL);
 }
