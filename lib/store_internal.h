@@ -49,6 +49,7 @@ struct store {
     sqlite3_stmt *find_visitor, *consume, *promote;
     int in_work_tx;
     long long checkpoint_ms;
+    int wal_big; /* set by the writer's WAL hook (atomic) */
 };
 
 void store_work_finalize(struct store *st);

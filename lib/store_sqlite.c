@@ -477,6 +477,18 @@ void store_commit_stats(struct store *st, unsigned long long *commits, unsigned 
     pthread_mutex_unlock(&st->qlock);
 }
 
+/* Each checkpoint competes with the group commits for the disk: few large ones keep the
+ * commit latency's tail lower than one a second. */
+#define WAL_CHECKPOINT_PAGES 16384
+
+static int wal_grown(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store *st = arg;
+    if (pages >= WAL_CHECKPOINT_PAGES)
+        __atomic_store_n(&st->wal_big, 1, __ATOMIC_RELEASE);
+    return SQLITE_OK;
+}
+
 static void secure_files(const char *path)
 {
     char p[600];
@@ -513,8 +525,9 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     umask(old);
     secure_files(path);
     /* Checkpoints run on the work connection (store_checkpoint) so that no webhook waits
-     * for one inside the group commit. */
+     * for one inside the group commit; the writer only says when the WAL has grown. */
     exec(st->wdb, "PRAGMA wal_autocheckpoint=0");
+    sqlite3_wal_hook(st->wdb, wal_grown, st);
     if (prepare_writer(st) < 0) {
         snprintf(err, errlen, "cannot prepare store statements");
         goto fail;
