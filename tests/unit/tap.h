@@ -77,4 +77,24 @@ static inline char *tap_fixture(const char *name, size_t *len)
     fclose(f);
     return buf;
 }
+/* A new private directory /tmp/<prefix>-<random> in dir (size >= 64); 0 or -1. */
+static inline int tap_tempdir(char *dir, size_t size, const char *prefix)
+{
+    size_t n = (size_t)snprintf(dir, size, "/tmp/%s-", prefix);
+    if (n + 7 > size)
+        return -1;
+    for (int i = 0; i < 6; i++) /* mkdtemp's template: six trailing X */
+        dir[n + (size_t)i] = 'X';
+    dir[n + 6] = '\0';
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+/* Removes what tap_tempdir made (the tests keep nothing behind). */
+static inline void tap_rmdir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", dir);
+}
 #endif

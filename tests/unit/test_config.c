@@ -6,7 +6,7 @@
 #include "config.h"
 #include "tap.h"
 
-static char dir[] = "/tmp/ttr-config-XXXXXX";
+static char dir[128];
 
 static struct config *load(const char *text, char *err, size_t errlen)
 {
@@ -29,7 +29,7 @@ int main(void)
     char err[600], path[300];
     struct config *cfg;
 
-    if (!mkdtemp(dir))
+    if (tap_tempdir(dir, sizeof dir, "ttr-config") < 0)
         return 1;
     cfg = load(BASE "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"s\"; } );\n", err,
                sizeof err);
@@ -88,9 +88,6 @@ int main(void)
        "access_token_file resolves ${CREDENTIALS_DIRECTORY} and drops the newline (%s)", err);
     config_drop(cfg);
 
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", dir);
+    tap_rmdir(dir);
     return tap_done();
 }

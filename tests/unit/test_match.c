@@ -12,7 +12,7 @@
 #include "store.h"
 #include "tap.h"
 
-static char dir[] = "/tmp/ttr-match-XXXXXX";
+static char dir[128];
 static struct config *cfg;
 static long long now_s;
 
@@ -282,7 +282,7 @@ static void test_enrichment(void)
 
 int main(void)
 {
-    if (!mkdtemp(dir))
+    if (tap_tempdir(dir, sizeof dir, "ttr-match") < 0)
         return 1;
     now_s = time(NULL);
     cfg = load_config();
@@ -296,9 +296,6 @@ int main(void)
     test_hold_and_rematch();
     test_enrichment();
     config_drop(cfg);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", dir);
+    tap_rmdir(dir);
     return tap_done();
 }

@@ -14,7 +14,7 @@
 #define THREADS 16
 #define PER_THREAD 200
 
-static char dir[] = "/tmp/ttr-store-XXXXXX";
+static char dir[128];
 static char path[256];
 static struct store *st;
 static int failures[THREADS];
@@ -169,7 +169,7 @@ static void test_reopen(void)
 int main(void)
 {
     char err[256];
-    if (!mkdtemp(dir))
+    if (tap_tempdir(dir, sizeof dir, "ttr-store") < 0)
         return 1;
     snprintf(path, sizeof path, "%s/ttrelay.db", dir);
     st = store_open(path, 0, err, sizeof err);
@@ -182,9 +182,6 @@ int main(void)
     test_purge();
     test_reopen();
     store_close(st);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", dir);
+    tap_rmdir(dir);
     return tap_done();
 }
