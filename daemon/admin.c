@@ -317,6 +317,11 @@ static int post_test_event(struct daemon_ctx *ctx, const char *body, size_t len,
                        in ? "unknown pixel" : "body must be JSON", resp);
         goto out;
     }
+    if (!px->test_event_code[0]) {
+        /* Without it TikTok would count the test as a real conversion. */
+        status = error(MHD_HTTP_CONFLICT, "the pixel has no test_event_code", resp);
+        goto out;
+    }
     STR_SET(c.source_id, "ttrelayctl");
     c.kind = KIND_CALL;
     snprintf(c.object_id, sizeof c.object_id, "test-%lld", clock_wall_ms());

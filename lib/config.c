@@ -342,6 +342,12 @@ static int load_source(config_setting_t *s, int i, struct config *cfg, const cha
     }
     if (config_setting_lookup_bool(s, "send_tests", &b) == CONFIG_TRUE)
         src->send_tests = b;
+    /* A test order sent without a test_event_code would count as a real conversion. */
+    if (src->send_tests && !config_find_pixel(cfg, src->pixel)->test_event_code[0]) {
+        set_err(err, errlen, file, line,
+                "source %s: send_tests needs a test_event_code on pixel %s", id, src->pixel);
+        return -1;
+    }
     for (int j = 0; j < i; j++)
         if (strcmp(cfg->sources[j].id, id) == 0) {
             set_err(err, errlen, file, line, "source id %s is used twice", id);

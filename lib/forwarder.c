@@ -326,14 +326,23 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, const char
     /* test_event_code is per request: test and live events never share a batch. */
     for (int pass = 0; pass < 2; pass++) {
         struct event_row *part = calloc((size_t)n + 1, sizeof *part);
+        long long *ids = calloc((size_t)n + 1, sizeof *ids);
         int m = 0;
-        for (int i = 0; part && i < n; i++)
-            if (rows[i].test == pass)
+        for (int i = 0; part && ids && i < n; i++)
+            if (rows[i].test == pass) {
+                ids[m] = rows[i].id;
                 part[m++] = rows[i];
-        if (m > 0) {
+            }
+        if (m > 0 && pass == 1 && !(px && px->test_event_code[0])) {
+            /* Configuration refuses this; a reload may have removed the code since. */
+            store_mark_ignored(fw->st, ids, m, "test event: the pixel has no test_event_code");
+            log_warn("test events not sent: the pixel has no test_event_code", "pixel=%s events=%d",
+                     pixel, m);
+        } else if (m > 0) {
             struct batch b = {.pixel = pixel, .px = px, .test = pass, .rows = part, .n = m};
             send_batch(fw, cfg, ps, &b);
         }
+        free(ids);
         free(part);
     }
 out:

@@ -446,6 +446,12 @@ int store_mark_retry(struct store *st, const long long *ids, int n, long long du
                       ids, n, error, due_ms);
 }
 
+int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason)
+{
+    return update_ids(st, "UPDATE conversions SET state=5, last_error=?2, attempts=attempts+?3 WHERE id=?1",
+                      ids, n, reason, 0);
+}
+
 int store_mark_dead(struct store *st, const long long *ids, int n, const char *error)
 {
     return update_ids(
