@@ -59,6 +59,12 @@ int main(void)
         err, sizeof err);
     ok(!cfg && strstr(err, "CNOPE"), "a source naming an unknown pixel is refused: %s", err);
 
+    cfg = load(BASE "sources = ( { id = \"x\"; type = \"shopify\"; secret = \"s\"; "
+                    "send_tests = true; } );\n",
+               err, sizeof err);
+    ok(!cfg && strstr(err, "test_event_code"),
+       "send_tests on a pixel without a test_event_code is refused: %s", err);
+
     cfg = load(BASE "sources = ( { id = \"x\"; type = \"magento\"; secret = \"s\"; } );\n", err,
                sizeof err);
     ok(!cfg && strstr(err, "type must be"), "an unknown source type is refused: %s", err);
