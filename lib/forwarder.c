@@ -1,7 +1,7 @@
-/* The forwarder thread. Each pass: end holds (match, build the event), then for each pixel
- * with due events take a batch within the pixel's rate limit, send it, and apply TikTok's
- * answer. Nothing is marked before TikTok confirms it, so a crash only ever resends
- * (with the same event_id, which TikTok deduplicates). */
+/* The forwarder. The matcher thread ends holds (match, build the event, make it ready);
+ * the sender thread, for each pixel with due events, takes a batch within the pixel's rate
+ * limit, sends it, and applies TikTok's answer. Nothing is marked before TikTok confirms
+ * it, so a crash only ever resends (with the same event_id, which TikTok deduplicates). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,15 +38,21 @@ struct pixel_state {
     long long logged_ms;
 };
 
+/* Two threads: the matcher ends holds (match, build, make ready) and the sender sends,
+ * each with its own store connection, so that both cores work on a backlog. */
 struct forwarder {
     struct store *st;
     struct config *cfg;
-    pthread_t thread;
+    pthread_t thread; /* sender */
+    pthread_t matcher;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake; /* sender */
+    pthread_cond_t match_wake;
     int woken;
+    int match_woken;
     int stopping;
-    long long heartbeat_ms;
+    long long heartbeat_ms; /* sender's last loop */
+    long long match_heartbeat_ms;
     long long purged_ms;
     unsigned int seed;
     struct pixel_state pixels[MAX_PIXELS];
@@ -114,12 +120,12 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
     long long *bad = calloc((size_t)(n > 0 ? n : 1), sizeof *bad);
 
     for (int start = 0; bad && start < n; start += PROMOTE_CHUNK) {
-        if (store_work_begin(fw->st) < 0)
+        if (store_promote_begin(fw->st) < 0)
             break;
         for (int i = start; i < n && i < start + PROMOTE_CHUNK; i++)
             if (promote_one(fw, cfg, &rows[i], now) < 0)
                 bad[nbad++] = rows[i].id;
-        store_work_commit(fw->st);
+        store_promote_commit(fw->st);
     }
     if (nbad > 0)
         store_mark_dead(fw->st, bad, nbad, "stored conversion is unreadable");
@@ -358,7 +364,7 @@ static int run_pass(struct forwarder *fw)
     long long now = clock_wall_ms();
     char **pixels = NULL;
 
-    int busy = promote_held(fw, cfg, now) >= PROMOTE_LIMIT;
+    int busy = 0;
     int n = store_due_pixels(fw->st, now, &pixels);
     for (int i = 0; i < n; i++) {
         busy |= send_pixel(fw, cfg, pixels[i], clock_wall_ms()) >= cfg->batch_size;
@@ -377,6 +383,43 @@ static int run_pass(struct forwarder *fw)
     return busy;
 }
 
+/* Waits up to PASS_MS on cond unless *flag was raised meanwhile. Caller holds fw->lock. */
+static void wait_pass(struct forwarder *fw, pthread_cond_t *cond, int *flag)
+{
+    if (*flag || fw->stopping)
+        return;
+    struct timespec until;
+    clock_deadline(&until, PASS_MS);
+    pthread_cond_timedwait(cond, &fw->lock, &until);
+}
+
+static void *matcher_main(void *arg)
+{
+    struct forwarder *fw = arg;
+
+    pthread_mutex_lock(&fw->lock);
+    while (!fw->stopping) {
+        fw->match_heartbeat_ms = clock_wall_ms();
+        fw->match_woken = 0;
+        pthread_mutex_unlock(&fw->lock);
+
+        struct config *cfg = current_config(fw);
+        int n = promote_held(fw, cfg, clock_wall_ms());
+        config_drop(cfg);
+
+        pthread_mutex_lock(&fw->lock);
+        fw->match_heartbeat_ms = clock_wall_ms();
+        if (n > 0) {
+            fw->woken = 1; /* new ready events for the sender */
+            pthread_cond_signal(&fw->wake);
+        }
+        if (n < PROMOTE_LIMIT)
+            wait_pass(fw, &fw->match_wake, &fw->match_woken);
+    }
+    pthread_mutex_unlock(&fw->lock);
+    return NULL;
+}
+
 static void *forwarder_main(void *arg)
 {
     struct forwarder *fw = arg;
@@ -391,11 +434,8 @@ static void *forwarder_main(void *arg)
 
         pthread_mutex_lock(&fw->lock);
         fw->heartbeat_ms = clock_wall_ms();
-        if (busy || fw->woken || fw->stopping)
-            continue;
-        struct timespec until;
-        clock_deadline(&until, PASS_MS);
-        pthread_cond_timedwait(&fw->wake, &fw->lock, &until);
+        if (!busy)
+            wait_pass(fw, &fw->wake, &fw->woken);
     }
     pthread_mutex_unlock(&fw->lock);
     return NULL;
@@ -411,11 +451,23 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     fw->st = st;
     fw->cfg = config_hold(cfg);
     fw->seed = (unsigned int)(clock_wall_ms() ^ (long long)getpid());
-    fw->heartbeat_ms = clock_wall_ms();
+    fw->heartbeat_ms = fw->match_heartbeat_ms = clock_wall_ms();
     pthread_mutex_init(&fw->lock, NULL);
     pthread_cond_init(&fw->wake, NULL);
+    pthread_cond_init(&fw->match_wake, NULL);
+    if (pthread_create(&fw->matcher, NULL, matcher_main, fw) != 0) {
+        snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
+        config_drop(fw->cfg);
+        free(fw);
+        return NULL;
+    }
     if (pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
         snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
+        pthread_mutex_lock(&fw->lock);
+        fw->stopping = 1;
+        pthread_cond_signal(&fw->match_wake);
+        pthread_mutex_unlock(&fw->lock);
+        pthread_join(fw->matcher, NULL);
         config_drop(fw->cfg);
         free(fw);
         return NULL;
@@ -440,8 +492,9 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg)
         ps->blocked_until = 0;
         log_info("pixel resumed after reload", "pixel=%s", ps->code);
     }
-    fw->woken = 1;
+    fw->woken = fw->match_woken = 1;
     pthread_cond_signal(&fw->wake);
+    pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
     config_drop(old);
 }
@@ -449,8 +502,9 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg)
 void forwarder_wake(struct forwarder *fw)
 {
     pthread_mutex_lock(&fw->lock);
-    fw->woken = 1;
+    fw->woken = fw->match_woken = 1;
     pthread_cond_signal(&fw->wake);
+    pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
 }
 
@@ -461,7 +515,10 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     pthread_mutex_lock(&fw->lock);
     fw->stopping = 1;
     pthread_cond_signal(&fw->wake);
+    pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
+    /* The matcher never waits on the network: at most one chunk of promotions. */
+    pthread_join(fw->matcher, NULL);
     struct timespec until;
     clock_deadline(&until, grace_ms);
     if (pthread_timedjoin_np(fw->thread, NULL, &until) != 0) {
@@ -474,13 +531,16 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     config_drop(fw->cfg);
     pthread_mutex_destroy(&fw->lock);
     pthread_cond_destroy(&fw->wake);
+    pthread_cond_destroy(&fw->match_wake);
     free(fw);
 }
 
 long long forwarder_idle_ms(struct forwarder *fw)
 {
     pthread_mutex_lock(&fw->lock);
-    long long idle = clock_wall_ms() - fw->heartbeat_ms;
+    long long oldest =
+        fw->heartbeat_ms < fw->match_heartbeat_ms ? fw->heartbeat_ms : fw->match_heartbeat_ms;
+    long long idle = clock_wall_ms() - oldest;
     pthread_mutex_unlock(&fw->lock);
     return idle;
 }

@@ -1,5 +1,6 @@
-/* The forwarder thread: ends holds (matching), takes due events, groups them by pixel,
- * sends batches to TikTok and applies the delivery policy (retry, split, pause, dead). */
+/* The forwarder: a matching thread ends holds (match, build the event), a sending thread
+ * takes due events, groups them by pixel, sends batches to TikTok and applies the delivery
+ * policy (retry, split, pause, dead). */
 #ifndef TTR_FORWARDER_H
 #define TTR_FORWARDER_H
 
@@ -15,7 +16,7 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg);
 void forwarder_wake(struct forwarder *fw);
 /* Stops: waits at most grace_ms for an in-flight request, then leaves the rest queued. */
 void forwarder_stop(struct forwarder *fw, long grace_ms);
-/* Milliseconds since the thread last completed a loop (liveness). */
+/* Milliseconds since the slower of its two threads last completed a loop (liveness). */
 long long forwarder_idle_ms(struct forwarder *fw);
 /* JSON array of {"pixel","paused","reason","since"} (new; free it). */
 char *forwarder_pixels_json(struct forwarder *fw);

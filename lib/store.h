@@ -82,10 +82,11 @@ int store_find_touch(struct store *st, enum match_key key, const char *k1, const
 /* The visitor's latest enrichment values (ttclid, ttp, ip, ua, url, referrer) in a touch
  * struct. Returns 1 found, 0 none, -1 error. */
 int store_find_visitor(struct store *st, const char *vid, struct touch *out);
-/* Groups the forwarder's promotions into one transaction (one fsync for many events);
- * lookups made inside it see the touches it has consumed. */
-int store_work_begin(struct store *st);
-int store_work_commit(struct store *st);
+/* Matching and promotion use their own connection (the forwarder's matching thread), so
+ * that they run beside sending. begin/commit group promotions into one transaction (one
+ * fsync for many events); lookups made inside it see the touches it has consumed. */
+int store_promote_begin(struct store *st);
+int store_promote_commit(struct store *st);
 /* Makes a held conversion ready with its match and built payload, consuming the touch
  * (touch_id 0 = none) atomically. Returns 0, or -1 (e.g. touch taken meanwhile). */
 int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,

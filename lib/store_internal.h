@@ -29,9 +29,11 @@ struct job {
 
 struct store {
     sqlite3 *wdb;   /* writer thread only */
-    sqlite3 *work;  /* forwarder side, under work_lock */
+    sqlite3 *work;  /* forwarder's sender side, under work_lock */
     sqlite3 *admin; /* admin side, under admin_lock */
+    sqlite3 *match; /* matching and promotion (forwarder's matcher), under match_lock */
     pthread_mutex_t work_lock;
+    pthread_mutex_t match_lock;
     pthread_mutex_t admin_lock;
 
     pthread_t writer;
@@ -44,10 +46,10 @@ struct store {
     int last_commit_failed;
 
     sqlite3_stmt *ins_conv, *find_conv, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
-    /* On the work connection (forwarder thread), prepared once. */
+    /* On the match connection, prepared once. */
     sqlite3_stmt *find_touch[6]; /* per enum match_key */
     sqlite3_stmt *find_visitor, *consume, *promote;
-    int in_work_tx;
+    int in_match_tx;
     long long checkpoint_ms;
     int wal_big; /* set by the writer's WAL hook (atomic) */
 };

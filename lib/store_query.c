@@ -171,12 +171,12 @@ static int run_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
 
 int store_held_due(struct store *st, long long now, int limit, struct event_row **rows)
 {
-    pthread_mutex_lock(&st->work_lock);
-    int n = run_events(st->work,
+    pthread_mutex_lock(&st->match_lock);
+    int n = run_events(st->match,
                        "SELECT " EVENT_COLS " FROM conversions WHERE state=0 AND due_ms<=?1 "
                        "ORDER BY due_ms LIMIT ?2",
                        limit, rows, "ii", now, (long long)limit);
-    pthread_mutex_unlock(&st->work_lock);
+    pthread_mutex_unlock(&st->match_lock);
     return n;
 }
 
@@ -198,9 +198,9 @@ static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
              "SELECT " TOUCH_COLS " FROM touches WHERE %s AND consumed_by IS NULL AND ts>=?3 "
              "AND event IN (?4,?5,?6,?7,?8,?9,?10,?11) ORDER BY ts DESC, id DESC LIMIT 1",
              find_sql[key]);
-    if (sqlite3_prepare_v3(st->work, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->find_touch[key],
+    if (sqlite3_prepare_v3(st->match, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->find_touch[key],
                            NULL) != SQLITE_OK) {
-        log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(st->work));
+        log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(st->match));
         return NULL;
     }
     return st->find_touch[key];
@@ -210,7 +210,7 @@ int store_find_touch(struct store *st, enum match_key key, const char *k1, const
                      const char *const *names, int nnames, long long since, struct touch_row *out)
 {
     int found = -1;
-    pthread_mutex_lock(&st->work_lock);
+    pthread_mutex_lock(&st->match_lock);
     sqlite3_stmt *s = find_stmt(st, key);
     if (!s)
         goto out;
@@ -233,7 +233,7 @@ int store_find_touch(struct store *st, enum match_key key, const char *k1, const
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
 out:
-    pthread_mutex_unlock(&st->work_lock);
+    pthread_mutex_unlock(&st->match_lock);
     return found;
 }
 
@@ -242,10 +242,10 @@ int store_find_visitor(struct store *st, const char *vid, struct touch *out)
     sqlite3_stmt *s = NULL;
     int found = -1;
 
-    pthread_mutex_lock(&st->work_lock);
+    pthread_mutex_lock(&st->match_lock);
     if (!st->find_visitor &&
         sqlite3_prepare_v3(
-            st->work,
+            st->match,
             "SELECT ttclid,ttp,ip,user_agent,url,referrer,last_seen FROM visitors WHERE vid=?", -1,
             SQLITE_PREPARE_PERSISTENT, &st->find_visitor, NULL) != SQLITE_OK)
         goto out;
@@ -268,27 +268,27 @@ int store_find_visitor(struct store *st, const char *vid, struct touch *out)
     }
     sqlite3_reset(s);
 out:
-    pthread_mutex_unlock(&st->work_lock);
+    pthread_mutex_unlock(&st->match_lock);
     return found;
 }
 
-int store_work_begin(struct store *st)
+int store_promote_begin(struct store *st)
 {
-    pthread_mutex_lock(&st->work_lock);
-    int rc = run_exec(st->work, "BEGIN IMMEDIATE", "");
-    st->in_work_tx = rc >= 0;
-    pthread_mutex_unlock(&st->work_lock);
+    pthread_mutex_lock(&st->match_lock);
+    int rc = run_exec(st->match, "BEGIN IMMEDIATE", "");
+    st->in_match_tx = rc >= 0;
+    pthread_mutex_unlock(&st->match_lock);
     return rc < 0 ? -1 : 0;
 }
 
-int store_work_commit(struct store *st)
+int store_promote_commit(struct store *st)
 {
-    pthread_mutex_lock(&st->work_lock);
-    int rc = run_exec(st->work, "COMMIT", "");
+    pthread_mutex_lock(&st->match_lock);
+    int rc = run_exec(st->match, "COMMIT", "");
     if (rc < 0)
-        run_exec(st->work, "ROLLBACK", "");
-    st->in_work_tx = 0;
-    pthread_mutex_unlock(&st->work_lock);
+        run_exec(st->match, "ROLLBACK", "");
+    st->in_match_tx = 0;
+    pthread_mutex_unlock(&st->match_lock);
     return rc < 0 ? -1 : 0;
 }
 
@@ -303,14 +303,14 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
                   const char *matched_by, long long touch_id, const char *payload)
 {
     int rc = -1, own_tx;
-    pthread_mutex_lock(&st->work_lock);
-    own_tx = !st->in_work_tx;
-    if (run_exec(st->work, own_tx ? "BEGIN IMMEDIATE" : "SAVEPOINT promote", "") < 0)
+    pthread_mutex_lock(&st->match_lock);
+    own_tx = !st->in_match_tx;
+    if (run_exec(st->match, own_tx ? "BEGIN IMMEDIATE" : "SAVEPOINT promote", "") < 0)
         goto out;
-    if (step_prepared(st->work, &st->consume,
+    if (step_prepared(st->match, &st->consume,
                       "UPDATE touches SET consumed_by=?1 WHERE id=?2 AND consumed_by IS NULL") <
             0 ||
-        step_prepared(st->work, &st->promote,
+        step_prepared(st->match, &st->promote,
                       "UPDATE conversions SET state=1, event_name=?2, event_id=?3, matched_by=?4, "
                       "touch_id=?5, payload=?6 WHERE id=?1 AND state=0") < 0)
         goto rollback;
@@ -319,7 +319,7 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
         sqlite3_bind_int64(st->consume, 2, touch_id);
         int step = sqlite3_step(st->consume);
         sqlite3_reset(st->consume);
-        if (step != SQLITE_DONE || sqlite3_changes(st->work) != 1)
+        if (step != SQLITE_DONE || sqlite3_changes(st->match) != 1)
             goto rollback;
     }
     sqlite3_bind_int64(st->promote, 1, id);
@@ -331,18 +331,18 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
     int step = sqlite3_step(st->promote);
     sqlite3_reset(st->promote);
     sqlite3_clear_bindings(st->promote);
-    if (step != SQLITE_DONE || sqlite3_changes(st->work) != 1)
+    if (step != SQLITE_DONE || sqlite3_changes(st->match) != 1)
         goto rollback;
-    if (run_exec(st->work, own_tx ? "COMMIT" : "RELEASE promote", "") < 0)
+    if (run_exec(st->match, own_tx ? "COMMIT" : "RELEASE promote", "") < 0)
         goto rollback;
     rc = 0;
     goto out;
 rollback:
-    run_exec(st->work, own_tx ? "ROLLBACK" : "ROLLBACK TO promote", "");
+    run_exec(st->match, own_tx ? "ROLLBACK" : "ROLLBACK TO promote", "");
     if (!own_tx)
-        run_exec(st->work, "RELEASE promote", "");
+        run_exec(st->match, "RELEASE promote", "");
 out:
-    pthread_mutex_unlock(&st->work_lock);
+    pthread_mutex_unlock(&st->match_lock);
     return rc;
 }
 
@@ -350,7 +350,8 @@ void store_checkpoint(struct store *st, long long now_ms)
 {
     int wal_pages = 0, done = 0;
     /* When the WAL has grown (WAL_CHECKPOINT_PAGES), or every 30 s for a quiet store. */
-    if (!__atomic_exchange_n(&st->wal_big, 0, __ATOMIC_ACQ_REL) && now_ms - st->checkpoint_ms < 30000)
+    if (!__atomic_exchange_n(&st->wal_big, 0, __ATOMIC_ACQ_REL) &&
+        now_ms - st->checkpoint_ms < 30000)
         return;
     st->checkpoint_ms = now_ms;
     pthread_mutex_lock(&st->work_lock);
@@ -448,8 +449,9 @@ int store_mark_retry(struct store *st, const long long *ids, int n, long long du
 
 int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason)
 {
-    return update_ids(st, "UPDATE conversions SET state=5, last_error=?2, attempts=attempts+?3 WHERE id=?1",
-                      ids, n, reason, 0);
+    return update_ids(
+        st, "UPDATE conversions SET state=5, last_error=?2, attempts=attempts+?3 WHERE id=?1", ids,
+        n, reason, 0);
 }
 
 int store_mark_dead(struct store *st, const long long *ids, int n, const char *error)

@@ -507,6 +507,7 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
         return NULL;
     }
     pthread_mutex_init(&st->work_lock, NULL);
+    pthread_mutex_init(&st->match_lock, NULL);
     pthread_mutex_init(&st->admin_lock, NULL);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qwork, NULL);
@@ -518,8 +519,9 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     st->wdb = open_conn(path, synchronous_full, 8000, err, errlen);
     if (!st->wdb || migrate(st->wdb, err, errlen) < 0)
         goto fail;
-    st->work = open_conn(path, synchronous_full, 16000, err, errlen);
-    st->admin = st->work ? open_conn(path, synchronous_full, 2000, err, errlen) : NULL;
+    st->work = open_conn(path, synchronous_full, 4000, err, errlen);
+    st->match = st->work ? open_conn(path, synchronous_full, 16000, err, errlen) : NULL;
+    st->admin = st->match ? open_conn(path, synchronous_full, 2000, err, errlen) : NULL;
     if (!st->admin)
         goto fail;
     umask(old);
@@ -563,9 +565,11 @@ void store_close(struct store *st)
     if (st->wdb)
         sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     sqlite3_close(st->admin);
+    sqlite3_close(st->match);
     sqlite3_close(st->work);
     sqlite3_close(st->wdb);
     pthread_mutex_destroy(&st->work_lock);
+    pthread_mutex_destroy(&st->match_lock);
     pthread_mutex_destroy(&st->admin_lock);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qwork);
