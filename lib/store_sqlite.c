@@ -520,7 +520,7 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     if (!st->wdb || migrate(st->wdb, err, errlen) < 0)
         goto fail;
     st->work = open_conn(path, synchronous_full, 4000, err, errlen);
-    st->match = st->work ? open_conn(path, synchronous_full, 16000, err, errlen) : NULL;
+    st->match = st->work ? open_conn(path, synchronous_full, 8000, err, errlen) : NULL;
     st->admin = st->match ? open_conn(path, synchronous_full, 2000, err, errlen) : NULL;
     if (!st->admin)
         goto fail;
