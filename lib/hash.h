@@ -11,6 +11,8 @@ void hash_sha256_hex(const void *data, size_t len, char out[HASH_HEX_LEN + 1]);
 void hash_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                       unsigned char out[32]);
 void hash_hex_encode(const unsigned char *in, size_t len, char *out /* 2*len+1 */);
+/* The value of one hex digit (either case), or -1. */
+int hash_hex_value(int c);
 /* Base64 (standard alphabet, padded). Returns bytes written (excluding NUL) or -1. */
 int hash_base64_encode(const unsigned char *in, size_t len, char *out, size_t outsize);
 int hash_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t outsize);

@@ -14,25 +14,14 @@
 #define SIG_HEADER_MAX 4096
 #define SIG_MAX_V1 8
 
-static int sig_hex_value(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes exactly 64 hex digits (case-insensitive) from s[0..len) into out[32]. */
 static int sig_hex_decode32(const char *s, size_t len, unsigned char out[32])
 {
     if (len != 64)
         return -1;
     for (size_t i = 0; i < 32; i++) {
-        int hi = sig_hex_value((unsigned char)s[2 * i]);
-        int lo = sig_hex_value((unsigned char)s[2 * i + 1]);
+        int hi = hash_hex_value((unsigned char)s[2 * i]);
+        int lo = hash_hex_value((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

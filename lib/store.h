@@ -103,8 +103,6 @@ int store_mark_retry(struct store *st, const long long *ids, int n, long long du
 int store_mark_dead(struct store *st, const long long *ids, int n, const char *error);
 /* Events never to be sent (not replayable), with the reason. */
 int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason);
-/* Moves ready/retry events to due_ms (used to hold back a paused pixel). */
-int store_defer_pixel(struct store *st, const char *pixel, long long due_ms);
 /* Copies the WAL into the database when it has grown (the writer never does, so that no
  * webhook waits for a checkpoint). Called by the forwarder. */
 void store_checkpoint(struct store *st, long long now_ms);

@@ -461,17 +461,6 @@ int store_mark_dead(struct store *st, const long long *ids, int n, const char *e
         n, error, 0);
 }
 
-int store_defer_pixel(struct store *st, const char *pixel, long long due_ms)
-{
-    pthread_mutex_lock(&st->work_lock);
-    int rc =
-        run_exec(st->work,
-                 "UPDATE conversions SET due_ms=?1 WHERE state IN (1,3) AND pixel=?2 AND due_ms<?1",
-                 "is", due_ms, pixel);
-    pthread_mutex_unlock(&st->work_lock);
-    return rc < 0 ? -1 : 0;
-}
-
 long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,
                  long retention_s)
 {

@@ -105,8 +105,8 @@ static long generic_url_decode(char *s)
             *w++ = ' ';
             r++;
         } else if (*r == '%') {
-            int hi = source_util_hex_digit((unsigned char)r[1]);
-            int lo = hi < 0 ? -1 : source_util_hex_digit((unsigned char)r[2]);
+            int hi = hash_hex_value((unsigned char)r[1]);
+            int lo = hi < 0 ? -1 : hash_hex_value((unsigned char)r[2]);
             if (lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             *w++ = (char)(hi << 4 | lo);

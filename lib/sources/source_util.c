@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hash.h"
 #include "money.h"
 #include "timeparse.h"
 
@@ -101,17 +102,6 @@ int source_util_id_set(char *dst, size_t size, const char *src)
     return 0;
 }
 
-int source_util_hex_digit(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* URL-decodes [s, end) into out; a '%' without two hex digits stands for itself. -1 when
  * the result is empty, too long or holds a NUL. */
 static int source_util_url_decode(const char *s, const char *end, char *out, size_t size)
@@ -123,9 +113,8 @@ static int source_util_url_decode(const char *s, const char *end, char *out, siz
         char c = *s++;
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && end - s >= 2 &&
-                   (hi = source_util_hex_digit((unsigned char)s[0])) >= 0 &&
-                   (lo = source_util_hex_digit((unsigned char)s[1])) >= 0) {
+        } else if (c == '%' && end - s >= 2 && (hi = hash_hex_value((unsigned char)s[0])) >= 0 &&
+                   (lo = hash_hex_value((unsigned char)s[1])) >= 0) {
             c = (char)(hi << 4 | lo);
             s += 2;
         }

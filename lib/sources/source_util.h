@@ -50,9 +50,6 @@ int source_util_id_text(const json_t *v, char *out, size_t size);
 /* Copies an identifier only when it fits: a cut id would name something else. 0 or -1. */
 int source_util_id_set(char *dst, size_t size, const char *src);
 
-/* The value of a hex digit, or -1 when c is none. */
-int source_util_hex_digit(int c);
-
 /* The URL-decoded value of key in url's query string into out. Returns 0, or -1 when it is
  * absent, empty, too long or decodes to a NUL. */
 int source_util_query_param(const char *url, const char *key, char *out, size_t size);
