@@ -16,7 +16,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define GROUP_MAX 512
 
 static const char *state_names[EV_STATE_COUNT] = {"held",  "ready", "sent",
@@ -71,6 +71,9 @@ static const char *schema_v1 =
     " PRIMARY KEY(key, vid)) WITHOUT ROWID;"
     "CREATE INDEX visitor_keys_seen ON visitor_keys(seen);";
 
+/* v2: the matching engine's explanation of each decision (candidates and why each lost). */
+static const char *schema_v2 = "ALTER TABLE conversions ADD COLUMN match_info TEXT;";
+
 static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
@@ -123,7 +126,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
         return 0;
     if (exec(db, "BEGIN IMMEDIATE") < 0)
         goto fail;
-    if (version < 1 && exec(db, schema_v1) < 0) {
+    /* One step per version, in order; each new version appends its own step. */
+    if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }
