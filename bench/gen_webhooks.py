@@ -80,11 +80,15 @@ def line_item(k, j):
     }
 
 
+def order_total(items):
+    return "%.2f" % sum(float(i["price"]) * i["quantity"] for i in items)
+
+
 def order(k, now):
     rule = RULES[k % 10]
     oid = BASE_ID + k
     items = [line_item(k, j) for j in range(1 + k % 2)]
-    total = "%.2f" % sum(float(i["price"]) * i["quantity"] for i in items)
+    total = order_total(items)
     notes = [{"name": "pk_ab", "value": "t1:C"}]
     if rule == "event_id":
         notes.append({"name": "ttr_event_id", "value": "ev-%d-p" % k})
@@ -151,10 +155,12 @@ def touches(k, now_ms):
     elif rule == "phone":
         out.append(dict(base, phone=phone_of(k)))
     out.append(dict(base, event="ViewContent", event_id="ev-%d-v" % k, content_id="632910392"))
-    buy = dict(base, event="CompletePayment", event_id="ev-%d-p" % k, value="199.00",
-               currency="USD")
+    # The thank-you page reports the order's own total and, for order_ref, the order id (the
+    # Shopify custom pixel's checkout.order.id); the order name alone is guessable.
+    buy = dict(base, event="CompletePayment", event_id="ev-%d-p" % k,
+               value=order_total([line_item(k, j) for j in range(1 + k % 2)]), currency="USD")
     if rule == "order_ref":
-        buy["order_id"] = "#%d" % (100000 + k)
+        buy["order_id"] = str(BASE_ID + k)
     elif rule == "none":
         buy["event"] = "AddToCart"
     out.append(buy)

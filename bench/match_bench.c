@@ -135,8 +135,10 @@ static int fill_touch(struct fill *f, long j, const struct opts *o)
     eid[0] = oid[0] = '\0';
     if (event[0])
         snprintf(eid, sizeof eid, "ev-%ld", j);
-    if (strcmp(event, "CompletePayment") == 0)
-        snprintf(oid, sizeof oid, "#%ld", 100000 + v);
+    /* Even visitors' shops report the order id on the thank-you event; such a touch belongs
+     * to that order only, so the other rules are tried on odd visitors. */
+    if (strcmp(event, "CompletePayment") == 0 && v % 2 == 0)
+        snprintf(oid, sizeof oid, "%ld", 4820982911946154508L + v);
     snprintf(ttclid, sizeof ttclid, "E.C.P.v%ld.%ld", v, seq);
     snprintf(ttp, sizeof ttp, "ttp-%ld", v);
     snprintf(url, sizeof url,
@@ -271,12 +273,13 @@ static void build_conversion(struct conversion *c, long q, long v, const struct 
     memset(c, 0, sizeof *c);
     STR_SET(c->source_id, "shop");
     c->kind = KIND_ORDER;
-    c->event_time = f->now;
+    /* The order a minute before its thank-you touch, as a real one is. */
+    c->event_time = touch_ts(f, purchase, o->touches) - 60;
     add_missing_refs(c, q);
     switch (rule) {
     case 0: snprintf(c->event_id, sizeof c->event_id, "ev-%ld", purchase); break;
     case 1:
-        snprintf(buf, sizeof buf, "#%ld", 100000 + v);
+        snprintf(buf, sizeof buf, "%ld", 4820982911946154508L + v);
         conversion_add_ref(c, buf);
         break;
     case 2: visitor_vid(v, c->vid); break;
@@ -285,7 +288,6 @@ static void build_conversion(struct conversion *c, long q, long v, const struct 
     case 5:
         visitor_ip(v, c->ip, sizeof c->ip);
         STR_SET(c->user_agent, uas[v % NUAS]);
-        c->event_time = touch_ts(f, purchase, o->touches) + 60;
         break;
     default:
         STR_SET(c->vid, "ffffffffffffffffffffffffffffffff");
@@ -344,6 +346,7 @@ static int run_queries(struct store *st, const struct config *cfg, const struct 
         struct match_result m;
         long v = (long)(rand_r(&seed) % (unsigned int)o->visitors);
         int rule = (int)(q % NRULES);
+        v = rule == 1 ? v & ~1L : (v | 1) < o->visitors ? v | 1 : v - 1;
 
         build_conversion(&c, q, v, o, f);
         double t0 = now_us();

@@ -56,6 +56,8 @@ static json_t *event_json(const struct event_row *r, int full)
         json_object_set_new(o, "payload",
                             r->payload ? json_loads(r->payload, 0, NULL) : json_null());
         json_object_set_new(o, "conversion", r->data ? json_loads(r->data, 0, NULL) : json_null());
+        json_object_set_new(o, "match",
+                            r->match_info ? json_loads(r->match_info, 0, NULL) : json_null());
     }
     return o;
 }
@@ -221,6 +223,7 @@ static double percentile(long long *v, int n, double p)
 struct report_row {
     char source[64], kind[8];
     long long conversions, matched[MATCH_RULES], with[5], states[EV_STATE_COUNT];
+    json_t *refusals; /* reason -> count of conversions left unmatched for it */
     long long *delays;
     int ndelays;
 };
@@ -243,6 +246,13 @@ static void report_add(struct report_row *rr, const struct event_row *r)
     if (r->state == EV_SENT && r->sent_ms > r->received_ms)
         rr->delays[rr->ndelays++] = r->sent_ms - r->received_ms;
     json_decref(p);
+    json_t *info = r->match_info ? json_loads(r->match_info, 0, NULL) : NULL;
+    const char *why = json_string_value(json_object_get(info, "refusal"));
+    if (why && rr->refusals) {
+        json_int_t seen = json_integer_value(json_object_get(rr->refusals, why));
+        json_object_set_new(rr->refusals, why, json_integer(seen + 1));
+    }
+    json_decref(info);
 }
 
 static json_t *report_json(struct report_row *rr)
@@ -255,9 +265,11 @@ static json_t *report_json(struct report_row *rr)
         json_object_set_new(w, with[i], json_integer(rr->with[i]));
     for (int i = 0; i < EV_STATE_COUNT; i++)
         json_object_set_new(s, store_state_name((enum event_state)i), json_integer(rr->states[i]));
-    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:f,s:f}", "source", rr->source, "kind", rr->kind,
-                     "conversions", (json_int_t)rr->conversions, "matched", m, "with", w, "states",
-                     s, "delay_p50_s", percentile(rr->delays, rr->ndelays, 0.5), "delay_p95_s",
+    json_t *refused = rr->refusals ? rr->refusals : json_object();
+    rr->refusals = NULL;
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:f,s:f}", "source", rr->source, "kind",
+                     rr->kind, "conversions", (json_int_t)rr->conversions, "matched", m, "with", w,
+                     "states", s, "refusals", refused, "delay_p50_s", percentile(rr->delays, rr->ndelays, 0.5), "delay_p95_s",
                      percentile(rr->delays, rr->ndelays, 0.95));
 }
 
@@ -282,6 +294,7 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn,
             STR_SET(rr[j].source, rows[i].source);
             STR_SET(rr[j].kind, rows[i].kind);
             rr[j].delays = calloc((size_t)n, sizeof(long long));
+            rr[j].refusals = json_object();
             nrr++;
         }
         if (rr[j].delays)
@@ -291,6 +304,7 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn,
     for (int j = 0; j < nrr; j++) {
         json_array_append_new(arr, report_json(&rr[j]));
         free(rr[j].delays);
+        json_decref(rr[j].refusals);
     }
     free(rr);
     store_row_free(rows, n);

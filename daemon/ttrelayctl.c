@@ -474,6 +474,29 @@ static void show_field(const char *name, const char *value)
     free(clean);
 }
 
+/* The matching engine's decision and every candidate with the reason it lost. */
+static void show_match(const json_t *m)
+{
+    const json_t *k;
+    size_t i;
+
+    if (!json_is_object(m))
+        return;
+    printf("\nmatch: %s", ctl_jstr(m, "decision"));
+    if (*ctl_jstr(m, "refusal"))
+        printf(" (refused: %s)", ctl_jstr(m, "refusal"));
+    printf("\n");
+    json_array_foreach(json_object_get(m, "candidates"), i, k)
+    {
+        char *eid = table_clean(ctl_jstr(k, "event_id")), *vid = table_clean(ctl_jstr(k, "vid"));
+        printf("  touch %lld %s %s, visitor %s, by %s: %s\n", (long long)ctl_jnum(k, "touch_id"),
+               ctl_jstr(k, "event"), eid ? eid : "-", vid ? vid : "-", ctl_jstr(k, "key"),
+               ctl_jstr(k, "why"));
+        free(eid);
+        free(vid);
+    }
+}
+
 static int cmd_show(const struct ctl *ctl, long long id)
 {
     char path[64], buf[64];
@@ -501,6 +524,7 @@ static int cmd_show(const struct ctl *ctl, long long id)
     show_field("attempts", fmt_ll(buf, sizeof buf, (long long)ctl_jnum(j, "attempts")));
     show_field("last_error", ctl_jstr(j, "last_error"));
     show_field("request_id", ctl_jstr(j, "request_id"));
+    show_match(json_object_get(j, "match"));
     const char *keys[] = {"payload", "conversion"};
     for (int k = 0; k < 2; k++) {
         json_t *v = json_object_get(j, keys[k]);
@@ -574,6 +598,27 @@ static int cmd_test_event(const struct ctl *ctl)
 }
 
 /* One report row into the two tables: how conversions matched, and how they were sent. */
+static const char *const refusal_keys[] = {"ambiguous", "shared_ip_ua", "owned",   "guessable",
+                                           "consumed",  "too_far",      "value",   "taken"};
+#define NREFUSALS (sizeof refusal_keys / sizeof refusal_keys[0])
+
+/* Conversions sent unmatched although candidates existed, by the reason. */
+static void report_refusals(struct table *r, const json_t *row)
+{
+    char c[NREFUSALS + 1][16];
+    const json_t *rf = json_object_get(row, "refusals");
+    long long total = 0;
+
+    for (size_t i = 0; i < NREFUSALS; i++) {
+        long long v = (long long)ctl_jnum(rf, refusal_keys[i]);
+        fmt_ll(c[i + 1], sizeof c[i + 1], v);
+        total += v;
+    }
+    fmt_ll(c[0], sizeof c[0], total);
+    table_row(r, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[0], c[1], c[2], c[3], c[4],
+              c[5], c[6], c[7], c[8]);
+}
+
 static void report_row(struct table *m, struct table *d, const json_t *row)
 {
     char c[9][16], s[3][24], p[2][24];
@@ -621,7 +666,14 @@ static int cmd_report(const struct ctl *ctl)
               "IP_UA", "NONE");
     table_row(&d, "SOURCE", "KIND", "TTCLID", "TTP", "EMAIL", "PHONE", "IP+UA", "SENT", "RETRY",
               "DEAD", "DELAY_P50", "DELAY_P95");
-    json_array_foreach(json_object_get(j, "rows"), i, row) report_row(&m, &d, row);
+    struct table r = {.ncols = 11, .align = "llrrrrrrrrr"};
+    table_row(&r, "SOURCE", "KIND", "REFUSED", "AMBIGUOUS", "SHARED_IP_UA", "OWNED", "GUESSABLE",
+              "CONSUMED", "TOO_FAR", "VALUE", "TAKEN");
+    json_array_foreach(json_object_get(j, "rows"), i, row)
+    {
+        report_row(&m, &d, row);
+        report_refusals(&r, row);
+    }
     printf("conversions in the last %s\n\n",
            fmt_duration(span, sizeof span, ctl_jnum(j, "since_s")));
     if (m.nrows == 1) {
@@ -631,9 +683,12 @@ static int cmd_report(const struct ctl *ctl)
         table_print(&m);
         printf("\ncarrying (share of conversions) and delivery:\n");
         table_print(&d);
+        printf("\nrefused matches (unmatched although candidate touches existed):\n");
+        table_print(&r);
     }
     table_free(&m);
     table_free(&d);
+    table_free(&r);
     json_decref(j);
     return EXIT_OK;
 }

@@ -57,6 +57,7 @@ static const struct setting settings[] = {
     NUM("match.hold_s", SET_LONG, hold_s, 0, 86400, 30),
     NUM("match.window_s", SET_LONG, window_s, 60, 30 * 86400, 172800),
     NUM("match.ip_ua_window_s", SET_LONG, ip_ua_window_s, 0, 86400, 1800),
+    NUM("match.max_gap_s", SET_LONG, max_gap_s, 60, 30 * 86400, 3600),
     NUM("match.click_window_s", SET_LONG, click_window_s, 3600, 365 * 86400, 28 * 86400),
     NUM("match.retention_s", SET_LONG, retention_s, 3600, 3650 * 86400, 30 * 86400),
     NUM("collect.rate_per_s", SET_DOUBLE, collect_rate_per_s, 0.1, 1e6, 20),

@@ -54,6 +54,7 @@ struct config {
     long hold_s;
     long window_s;
     long ip_ua_window_s;
+    long max_gap_s; /* a touch found by vid, email, phone or IP+UA is this close to the conversion */
     long click_window_s;
     long retention_s; /* sent events and business keys kept this long */
 

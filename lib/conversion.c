@@ -51,20 +51,42 @@ void conversion_clear(struct conversion *c)
     memset(c, 0, sizeof *c);
 }
 
-void conversion_add_ref(struct conversion *c, const char *ref)
+int conversion_ref_index(const struct conversion *c, const char *ref)
 {
-    if (!c || !ref || !*ref || c->nrefs >= CONV_MAX_REFS)
-        return;
-    for (int i = 0; i < c->nrefs; i++) {
+    for (int i = 0; ref && i < c->nrefs; i++)
         if (strcmp(c->refs[i], ref) == 0)
-            return;
+            return i;
+    return -1;
+}
+
+static void conversion_put_ref(struct conversion *c, const char *ref, int guessable)
+{
+    if (!c || !ref || !*ref)
+        return;
+    int i = conversion_ref_index(c, ref);
+    if (i >= 0) {
+        if (!guessable)
+            c->guessable_refs &= ~(1u << i);
+        return;
     }
     /* A reference longer than a slot would be truncated and could then match a different
      * order, so it is not kept. */
-    if (strlen(ref) >= sizeof c->refs[0])
+    if (c->nrefs >= CONV_MAX_REFS || strlen(ref) >= sizeof c->refs[0])
         return;
     STR_SET(c->refs[c->nrefs], ref);
+    if (guessable)
+        c->guessable_refs |= 1u << c->nrefs;
     c->nrefs++;
+}
+
+void conversion_add_ref(struct conversion *c, const char *ref)
+{
+    conversion_put_ref(c, ref, 0);
+}
+
+void conversion_add_guessable_ref(struct conversion *c, const char *ref)
+{
+    conversion_put_ref(c, ref, 1);
 }
 
 /* The string fields, by name, as offsets into struct conversion: one table drives both
@@ -86,7 +108,7 @@ static const struct conversion_field conversion_fields[] = {
     CONV_FIELD(email_hash), CONV_FIELD(phone_hash), CONV_FIELD(external_id_hash),
     CONV_FIELD(value),      CONV_FIELD(currency),   CONV_FIELD(ttclid),
     CONV_FIELD(ttp),        CONV_FIELD(ip),         CONV_FIELD(user_agent),
-    CONV_FIELD(url),        CONV_FIELD(referrer),
+    CONV_FIELD(url),        CONV_FIELD(referrer),   CONV_FIELD(page_ref),
 };
 
 /* jansson writes reals with %.17g (9.2 -> 9.1999999999999993); 15 significant digits give
@@ -135,6 +157,7 @@ char *conversion_to_json(const struct conversion *c)
     if (json_object_set_new(root, "contents", contents) != 0)
         goto out;
     if (json_object_set_new(root, "event_time", json_integer(c->event_time)) != 0 ||
+        json_object_set_new(root, "guessable_refs", json_integer(c->guessable_refs)) != 0 ||
         json_object_set_new(root, "test", json_boolean(c->test)) != 0)
         goto out;
     text = json_dumps(root, CONV_JSON_FLAGS | JSON_SORT_KEYS);
@@ -203,6 +226,13 @@ int conversion_from_json(const char *text, struct conversion *c)
         goto out;
     if (conversion_read_refs(json_object_get(root, "refs"), c) != 0)
         goto out;
+    v = json_object_get(root, "guessable_refs");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= (1 << CONV_MAX_REFS))
+            goto out;
+        c->guessable_refs = (unsigned)json_integer_value(v);
+    }
     v = json_object_get(root, "event_time");
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v))

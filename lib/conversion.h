@@ -17,6 +17,8 @@ struct conversion {
     char order_id[160];            /* properties.order_id (orders only), "" for calls/leads */
     char refs[CONV_MAX_REFS][160]; /* order references for match rule 2 */
     int nrefs;
+    unsigned guessable_refs; /* bit i: refs[i] is guessable (an order number or name) */
+    char page_ref[160];      /* the order reference the thank-you page sees, "" if none */
     char event_id[160]; /* explicit event_id carried by the webhook (rule 1) */
     char vid[80];       /* visitor id carried by the webhook (rule 3) */
     char email_hash[65];
@@ -58,8 +60,15 @@ const char *conversion_kind_name(enum conversion_kind kind);
 int conversion_kind_parse(const char *name, enum conversion_kind *out);
 /* Frees what a conversion owns and zeroes it. */
 void conversion_clear(struct conversion *c);
-/* Adds a match reference (duplicates and empty values are skipped). */
+/* Adds a match reference (duplicates and empty values are skipped). An unguessable one
+ * (a token, a Stripe id, a Shopify order id) may link a beacon to the order on its own. */
 void conversion_add_ref(struct conversion *c, const char *ref);
+/* Adds a guessable reference (a sequential order number or name): a beacon claiming it
+ * counts only when another key links the beacon's visitor to the order. Adding a value
+ * that is already an unguessable reference keeps it unguessable. */
+void conversion_add_guessable_ref(struct conversion *c, const char *ref);
+/* Index of ref among c's references, or -1. */
+int conversion_ref_index(const struct conversion *c, const char *ref);
 /* Bounded copy that always NUL-terminates (NULL src gives ""). */
 void str_copy(char *dst, size_t size, const char *src);
 #define STR_SET(field, src) str_copy((field), sizeof(field), (src))

@@ -20,7 +20,8 @@
 #include "tiktok.h"
 
 #define PASS_MS 200
-#define PROMOTE_LIMIT 1000
+#define PROMOTE_LIMIT 500
+#define PROMOTE_RETRY_MS 5000
 #define PROMOTE_CHUNK 100
 #define PURGE_EVERY_MS 60000
 #define PAUSE_LOG_EVERY_MS 60000
@@ -83,57 +84,106 @@ static struct config *current_config(struct forwarder *fw)
     return cfg;
 }
 
-/* Matches one held conversion and makes it ready. -1 when its stored form is unreadable. */
-static int promote_one(struct forwarder *fw, const struct config *cfg, const struct event_row *row,
-                       long long now)
+/* Builds the event of one matched conversion and makes it ready, inside the pass's
+ * transaction. A conversion whose event cannot be built is listed in dead[] (it would
+ * fail the same way on every pass); one that cannot be promoted waits behind the others. */
+static void promote_one(struct forwarder *fw, const struct conversion *c, long long id,
+                        const struct match_result *m, long long now, long long *dead,
+                        int *ndead)
 {
-    struct conversion c;
-    struct match_result m;
-    char *payload = NULL;
+    char *payload = tiktok_event_json(c, m), *info = match_explain_json(m);
 
-    if (conversion_from_json(row->data, &c) < 0) {
-        log_error("stored conversion is unreadable", "id=%lld", row->id);
-        return -1;
-    }
-    if (match_conversion(fw->st, cfg, &c, now / 1000, &m) == 0 &&
-        (payload = tiktok_event_json(&c, &m)) &&
-        store_promote(fw->st, row->id, m.event_name, m.event_id, m.matched_by, m.touch_id,
-                      payload) == 0) {
-        metrics_conversion(conversion_kind_name(c.kind), m.matched_by);
-        log_debug("conversion matched", "id=%lld source=%s kind=%s matched_by=%s event=%s", row->id,
-                  c.source_id, conversion_kind_name(c.kind), m.matched_by, m.event_name);
+    if (!payload) {
+        dead[(*ndead)++] = id;
+        log_warn("the TikTok event cannot be built; conversion is dead (replayable)",
+                 "id=%lld source=%s", id, c->source_id);
+    } else if (store_promote(fw->st, id, m->event_name, m->event_id, m->matched_by, m->touch_id,
+                             payload, info) == 0) {
+        metrics_conversion(conversion_kind_name(c->kind), m->matched_by);
+        if (m->refusal[0])
+            metrics_match_refusal(m->refusal);
+        log_debug("conversion matched",
+                  "id=%lld source=%s kind=%s matched_by=%s event=%s refusal=%s", id,
+                  c->source_id, conversion_kind_name(c->kind), m->matched_by, m->event_name,
+                  m->refusal[0] ? m->refusal : "-");
     } else {
-        log_warn("matching failed, will retry", "id=%lld", row->id);
+        store_hold(fw->st, id, now + PROMOTE_RETRY_MS);
+        log_warn("conversion not promoted, retried later", "id=%lld", id);
     }
     free(payload);
-    conversion_clear(&c);
-    return 0;
+    free(info);
 }
 
-/* Ends the hold of due conversions: match, build the TikTok event, make it ready.
- * Chunks of PROMOTE_CHUNK share one transaction: one fsync for many events, while the
- * ingest writer waits at most one chunk for the lock. */
+struct promotion {
+    struct event_row *rows;
+    int nrows;
+    struct conversion *convs;
+    long long *ids;
+    struct match_result *results;
+    int n;
+    long long *dead;
+    int ndead;
+};
+
+static void promotion_free(struct promotion *p)
+{
+    for (int i = 0; p->convs && i < p->n; i++)
+        conversion_clear(&p->convs[i]);
+    free(p->convs);
+    free(p->ids);
+    free(p->results);
+    free(p->dead);
+    store_row_free(p->rows, p->nrows);
+}
+
+/* Ends the hold of due conversions: all of them are matched together (joint assignment),
+ * then built and made ready in chunks of PROMOTE_CHUNK sharing one transaction: one fsync
+ * for many events, while the ingest writer waits at most one chunk for the lock. */
 static int promote_held(struct forwarder *fw, const struct config *cfg, long long now)
 {
-    struct event_row *rows = NULL;
-    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &rows), nbad = 0;
-    long long *bad = calloc((size_t)(n > 0 ? n : 1), sizeof *bad);
+    struct promotion p = {0};
+    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &p.rows), unreadable = 0;
 
-    for (int start = 0; bad && start < n; start += PROMOTE_CHUNK) {
+    if (n <= 0)
+        return 0;
+    p.nrows = n;
+    p.convs = calloc((size_t)n, sizeof *p.convs);
+    p.ids = calloc((size_t)n, sizeof *p.ids);
+    p.results = calloc((size_t)n, sizeof *p.results);
+    p.dead = calloc((size_t)n, sizeof *p.dead);
+    if (!p.convs || !p.ids || !p.results || !p.dead)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (conversion_from_json(p.rows[i].data, &p.convs[p.n]) < 0) {
+            log_error("stored conversion is unreadable", "id=%lld", p.rows[i].id);
+            p.dead[p.ndead++] = p.rows[i].id;
+            unreadable++;
+            continue;
+        }
+        p.ids[p.n++] = p.rows[i].id;
+    }
+    if (unreadable)
+        store_mark_dead(fw->st, p.dead, unreadable, "stored conversion is unreadable");
+    p.ndead = 0;
+    if (match_pass(fw->st, cfg, p.convs, p.ids, p.n, now / 1000, p.results) < 0) {
+        log_warn("matching failed (store error), retried on the next pass", "count=%d", p.n);
+        goto out;
+    }
+    for (int start = 0; start < p.n; start += PROMOTE_CHUNK) {
         if (store_promote_begin(fw->st) < 0)
             break;
-        for (int i = start; i < n && i < start + PROMOTE_CHUNK; i++)
-            if (promote_one(fw, cfg, &rows[i], now) < 0)
-                bad[nbad++] = rows[i].id;
+        for (int i = start; i < p.n && i < start + PROMOTE_CHUNK; i++)
+            promote_one(fw, &p.convs[i], p.ids[i], &p.results[i], now, p.dead, &p.ndead);
         store_promote_commit(fw->st);
     }
-    if (nbad > 0)
-        store_mark_dead(fw->st, bad, nbad, "stored conversion is unreadable");
-    if (n > 0)
-        log_info("holds ended, conversions matched", "count=%d", n - nbad);
-    free(bad);
-    store_row_free(rows, n > 0 ? n : 0);
-    return n > 0 ? n : 0;
+    /* After the commit: the work connection cannot write while the match one holds it. */
+    if (p.ndead)
+        store_mark_dead(fw->st, p.dead, p.ndead,
+                        "the TikTok event cannot be built from this conversion");
+    log_info("holds ended, conversions matched", "count=%d", p.n - p.ndead);
+out:
+    promotion_free(&p);
+    return n;
 }
 
 static long long backoff_ms(struct forwarder *fw, const struct config *cfg, int failures)

@@ -77,6 +77,11 @@ static struct met_counter_family met_collect = MET_COUNTER(
 static struct met_counter_family met_conversions =
     MET_COUNTER("ttrelay_conversions_total",
                 "Conversions matched, by kind and the key that matched.", "kind", "matched_by");
+static struct met_counter_family met_refusals =
+    MET_COUNTER("ttrelay_match_refusals_total",
+                "Conversions sent unmatched although candidate touches existed, by the reason "
+                "(ambiguous, owned, consumed, guessable, shared_ip_ua, too_far, value, taken).",
+                "reason");
 static struct met_counter_family met_tiktok = MET_COUNTER(
     "ttrelay_tiktok_responses_total", "Responses from the TikTok Events API, by code.", "code");
 static struct met_counter_family met_sent =
@@ -101,7 +106,7 @@ static struct met_hist_family met_group = {
 };
 
 static struct met_counter_family *const met_counters[] = {
-    &met_webhooks, &met_collect, &met_conversions, &met_tiktok, &met_sent, &met_dead};
+    &met_webhooks, &met_collect, &met_conversions, &met_refusals, &met_tiktok, &met_sent, &met_dead};
 
 static void met_copy(char *dst, const char *src)
 {
@@ -206,6 +211,11 @@ void metrics_collect(const char *result)
 void metrics_conversion(const char *kind, const char *matched_by)
 {
     met_count(&met_conversions, kind, matched_by, 1);
+}
+
+void metrics_match_refusal(const char *reason)
+{
+    met_count(&met_refusals, reason, NULL, 1);
 }
 
 void metrics_tiktok_response(const char *code)

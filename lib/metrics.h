@@ -10,6 +10,8 @@ void metrics_webhook(const char *source, const char *result);
 void metrics_collect(const char *result);
 /* ttrelay_conversions_total{kind,matched_by} (counted when matching runs) */
 void metrics_conversion(const char *kind, const char *matched_by);
+/* A conversion left unmatched although candidates existed, by the reason. */
+void metrics_match_refusal(const char *reason);
 /* ttrelay_tiktok_responses_total{code}: TikTok's code, or "http_<status>", or "error" */
 void metrics_tiktok_response(const char *code);
 /* ttrelay_events_sent_total / ttrelay_events_dead_total{pixel} */

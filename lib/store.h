@@ -60,7 +60,8 @@ struct event_row {
     char last_error[512];
     char request_id[80];
     char *data;    /* conversion JSON (conversion_to_json) */
-    char *payload; /* the TikTok data[] element, once built */
+    char *payload;    /* the TikTok data[] element, once built */
+    char *match_info; /* the matching engine's explanation (JSON), once matched */
 };
 void store_row_free(struct event_row *rows, int n);
 
@@ -73,12 +74,23 @@ struct touch_row {
     long long consumed_by; /* conversion id, 0 when free */
     struct touch t;
 };
+/* Match keys, strongest first (DESIGN.md "Matching"). */
 enum match_key { MKEY_EVENT_ID, MKEY_ORDER_REF, MKEY_VID, MKEY_EMAIL, MKEY_PHONE, MKEY_IP_UA };
-/* Latest unconsumed touch with ts >= since whose event is one of names[] and whose key
- * matches (for MKEY_IP_UA key is the ip and key2 the user agent; for MKEY_EMAIL/PHONE the
- * hash, through the visitors seen with it). Returns 1 found, 0 none, -1 error. */
-int store_find_touch(struct store *st, enum match_key key, const char *k1, const char *k2,
-                     const char *const *names, int nnames, long long since, struct touch_row *out);
+/* Touches with ts >= since whose event is one of names[] and whose key matches, newest
+ * first, up to max, consumed ones included (consumed_by set). For MKEY_IP_UA k1 is the ip
+ * and k2 the user agent; for MKEY_EMAIL/PHONE k1 is the hash, through the visitors seen
+ * with it. Returns the count, or -1. */
+int store_find_touches(struct store *st, enum match_key key, const char *k1, const char *k2,
+                       const char *const *names, int nnames, long long since,
+                       struct touch_row *out, int max);
+/* Distinct visitors seen with this IP and user agent since since (any event), counted up
+ * to 2: 1 means one visitor only. -1 on error. */
+int store_ip_ua_visitors(struct store *st, const char *ip, const char *user_agent,
+                         long long since);
+/* 1 when the visitor was seen with key ("e:<email hash>", "p:<phone hash>"), 0 not, -1. */
+int store_visitor_has_key(struct store *st, const char *vid, const char *key);
+/* One touch by id. Returns 1 found, 0 none, -1 error. */
+int store_get_touch(struct store *st, long long id, struct touch_row *out);
 /* The visitor's latest enrichment values (ttclid, ttp, ip, ua, url, referrer) in a touch
  * struct. Returns 1 found, 0 none, -1 error. */
 int store_find_visitor(struct store *st, const char *vid, struct touch *out);
@@ -90,7 +102,11 @@ int store_promote_commit(struct store *st);
 /* Makes a held conversion ready with its match and built payload, consuming the touch
  * (touch_id 0 = none) atomically. Returns 0, or -1 (e.g. touch taken meanwhile). */
 int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
-                  const char *matched_by, long long touch_id, const char *payload);
+                  const char *matched_by, long long touch_id, const char *payload,
+                  const char *match_info);
+/* Moves a held conversion's hold end to due_ms (a promotion that failed waits its turn
+ * behind the others instead of blocking them). 0 or -1. */
+int store_hold(struct store *st, long long id, long long due_ms);
 /* ready/retry events of pixel due at now_ms, oldest first, up to limit. *rows is new. */
 int store_due_events(struct store *st, const char *pixel, long long now_ms, int limit,
                      struct event_row **rows);

@@ -48,7 +48,7 @@ struct store {
     sqlite3_stmt *ins_conv, *find_conv, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
     /* On the match connection, prepared once. */
     sqlite3_stmt *find_touch[6]; /* per enum match_key */
-    sqlite3_stmt *find_visitor, *consume, *promote;
+    sqlite3_stmt *find_visitor, *consume, *promote, *count_ip_ua, *has_key, *get_touch, *hold;
     int in_match_tx;
     long long checkpoint_ms;
     int wal_big; /* set by the writer's WAL hook (atomic) */

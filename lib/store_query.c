@@ -12,12 +12,12 @@
 
 #define EVENT_COLS                                                                                 \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
-    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload"
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload,match_info"
 
 /* The same columns without the stored conversion, for sending (the payload is enough). */
 #define EVENT_COLS_NO_DATA                                                                         \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
-    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload"
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload,NULL"
 
 #define TOUCH_COLS                                                                                 \
     "id,vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,referrer,email_hash,phone_hash,"  \
@@ -58,6 +58,7 @@ static void read_event(sqlite3_stmt *s, struct event_row *r)
     STR_SET(r->request_id, col_text(s, 17));
     r->data = col_dup(s, 18);
     r->payload = col_dup(s, 19);
+    r->match_info = col_dup(s, 20);
 }
 
 static void read_touch(sqlite3_stmt *s, struct touch_row *r)
@@ -88,6 +89,7 @@ void store_row_free(struct event_row *rows, int n)
     for (int i = 0; rows && i < n; i++) {
         free(rows[i].data);
         free(rows[i].payload);
+        free(rows[i].match_info);
     }
     free(rows);
 }
@@ -194,9 +196,11 @@ static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
     char sql[768];
     if (st->find_touch[key])
         return st->find_touch[key];
+    /* Consumed touches come back too (with consumed_by), so that the matching engine can
+     * say why they were not taken. */
     snprintf(sql, sizeof sql,
-             "SELECT " TOUCH_COLS " FROM touches WHERE %s AND consumed_by IS NULL AND ts>=?3 "
-             "AND event IN (?4,?5,?6,?7,?8,?9,?10,?11) ORDER BY ts DESC, id DESC LIMIT 1",
+             "SELECT " TOUCH_COLS " FROM touches WHERE %s AND ts>=?3 "
+             "AND event IN (?4,?5,?6,?7,?8,?9,?10,?11) ORDER BY ts DESC, id DESC LIMIT ?12",
              find_sql[key]);
     if (sqlite3_prepare_v3(st->match, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->find_touch[key],
                            NULL) != SQLITE_OK) {
@@ -206,10 +210,11 @@ static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
     return st->find_touch[key];
 }
 
-int store_find_touch(struct store *st, enum match_key key, const char *k1, const char *k2,
-                     const char *const *names, int nnames, long long since, struct touch_row *out)
+int store_find_touches(struct store *st, enum match_key key, const char *k1, const char *k2,
+                       const char *const *names, int nnames, long long since,
+                       struct touch_row *out, int max)
 {
-    int found = -1;
+    int n = -1, rc;
     pthread_mutex_lock(&st->match_lock);
     sqlite3_stmt *s = find_stmt(st, key);
     if (!s)
@@ -223,15 +228,78 @@ int store_find_touch(struct store *st, enum match_key key, const char *k1, const
         else
             sqlite3_bind_null(s, 4 + i);
     }
-    int rc = sqlite3_step(s);
+    sqlite3_bind_int(s, 12, max);
+    n = 0;
+    while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        read_touch(s, &out[n++]);
+    if (n < max && rc != SQLITE_DONE)
+        n = -1;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+out:
+    pthread_mutex_unlock(&st->match_lock);
+    return n;
+}
+
+/* Runs a one-row, one-integer query on the match connection; the value or -1. */
+static long long match_scalar(struct store *st, sqlite3_stmt **s, const char *sql, const char *a,
+                              const char *b, long long num)
+{
+    long long v = -1;
+    pthread_mutex_lock(&st->match_lock);
+    if (!*s && sqlite3_prepare_v3(st->match, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) !=
+                   SQLITE_OK) {
+        log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(st->match));
+        goto out;
+    }
+    sqlite3_bind_text(*s, 1, a ? a : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(*s, 2, b ? b : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(*s, 3, num);
+    if (sqlite3_step(*s) == SQLITE_ROW)
+        v = sqlite3_column_int64(*s, 0);
+    sqlite3_reset(*s);
+    sqlite3_clear_bindings(*s);
+out:
+    pthread_mutex_unlock(&st->match_lock);
+    return v;
+}
+
+int store_ip_ua_visitors(struct store *st, const char *ip, const char *user_agent,
+                         long long since)
+{
+    /* Two are enough to know the pair is shared. */
+    long long n = match_scalar(st, &st->count_ip_ua,
+                               "SELECT count(*) FROM (SELECT DISTINCT vid FROM touches "
+                               "WHERE ip=?1 AND user_agent=?2 AND ts>=?3 LIMIT 2)",
+                               ip, user_agent, since);
+    return n < 0 ? -1 : (int)n;
+}
+
+int store_visitor_has_key(struct store *st, const char *vid, const char *key)
+{
+    long long n = match_scalar(st, &st->has_key,
+                               "SELECT count(*) FROM visitor_keys WHERE key=?2 AND vid=?1", vid,
+                               key, 0);
+    return n < 0 ? -1 : n > 0;
+}
+
+int store_get_touch(struct store *st, long long id, struct touch_row *out)
+{
+    int found = -1, rc;
+    pthread_mutex_lock(&st->match_lock);
+    if (!st->get_touch &&
+        sqlite3_prepare_v3(st->match, "SELECT " TOUCH_COLS " FROM touches WHERE id=?", -1,
+                           SQLITE_PREPARE_PERSISTENT, &st->get_touch, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_int64(st->get_touch, 1, id);
+    rc = sqlite3_step(st->get_touch);
     if (rc == SQLITE_ROW) {
-        read_touch(s, out);
+        read_touch(st->get_touch, out);
         found = 1;
     } else if (rc == SQLITE_DONE) {
         found = 0;
     }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    sqlite3_reset(st->get_touch);
 out:
     pthread_mutex_unlock(&st->match_lock);
     return found;
@@ -300,7 +368,8 @@ static int step_prepared(sqlite3 *db, sqlite3_stmt **s, const char *sql)
 }
 
 int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
-                  const char *matched_by, long long touch_id, const char *payload)
+                  const char *matched_by, long long touch_id, const char *payload,
+                  const char *match_info)
 {
     int rc = -1, own_tx;
     pthread_mutex_lock(&st->match_lock);
@@ -312,7 +381,7 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
             0 ||
         step_prepared(st->match, &st->promote,
                       "UPDATE conversions SET state=1, event_name=?2, event_id=?3, matched_by=?4, "
-                      "touch_id=?5, payload=?6 WHERE id=?1 AND state=0") < 0)
+                      "touch_id=?5, payload=?6, match_info=?7 WHERE id=?1 AND state=0") < 0)
         goto rollback;
     if (touch_id > 0) {
         sqlite3_bind_int64(st->consume, 1, id);
@@ -328,6 +397,7 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
     sqlite3_bind_text(st->promote, 4, matched_by, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st->promote, 5, touch_id);
     sqlite3_bind_text(st->promote, 6, payload, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->promote, 7, match_info, -1, SQLITE_STATIC);
     int step = sqlite3_step(st->promote);
     sqlite3_reset(st->promote);
     sqlite3_clear_bindings(st->promote);
@@ -342,6 +412,21 @@ rollback:
     if (!own_tx)
         run_exec(st->match, "RELEASE promote", "");
 out:
+    pthread_mutex_unlock(&st->match_lock);
+    return rc;
+}
+
+int store_hold(struct store *st, long long id, long long due_ms)
+{
+    pthread_mutex_lock(&st->match_lock);
+    int rc = step_prepared(st->match, &st->hold,
+                           "UPDATE conversions SET due_ms=?2 WHERE id=?1 AND state=0");
+    if (rc == 0) {
+        sqlite3_bind_int64(st->hold, 1, id);
+        sqlite3_bind_int64(st->hold, 2, due_ms);
+        rc = sqlite3_step(st->hold) == SQLITE_DONE ? 0 : -1;
+        sqlite3_reset(st->hold);
+    }
     pthread_mutex_unlock(&st->match_lock);
     return rc;
 }
@@ -626,5 +711,10 @@ void store_work_finalize(struct store *st)
     sqlite3_finalize(st->find_visitor);
     sqlite3_finalize(st->consume);
     sqlite3_finalize(st->promote);
+    sqlite3_finalize(st->count_ip_ua);
+    sqlite3_finalize(st->has_key);
+    sqlite3_finalize(st->get_touch);
+    sqlite3_finalize(st->hold);
     st->find_visitor = st->consume = st->promote = NULL;
+    st->count_ip_ua = st->has_key = st->get_touch = st->hold = NULL;
 }

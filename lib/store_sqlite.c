@@ -222,7 +222,11 @@ static void write_conversion(struct store *st, struct job *j)
         return;
     if (sqlite3_changes(st->wdb) == 1) {
         j->id = sqlite3_last_insert_rowid(st->wdb);
+        /* Only references a beacon cannot guess end a hold early: anyone can post the next
+         * order number. */
         for (int i = 0; i < c->nrefs; i++) {
+            if ((c->guessable_refs >> i) & 1)
+                continue;
             bind_text(st->ins_ref, 1, c->refs[i]);
             sqlite3_bind_int64(st->ins_ref, 2, j->id);
             if (step_done(st->ins_ref) < 0)

@@ -239,12 +239,15 @@ static int generic_map_ids(struct generic_body *b, const struct source_cfg *src,
     }
     if (out->kind == KIND_ORDER)
         STR_SET(out->order_id, out->object_id);
-    conversion_add_ref(out, out->object_id);
+    /* A CRM's or a site's ids may be sequential: guessable. */
+    conversion_add_guessable_ref(out, out->object_id);
     rc = generic_text(b, "order_id", 1, order_ref, sizeof order_ref);
     if (rc < 0)
         return -1;
     if (rc > 0)
-        conversion_add_ref(out, order_ref);
+        conversion_add_guessable_ref(out, order_ref);
+    if (out->kind == KIND_ORDER)
+        STR_SET(out->page_ref, rc > 0 ? order_ref : out->object_id);
     if (generic_text(b, "event_id", 1, out->event_id, sizeof out->event_id) < 0 ||
         generic_text(b, "vid", 1, out->vid, sizeof out->vid) < 0)
         return -1;

@@ -111,20 +111,24 @@ static void shopify_map_attributes(const json_t *order, struct conversion *out)
     }
 }
 
-/* Every reference a storefront may have reported as the order id on the pixel event. */
+/* Every reference a storefront may have reported as the order id on the pixel event. The
+ * order id and the tokens cannot be guessed; the order number and name are sequential. The
+ * thank-you page (the custom pixel's checkout.order.id) sees the order id. */
 static void shopify_map_refs(const json_t *order, struct conversion *out)
 {
-    static const char *const keys[] = {"order_number", "checkout_token", "cart_token", "token",
-                                       NULL};
+    static const char *const keys[] = {"checkout_token", "cart_token", "token", NULL};
+    static const char *const guessable[] = {"order_number", NULL};
     const char *name = source_util_str(order, "name");
 
     conversion_add_ref(out, out->object_id);
-    if (name) {
-        conversion_add_ref(out, name);
-        if (name[0] == '#')
-            conversion_add_ref(out, name + 1);
-    }
+    STR_SET(out->page_ref, out->object_id);
     source_util_add_id_refs(out, order, keys);
+    if (name) {
+        conversion_add_guessable_ref(out, name);
+        if (name[0] == '#')
+            conversion_add_guessable_ref(out, name + 1);
+    }
+    source_util_add_guessable_id_refs(out, order, guessable);
 }
 
 /* Tests go out only to a test_event_code; cancelled and fully reversed payments never do.

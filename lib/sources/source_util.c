@@ -270,6 +270,16 @@ void source_util_add_id_refs(struct conversion *out, const json_t *obj, const ch
             conversion_add_ref(out, id);
 }
 
+void source_util_add_guessable_id_refs(struct conversion *out, const json_t *obj,
+                                       const char *const *keys)
+{
+    char id[160];
+
+    for (; *keys; keys++)
+        if (source_util_id_text(json_object_get(obj, *keys), id, sizeof id) == 0)
+            conversion_add_guessable_ref(out, id);
+}
+
 int source_util_booking_id(const json_t *payload, const char *key, struct conversion *out,
                            char *why, size_t whylen)
 {

@@ -80,6 +80,9 @@ int source_util_map_tracking(const char *key, const char *value, struct conversi
 
 /* Adds obj[key] as a match reference for each key (NULL-terminated) that holds an id. */
 void source_util_add_id_refs(struct conversion *out, const json_t *obj, const char *const *keys);
+/* The same for guessable references (sequential order numbers). */
+void source_util_add_guessable_id_refs(struct conversion *out, const json_t *obj,
+                                       const char *const *keys);
 
 /* Makes out a booked call named by payload[key]: its object id and first reference.
  * Returns 0, or -1 (why says so) when that id is missing or too long. */

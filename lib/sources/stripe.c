@@ -70,8 +70,9 @@ static void stripe_map_ids(const json_t *obj, const json_t *meta, struct convers
     source_util_id_set(out->vid, sizeof out->vid, vid);
     conversion_add_ref(out, out->object_id);
     conversion_add_ref(out, source_util_str(obj, "id"));
-    conversion_add_ref(out, crid);
-    conversion_add_ref(out, source_util_str(meta, "order_id"));
+    /* Values the site chose may be sequential. */
+    conversion_add_guessable_ref(out, crid);
+    conversion_add_guessable_ref(out, source_util_str(meta, "order_id"));
 }
 
 /* Minor units with the currency's exponent: JPY 5000 is 5000, KWD 12345 is 12.345. */
@@ -208,6 +209,9 @@ static enum source_result stripe_parse(const struct source_cfg *src,
     stripe_map_value(obj, session, out);
     stripe_map_contact(obj, meta, out);
     stripe_map_ids(obj, meta, out);
+    /* The success page sees the Checkout Session id ({CHECKOUT_SESSION_ID}). */
+    if (session)
+        source_util_id_set(out->page_ref, sizeof out->page_ref, source_util_str(obj, "id"));
     created = json_object_get(obj, "created");
     if (!json_is_integer(created))
         created = json_object_get(evt, "created");

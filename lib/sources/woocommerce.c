@@ -35,8 +35,9 @@ static const struct source_item_keys woo_item_keys = {
 };
 
 /* Besides the id, what a storefront may have reported as the pixel event's order id. */
-static const char *const woo_ref_keys[] = {"number", "order_key", "cart_hash", "transaction_id",
-                                           NULL};
+/* The order key and cart hash cannot be guessed; the order id and number are sequential. */
+static const char *const woo_ref_keys[] = {"order_key", "cart_hash", "transaction_id", NULL};
+static const char *const woo_guessable_keys[] = {"number", NULL};
 
 /* The *_gmt fields are UTC without an offset; date_created (site-local time) is the last
  * resort, off by the site's offset when it is not UTC. */
@@ -162,8 +163,10 @@ static enum source_result woo_parse(const struct source_cfg *src, const struct w
     out->contents_json = source_util_contents(json_object_get(order, "line_items"), &woo_item_keys);
     woo_map_contact(order, out);
     woo_map_meta(order, out);
-    conversion_add_ref(out, out->object_id);
+    conversion_add_guessable_ref(out, out->object_id);
+    STR_SET(out->page_ref, out->object_id); /* the order-received page shows the order id */
     source_util_add_id_refs(out, order, woo_ref_keys);
+    source_util_add_guessable_id_refs(out, order, woo_guessable_keys);
     out->event_time = source_util_event_time(order, woo_time_keys, (long long)req->now);
 out:
     json_decref(order);

@@ -89,9 +89,9 @@ static void test_states(void)
     is_int(store_add_conversion(st, &c, "CPIX", 0, 0, &id), STORE_OK,
            "a conversion to follow through its states");
     ok(store_promote(st, id, "CompletePayment", "eid-1", "none", 0,
-                     "{\"event\":\"CompletePayment\"}") == 0,
+                     "{\"event\":\"CompletePayment\"}", "{\"decision\":\"no_candidates\"}") == 0,
        "a held event is promoted to ready");
-    ok(store_promote(st, id, "CompletePayment", "eid-2", "none", 0, "{}") < 0,
+    ok(store_promote(st, id, "CompletePayment", "eid-2", "none", 0, "{}", NULL) < 0,
        "an event is promoted once");
     long long now = (long long)time(NULL) * 1000 + 1000;
     int n = store_due_events(st, "CPIX", now, 10, &rows);
