@@ -4,13 +4,14 @@ matches), a touch is consumed by one conversion only, and /collect enforces CORS
 
 import json
 import os
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ttr_harness import (ORIGIN, SECRETS, Daemon, MockTikTok, default_event_id,  # noqa: E402
                          diag, email_hash, fixture_bytes, is_, iso_offset, ok, retime,
-                         run_cases, shopify_headers)
+                         run_cases, shopify_headers, ttrelayctl_path, ttrelayd_path)
 
 BROWSER_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 " \
              "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
@@ -56,10 +57,20 @@ def touches_of(d, vid):
     return (obj or {}).get("touches") or [] if st == 200 else None
 
 
-def test_touch_with_order_name_gives_pixel_event_and_id():
+def ctl(d, *args):
+    exe = ttrelayctl_path() or os.path.join(os.path.dirname(ttrelayd_path()), "ttrelayctl")
+    p = subprocess.run([exe, "-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port]
+                       + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_touch_with_order_id_gives_pixel_event_and_id():
+    """The Shopify custom pixel reports checkout.order.id: an unguessable reference."""
     mock = MockTikTok()
     d = Daemon(mock, match={"hold_s": 1})
-    st = touch(d, {"vid": "v-m1", "event": "Purchase", "event_id": "pix-1", "order_id": "#9999",
+    st = touch(d, {"vid": "v-m1", "event": "Purchase", "event_id": "pix-1",
+                   "order_id": "820982911946154508",
                    "ttclid": "E.C.P.touch", "ttp": "ttp-touch-1",
                    "url": "https://shop.example/thanks?ttclid=E.C.P.touch", "value": 388, "currency": "USD"})
     is_(st, 204, "/collect answers 204")
@@ -80,6 +91,45 @@ def test_touch_with_order_name_gives_pixel_event_and_id():
     ts = touches_of(d, "v-m1") or []
     is_([(t.get("event_id"), t.get("consumed_by")) for t in ts], [("pix-1", eid)],
         "the touch is marked consumed by this event")
+
+
+def test_forged_order_name_is_refused():
+    """Anyone can post a beacon naming the next order number; alone it links nothing, and
+    the refusal is explained by the admin API, ttrelayctl show and report."""
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": 1})
+    st = touch(d, {"vid": "v-forger", "event": "CompletePayment", "event_id": "pix-forged",
+                   "order_id": "#9999", "ttclid": "E.C.P.forged"},
+               ip="192.0.2.66", ua="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+    is_(st, 204, "the forged beacon is accepted like any beacon")
+    eid = post_order(d, order_body(), "wh-forged")
+    evs = mock.wait_for_events(1, 10)
+    if not is_(len(evs), 1, "one event sent"):
+        return
+    ev = evs[0][1]
+    is_(ev.get("event_id"), default_event_id("shop", "order", "820982911946154508"),
+        "the order keeps its own deterministic id, not the forger's")
+    ok((ev.get("user") or {}).get("ttclid") != "E.C.P.forged", "nor the forger's click id",
+       ev.get("user"))
+    e = d.admin_event(eid)
+    m = e.get("match") or {}
+    is_((e.get("matched_by"), m.get("decision"), m.get("refusal")), ("none", "refused", "guessable"),
+        "the admin API records the refusal and its reason")
+    cands = m.get("candidates") or []
+    is_([(c.get("event_id"), c.get("outcome")) for c in cands], [("pix-forged", "guessable")],
+        "the forged touch is listed as a candidate refused for its guessable reference")
+    rc, out, err = ctl(d, "show", str(eid))
+    ok(rc == 0 and "refused: guessable" in out and
+       "a guessable order reference (#9999) that no other key links to this order" in out,
+       "ttrelayctl show explains the refusal in words", out + err)
+    rc, out, err = ctl(d, "report")
+    line = [ln for ln in out.splitlines() if ln.startswith("shop") and "order" in ln]
+    ok(rc == 0 and "refused matches" in out and len(line) == 3 and line[2].split()[2] == "1",
+       "ttrelayctl report counts the refusal", out + err)
+    st, text = d.request("admin", "GET", "/metrics", None, d._admin_headers())[0::2]
+    body = text.decode() if isinstance(text, bytes) else str(text)
+    ok('ttrelay_match_refusals_total{reason="guessable"} 1' in body,
+       "/metrics counts refusals by reason")
 
 
 def test_no_touch_gives_deterministic_id():
@@ -182,7 +232,8 @@ def test_collect_cors_and_bad_bodies():
 
 if __name__ == "__main__":
     run_cases([
-        test_touch_with_order_name_gives_pixel_event_and_id,
+        test_touch_with_order_id_gives_pixel_event_and_id,
+        test_forged_order_name_is_refused,
         test_no_touch_gives_deterministic_id,
         test_touch_arriving_during_hold_matches_by_email,
         test_text_plain_beacon_is_hashed_and_matched,
