@@ -46,7 +46,10 @@ struct MHD_Response *http_json_response(const char *text);
 /* Readiness: 1 when ready; otherwise 0 with reasons (a JSON array text) in buf. */
 int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size);
 
+/* The embedded scripts (daemon/embed.cmake), NUL-terminated. */
 extern const unsigned char ttr_js[];
 extern const size_t ttr_js_len;
+extern const unsigned char ttr_shopify_js[];
+extern const size_t ttr_shopify_js_len;
 
 #endif

@@ -1,5 +1,5 @@
 /* The HTTP listeners (libmicrohttpd, one thread per connection): the public one serves
- * webhooks, /collect, /ttr.js and health; the admin one requires the admin token.
+ * webhooks, /collect, /ttr.js, /ttr-shopify.js and health; the admin one requires the admin token.
  * A request thread that stores something blocks until the group commit holding its row
  * is on disk, and only then answers. */
 #include <arpa/inet.h>
@@ -170,8 +170,9 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return http_reply_error(conn,
-                                strcmp(url, "/ttr.js") == 0 || strcmp(url, "/healthz") == 0 ||
-                                        strcmp(url, "/readyz") == 0
+                                strcmp(url, "/ttr.js") == 0 ||
+                                        strcmp(url, "/ttr-shopify.js") == 0 ||
+                                        strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0
                                     ? MHD_HTTP_METHOD_NOT_ALLOWED
                                     : MHD_HTTP_NOT_FOUND,
                                 "not found");
@@ -188,6 +189,8 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
         }
         return http_reply(conn, MHD_HTTP_OK, r);
     }
+    if (strcmp(url, "/ttr-shopify.js") == 0)
+        return http_shopify_snippet(ctx, conn);
     return http_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 

@@ -51,4 +51,8 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
 enum MHD_Result ingest_finish(struct daemon_ctx *ctx, struct MHD_Connection *conn,
                               struct request *rq);
 
+/* GET /ttr-shopify.js?source=<id>[&pixel=<code>]: the Shopify custom pixel, filled in for
+ * that source (snippet.c). */
+enum MHD_Result http_shopify_snippet(struct daemon_ctx *ctx, struct MHD_Connection *conn);
+
 #endif

@@ -2,9 +2,12 @@
  * server copy of the same conversion is deduplicated), and reports each event, the visitor
  * id, ttclid, _ttp and typed email/phone to ttrelayd's POST /collect, where they become
  * touches. Load it after the pixel base code:
- *   <script async src="https://relay.example/ttr.js"></script>
- * data-endpoint="https://…" on the tag overrides where it reports to. Nothing is sent
- * while window.ttrConsent === false or the browser sends Global Privacy Control. */
+ *   <script async src="https://relay.example/ttr.js" data-source="shop"></script>
+ * data-endpoint="https://…" on the tag overrides where it reports to. data-source names the
+ * ttrelay source of this site's orders: an order event (CompletePayment, Purchase,
+ * PlaceAnOrder) with an order_id and no event_id then gets an id derived from the order id,
+ * the one ttrelayd gives that order when no touch reaches it. Nothing is sent while
+ * window.ttrConsent === false or the browser sends Global Privacy Control. */
 (function () {
   'use strict';
   if (window.ttr && window.ttr.vid) return;
@@ -26,6 +29,26 @@
 
   function newEventId() {
     return 'ttr_' + randomHex(10);
+  }
+
+  /* ttrelayd's id for an order no touch reached: "ttr_" + hex SHA-256 of
+   * "<source>:order:<order id>". Resolves to '' when it cannot be computed: crypto.subtle
+   * exists only in secure contexts (https, localhost), and a plain-http page keeps the
+   * random id; its server copy then matches only through the beacon. */
+  function derivedEventId(source, orderId) {
+    var subtle = window.crypto && window.crypto.subtle;
+    if (!subtle || typeof subtle.digest !== 'function' || typeof TextEncoder !== 'function')
+      return Promise.resolve('');
+    try {
+      var data = new TextEncoder().encode(source + ':order:' + orderId);
+      return subtle.digest('SHA-256', data).then(function (digest) {
+        var b = new Uint8Array(digest), s = 'ttr_';
+        for (var i = 0; i < b.length; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
+        return s;
+      }, function () { return ''; });
+    } catch (e) {
+      return Promise.resolve('');
+    }
   }
 
   function mark(fn) {
@@ -51,9 +74,11 @@
     try { window.localStorage.setItem(name, value); } catch (e) { /* cookie still holds it */ }
   }
 
-  function scriptBase() {
-    var el = document.currentScript;
-    if (!el) el = document.querySelector('script[src*="/ttr.js"]');
+  function scriptTag() {
+    return document.currentScript || document.querySelector('script[src*="/ttr.js"]');
+  }
+
+  function scriptBase(el) {
     var endpoint = el && el.getAttribute('data-endpoint');
     if (endpoint) return endpoint.replace(/\/+$/, '');
     /* The directory of the script: its origin when served at /ttr.js, and still right
@@ -62,7 +87,9 @@
     return location.origin;
   }
 
-  var base = scriptBase();
+  var tag = scriptTag();
+  var base = scriptBase(tag);
+  var scope = (tag && tag.getAttribute('data-source')) || '';
   var vid = cookieGet(VID_COOKIE) || storageGet(VID_COOKIE);
   if (!/^[0-9a-f]{32}$/.test(vid)) vid = randomHex(16);
   var ttclid = new URLSearchParams(location.search).get('ttclid') || cookieGet(TTCLID_COOKIE);
@@ -141,21 +168,55 @@
     send({ email: email, phone: phone });
   }
 
+  var ORDER_EVENTS = { CompletePayment: 1, Purchase: 1, PlaceAnOrder: 1 };
+
+  /* The order id an event's id is derived from, or '' when it gets a random one. */
+  function orderIdFor(event, props) {
+    if (!scope || !ORDER_EVENTS.hasOwnProperty(event) || !props || typeof props !== 'object')
+      return '';
+    return text(props.order_id).trim();
+  }
+
+  /* While an event_id is being derived (crypto.subtle is asynchronous), this and every
+   * later track call wait in one chain, so the pixel receives them in the site's order.
+   * A call made from inside a delivered one (a global track delegating to an instance's)
+   * is part of it and goes through at once. */
+  var pending = null, waiting = 0, delivering = false;
+
   function wrapTrack(orig) {
     return function (event, props, opts) {
+      var self = this;
       var args = Array.prototype.slice.call(arguments);
       var o = opts && typeof opts === 'object' ? opts : {};
-      var eventId = o.event_id;
-      if (eventId === undefined || eventId === null || eventId === '') {
-        eventId = newEventId();
-        o = Object.assign({}, o, { event_id: eventId });
-        while (args.length < 2) args.push(undefined);
-        args[2] = o;
+      var given = o.event_id;
+      var hasId = given !== undefined && given !== null && given !== '';
+      var orderId = hasId ? '' : orderIdFor(event, props);
+
+      function deliver(eventId) {
+        if (!hasId) {
+          while (args.length < 2) args.push(undefined);
+          args[2] = Object.assign({}, o, { event_id: eventId });
+        }
+        try { recordEvent(event, props, String(eventId)); } catch (e) { /* never break the site's call */ }
+        var result = orig.apply(self, args);
+        ensure();
+        return result;
       }
-      try { recordEvent(event, props, String(eventId)); } catch (e) { /* never break the site's call */ }
-      var result = orig.apply(this, args);
-      ensure();
-      return result;
+      function deliverLater(eventId) {
+        delivering = true;
+        try {
+          deliver(eventId === '' ? newEventId() : eventId);
+        } catch (e) { /* the pixel threw: the calls behind this one still go through */ }
+        delivering = false;
+        if (--waiting === 0) pending = null;
+      }
+
+      if (!orderId && (!waiting || delivering)) return deliver(hasId ? given : newEventId());
+      var id = orderId ? derivedEventId(scope, orderId) : (hasId ? given : newEventId());
+      waiting++;
+      pending = (pending || Promise.resolve()).then(function () { return id; })
+        .then(deliverLater, function () { deliverLater(''); });
+      return self;
     };
   }
 

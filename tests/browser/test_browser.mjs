@@ -2,186 +2,32 @@
 // stub and ttr.js served by the real ttrelayd. The test proves that ttr.js gives the pixel an
 // event_id without the site's help, that the daemon stores the touches (email only as a
 // hash), and that a signed Shopify order for the same email reaches a mock TikTok Events API
-// with that same event_id, so TikTok deduplicates the browser and server copies.
+// with that same event_id, so TikTok deduplicates the browser and server copies. The tag has
+// no data-source, so even the CompletePayment with an order id keeps a random id.
 //
 // Run: TTRELAYD=/path/to/ttrelayd node tests/browser/test_browser.mjs
 // Needs: npm ci --prefix tests/browser (playwright-core), /usr/bin/chromium.
 
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const PIXEL = 'CTEST0000000000000001';
-const TIKTOK_TOKEN = 'tok';
-const ADMIN_TOKEN = 'browser-test-admin-token';
-const SHOP_SECRET = 'shpsecret';
+import { HERE, PIXEL, TIKTOK_TOKEN, TRACK_PATH, admin, atCleanup, check, daemonOutput,
+         fileRoute, launchBrowser, postShopifyOrder, run, shopifyOrder, startDaemon, startMockTikTok,
+         startShop, waitFor, writeConfig } from './harness.mjs';
+
 const RAW_EMAIL = ' Shopper@Example.com ';
 const EMAIL = 'shopper@example.com';
 const EMAIL_HASH = crypto.createHash('sha256').update(EMAIL).digest('hex');
-const TRACK_PATH = '/open_api/v1.3/event/track/';
-const WATCHDOG_MS = 240000;
-
-const cleanups = [];
-let daemonLog = '';
-
-function fail(message) {
-  throw new Error(message);
-}
-
-function check(cond, message) {
-  if (!cond) fail(message);
-  console.log(`ok - ${message}`);
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/* Polls fn until it returns a truthy value; fails with what after ms. */
-async function waitFor(what, ms, fn) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    last = await fn();
-    if (last) return last;
-    await sleep(100);
-  }
-  fail(`timed out after ${ms} ms waiting for ${what}`);
-}
-
-function listen(server) {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-  });
-}
-
-function readBody(req) {
-  return new Promise((resolve) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-  });
-}
-
-/* The TikTok Events API as ttrelayd sees it: every POST is recorded and answered OK. */
-async function startMockTikTok() {
-  const requests = [];
-  const server = http.createServer(async (req, res) => {
-    const raw = await readBody(req);
-    let body = null;
-    try { body = JSON.parse(raw.toString('utf8')); } catch { body = null; }
-    requests.push({ method: req.method, path: req.url, headers: req.headers, body });
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ code: 0, message: 'OK', request_id: 'r1', data: {} }));
-  });
-  const port = await listen(server);
-  cleanups.push(() => server.close());
-  return { port, requests };
-}
 
 /* The shop: page.html with the script tag pointed at the daemon once its port is known. */
-async function startShop(state) {
+function shopRoutes(state) {
   const html = fs.readFileSync(path.join(HERE, 'page.html'), 'utf8');
-  const server = http.createServer((req, res) => {
-    if (req.url !== '/' && !req.url.startsWith('/?')) {
-      res.writeHead(404);
-      res.end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-    res.end(html.replace('__TTR_SRC__', `http://127.0.0.1:${state.publicPort}/ttr.js`));
-  });
-  const port = await listen(server);
-  cleanups.push(() => server.close());
-  return port;
-}
-
-function writeConfig(dir, tiktokPort, shopOrigin) {
-  const conf = `# written by tests/browser/test_browser.mjs
-listen = { address = "127.0.0.1"; port = 0; };
-admin = { address = "127.0.0.1"; port = 0; token = "${ADMIN_TOKEN}"; };
-store = { path = "${path.join(dir, 'ttrelay.db')}"; };
-tiktok = {
-  api_base = "http://127.0.0.1:${tiktokPort}";
-  default_pixel = "${PIXEL}";
-  pixels = ( { code = "${PIXEL}"; access_token = "${TIKTOK_TOKEN}"; } );
-  dry_run = false;
-  retry_base_ms = 200;
-  retry_cap_ms = 2000;
-};
-match = { hold_s = 1; };
-collect = { allowed_origins = ( "${shopOrigin}" ); };
-sources = ( { id = "shop"; type = "shopify"; secret = "${SHOP_SECRET}"; } );
-`;
-  const file = path.join(dir, 'ttrelay.conf');
-  fs.writeFileSync(file, conf);
-  return file;
-}
-
-/* Starts ttrelayd and reads both bound ports from its "msg=listening" log lines. */
-async function startDaemon(conf) {
-  const bin = process.env.TTRELAYD;
-  if (!bin || !fs.existsSync(bin)) fail(`TTRELAYD must name the ttrelayd binary (got "${bin || ''}")`);
-  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let exited = null;
-  child.on('exit', (code, signal) => { exited = { code, signal }; });
-  const collect = (chunk) => { daemonLog += chunk.toString('utf8'); };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const deadline = Date.now() + 10000;
-    while (!exited && Date.now() < deadline) await sleep(50);
-    if (!exited) child.kill('SIGKILL');
+  return {
+    '/': () => html.replace('__TTR_SRC__', `http://127.0.0.1:${state.publicPort}/ttr.js`),
+    '/ttq_stub.js': fileRoute('ttq_stub.js', 'text/javascript'),
   };
-  cleanups.push(stop);
-  const port = (listener) => {
-    // logfmt may quote the value: msg=listening or msg="listening"
-    const m = daemonLog.match(new RegExp(`msg="?listening"? listener=${listener} .*?port=(\\d+)`));
-    return m ? Number(m[1]) : 0;
-  };
-  await waitFor('ttrelayd to log both listening ports', 15000, () => {
-    if (exited) fail(`ttrelayd exited early (${JSON.stringify(exited)})`);
-    return port('public') && port('admin');
-  });
-  return { publicPort: port('public'), adminPort: port('admin'), isRunning: () => !exited, stop,
-           exitStatus: () => exited };
-}
-
-async function admin(state, pathAndQuery) {
-  const res = await fetch(`http://127.0.0.1:${state.adminPort}${pathAndQuery}`, {
-    headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
-  });
-  if (res.status !== 200) fail(`GET ${pathAndQuery} answered ${res.status}: ${await res.text()}`);
-  return res.json();
-}
-
-async function launchBrowser(dir) {
-  let chromium;
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch (e) {
-    fail(`playwright-core is not installed: run "npm ci --prefix ${HERE}" (${e.message})`);
-  }
-  if (!fs.existsSync(CHROMIUM)) fail(`no Chromium at ${CHROMIUM}`);
-  const profile = path.join(dir, 'chromium-profile');
-  fs.mkdirSync(profile);
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 60000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-           '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
-  });
-  cleanups.push(() => context.close());
-  context.setDefaultTimeout(15000);
-  return context;
 }
 
 /* The visitor's journey: types an email, pays (no event_id from the site), views a product
@@ -248,46 +94,6 @@ async function checkTouches(state, vid, autoEventId) {
   check(!JSON.stringify(touches).toLowerCase().includes(EMAIL), 'no touch carries the raw email');
 }
 
-function shopifyOrder() {
-  const now = new Date().toISOString();
-  return {
-    id: 5550001, name: '#7777', order_number: 7777, email: EMAIL, contact_email: EMAIL,
-    created_at: now, processed_at: now, updated_at: now, test: false,
-    financial_status: 'paid', currency: 'USD', presentment_currency: 'USD', total_price: '388.00',
-    total_price_set: { shop_money: { amount: '388.00', currency_code: 'USD' },
-                       presentment_money: { amount: '388.00', currency_code: 'USD' } },
-    note_attributes: [], browser_ip: null, client_details: null, landing_site: null,
-    referring_site: null, cart_token: null, checkout_token: null, token: 'b1946ac92492d2347c6235b4d2611184',
-    customer: { id: 207119551, email: EMAIL, first_name: 'Sam', last_name: 'Shopper', phone: null },
-    line_items: [{ id: 866550311766439, product_id: 632910392, variant_id: 808950810, sku: 'SKU-1',
-                   name: 'Walnut desk', title: 'Walnut desk', price: '388.00', quantity: 1,
-                   properties: [] }],
-    refunds: [],
-  };
-}
-
-async function postShopifyOrder(state) {
-  const raw = Buffer.from(JSON.stringify(shopifyOrder()));
-  const hmac = crypto.createHmac('sha256', SHOP_SECRET).update(raw).digest('base64');
-  const res = await fetch(`http://127.0.0.1:${state.publicPort}/webhooks/shop`, {
-    method: 'POST',
-    body: raw,
-    headers: {
-      'Content-Type': 'application/json',
-      'X-Shopify-Topic': 'orders/paid',
-      'X-Shopify-Hmac-Sha256': hmac,
-      'X-Shopify-Webhook-Id': crypto.randomUUID(),
-      'X-Shopify-Event-Id': crypto.randomUUID(),
-      'X-Shopify-Shop-Domain': 'ttr-browser-test.myshopify.com',
-      'X-Shopify-API-Version': '2025-01',
-      'X-Shopify-Triggered-At': new Date().toISOString(),
-    },
-  });
-  const text = await res.text();
-  check(res.status === 200 && JSON.parse(text).status === 'accepted',
-        `the signed Shopify orders/paid webhook is accepted (${res.status} ${text})`);
-}
-
 async function checkDelivery(state, tiktok, autoEventId) {
   const found = await waitFor('the order to reach the mock TikTok with the browser event_id', 30000,
     () => {
@@ -324,7 +130,7 @@ async function checkDelivery(state, tiktok, autoEventId) {
 
 /* Raw email must not reach the log or the database files. */
 function checkNoRawEmail(dir) {
-  check(!daemonLog.toLowerCase().includes(EMAIL), 'the daemon log never contains the raw email');
+  check(!daemonOutput().toLowerCase().includes(EMAIL), 'the daemon log never contains the raw email');
   for (const name of fs.readdirSync(dir).filter((n) => n.startsWith('ttrelay.db'))) {
     const bytes = fs.readFileSync(path.join(dir, name)).toString('latin1').toLowerCase();
     check(!bytes.includes(EMAIL), `${name} never contains the raw email`);
@@ -333,11 +139,11 @@ function checkNoRawEmail(dir) {
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ttr-browser-'));
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  atCleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const state = { publicPort: 0, adminPort: 0 };
   const tiktok = await startMockTikTok();
-  const shopPort = await startShop(state);
-  const conf = writeConfig(dir, tiktok.port, `http://127.0.0.1:${shopPort}`);
+  const shopPort = await startShop(shopRoutes(state));
+  const conf = writeConfig(dir, tiktok.port, [`http://127.0.0.1:${shopPort}`]);
   const daemon = await startDaemon(conf);
   Object.assign(state, daemon);
   console.log(`# ttrelayd public ${state.publicPort}, admin ${state.adminPort}, shop ${shopPort}, mock TikTok ${tiktok.port}`);
@@ -346,7 +152,7 @@ async function main() {
   const seen = await browse(context, shopPort);
   const autoEventId = checkPixelCalls(seen);
   await checkTouches(state, seen.vid, autoEventId);
-  await postShopifyOrder(state);
+  await postShopifyOrder(state, shopifyOrder({ id: 5550001, email: EMAIL }));
   await checkDelivery(state, tiktok, autoEventId);
   check(state.isRunning(), 'ttrelayd is still running');
   await context.close();
@@ -356,29 +162,4 @@ async function main() {
   checkNoRawEmail(dir);
 }
 
-async function cleanup() {
-  while (cleanups.length) {
-    const fn = cleanups.pop();
-    try { await fn(); } catch { /* already closed */ }
-  }
-}
-
-const watchdog = setTimeout(async () => {
-  console.error(`not ok - the browser test did not finish within ${WATCHDOG_MS / 1000} s`);
-  await cleanup();
-  process.exit(1);
-}, WATCHDOG_MS);
-
-try {
-  await main();
-  console.log('# browser test passed');
-  process.exitCode = 0;
-} catch (e) {
-  console.error(`not ok - ${e.message}`);
-  console.error('# ttrelayd log (last 4000 bytes):');
-  console.error(daemonLog.slice(-4000).replace(/^/gm, '# '));
-  process.exitCode = 1;
-} finally {
-  clearTimeout(watchdog);
-  await cleanup();
-}
+await run('browser test', main);
