@@ -44,7 +44,7 @@ async function browse(context, shopPort) {
   await page.fill('#email', RAW_EMAIL);
   await page.locator('#email').blur();
   await page.evaluate(() => window.ttq.track('CompletePayment',
-                                             { value: 388.00, currency: 'USD', order_id: '1001' }));
+                                             { value: 388.00, currency: 'USD', order_id: '5550001' }));
   await page.evaluate(() => window.ttq.track('ViewContent', { content_id: 'sku-1' },
                                              { event_id: 'explicit-1' }));
   const calls = await page.evaluate(() => window.__ttqCalls);
@@ -60,7 +60,7 @@ function checkPixelCalls(seen) {
   const viewed = track('ViewContent');
   check(paid && paid[3] && /^ttr_[0-9a-f]{20}$/.test(paid[3].event_id),
         `the pixel got an injected event_id on CompletePayment (${JSON.stringify(paid)})`);
-  check(JSON.stringify(paid[2]) === JSON.stringify({ value: 388, currency: 'USD', order_id: '1001' }),
+  check(JSON.stringify(paid[2]) === JSON.stringify({ value: 388, currency: 'USD', order_id: '5550001' }),
         'the CompletePayment properties reach the pixel unchanged');
   check(viewed && JSON.stringify(viewed.slice(1)) ===
           JSON.stringify(['ViewContent', { content_id: 'sku-1' }, { event_id: 'explicit-1' }]),
@@ -84,8 +84,8 @@ async function checkTouches(state, vid, autoEventId) {
   const paid = byEvent('CompletePayment');
   const viewed = byEvent('ViewContent');
   const identify = touches.filter((t) => !t.event && t.email_hash);
-  check(paid.length === 1 && paid[0].event_id === autoEventId && paid[0].order_id === '1001',
-        `one CompletePayment touch with the injected event_id and order_id 1001 (${JSON.stringify(paid)})`);
+  check(paid.length === 1 && paid[0].event_id === autoEventId && paid[0].order_id === '5550001',
+        `one CompletePayment touch with the injected event_id and order_id 5550001 (${JSON.stringify(paid)})`);
   check(viewed.length === 1 && viewed[0].event_id === 'explicit-1',
         'one ViewContent touch with event_id explicit-1');
   check(identify.length === 1 && identify[0].email_hash === EMAIL_HASH,
@@ -124,8 +124,8 @@ async function checkDelivery(state, tiktok, autoEventId) {
     mine = events.find((e) => e.event_id === autoEventId) || null;
     return mine && mine.state === 'sent';
   }).catch(() => null);
-  check(mine && mine.matched_by === 'email' && mine.state === 'sent',
-        `the admin API shows the event sent and matched by email (${JSON.stringify(mine)})`);
+  check(mine && mine.matched_by === 'order_ref' && mine.state === 'sent',
+        `the admin API shows the event sent and matched by the order id the page reported (${JSON.stringify(mine)})`);
 }
 
 /* Raw email must not reach the log or the database files. */
