@@ -155,15 +155,13 @@ static int event_by_id(struct daemon_ctx *ctx, const char *idtext, const char *m
                      resp);
     if (!replay) {
         json_t *o = event_json(&row, 1);
-        free(row.data);
-        free(row.payload);
+        store_row_clear(&row);
         return respond(o, MHD_HTTP_OK, resp);
     }
     struct config *cfg = daemon_config(ctx);
     long long too_old = time(NULL) - cfg->max_age_s;
     config_drop(cfg);
-    free(row.data);
-    free(row.payload);
+    store_row_clear(&row);
     if (row.event_time < too_old)
         return error(MHD_HTTP_CONFLICT,
                      "event is older than tiktok.max_age_s: TikTok would not accept it", resp);

@@ -144,8 +144,10 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
     struct promotion p = {0};
     int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &p.rows), unreadable = 0;
 
-    if (n <= 0)
+    if (n <= 0) {
+        store_row_free(p.rows, 0);
         return 0;
+    }
     p.nrows = n;
     p.convs = calloc((size_t)n, sizeof *p.convs);
     p.ids = calloc((size_t)n, sizeof *p.ids);
@@ -327,8 +329,7 @@ static int drop_expired(struct forwarder *fw, const struct config *cfg, struct e
         if (rows[i].event_time > 0 && rows[i].event_time < oldest) {
             store_mark_dead(fw->st, &rows[i].id, 1, "older than tiktok.max_age_s");
             metrics_events_dead(rows[i].pixel, 1);
-            free(rows[i].data);
-            free(rows[i].payload);
+            store_row_clear(&rows[i]);
             continue;
         }
         rows[kept++] = rows[i];

@@ -63,6 +63,8 @@ struct event_row {
     char *payload;    /* the TikTok data[] element, once built */
     char *match_info; /* the matching engine's explanation (JSON), once matched */
 };
+/* Frees what one row owns (data, payload, match_info); the row itself is the caller's. */
+void store_row_clear(struct event_row *row);
 void store_row_free(struct event_row *rows, int n);
 
 /* ---- forwarder side ---- */

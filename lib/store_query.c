@@ -84,13 +84,18 @@ static void read_touch(sqlite3_stmt *s, struct touch_row *r)
     r->consumed_by = sqlite3_column_int64(s, 16);
 }
 
+void store_row_clear(struct event_row *row)
+{
+    free(row->data);
+    free(row->payload);
+    free(row->match_info);
+    row->data = row->payload = row->match_info = NULL;
+}
+
 void store_row_free(struct event_row *rows, int n)
 {
-    for (int i = 0; rows && i < n; i++) {
-        free(rows[i].data);
-        free(rows[i].payload);
-        free(rows[i].match_info);
-    }
+    for (int i = 0; rows && i < n; i++)
+        store_row_clear(&rows[i]);
     free(rows);
 }
 

@@ -104,14 +104,12 @@ static void test_states(void)
     store_get_event(st, id, &row);
     is_int(row.state, EV_DEAD, "marked dead");
     is_str(row.last_error, "TikTok code 40002: bad row", "with its error");
-    free(row.data);
-    free(row.payload);
+    store_row_clear(&row);
     is_int(store_replay(st, id, now), 0, "a dead event can be replayed");
     store_get_event(st, id, &row);
     is_int(row.state, EV_READY, "replayed: ready again");
     is_str(row.event_id, "eid-1", "with its original event_id");
-    free(row.data);
-    free(row.payload);
+    store_row_clear(&row);
     store_mark_sent(st, &id, 1, "req-1", now);
     is_int(store_replay(st, id, now), 1, "a sent event is not replayable");
 }
