@@ -33,7 +33,7 @@ test:
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j 2
-	CC=clang cmake -S . -B build-fuzz -DTTR_FUZZ=ON -DTTR_FUZZ_SECONDS=10 -DCMAKE_BUILD_TYPE=Debug
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTTR_FUZZ=ON -DTTR_FUZZ_SECONDS=10 -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz --target fuzzers -j $(JOBS)
 	cd build-fuzz && ctest -L fuzz --output-on-failure -j 2
 
@@ -45,7 +45,7 @@ bench:
 
 fuzz:
 	@scripts/deps.sh test
-	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTTR_FUZZ=ON
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTTR_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS)
 	tests/fuzz/run.sh build-fuzz $${FUZZ_SECONDS:-300}
 

@@ -239,7 +239,8 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         goto out;
     }
     language_country(conn, country);
-    if (collect_parse(rq->body ? rq->body : "", rq->len, country, &t, why, sizeof why) < 0) {
+    if (collect_parse(rq->body ? rq->body : "", rq->len, country, cfg->collect_phone_country, &t,
+                      why, sizeof why) < 0) {
         log_warn("collect refused: malformed body", "status=400 reason=%s",
                  log_quote(why, q, sizeof q));
         ret = reply_collect(conn, MHD_HTTP_BAD_REQUEST, allowed, "bad_request");

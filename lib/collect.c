@@ -167,8 +167,8 @@ static int collect_ids(json_t *root, struct touch *out, char *why, size_t whylen
     return 0;
 }
 
-static int collect_contact(json_t *root, const char *country, struct touch *out, char *why,
-                           size_t whylen)
+static int collect_contact(json_t *root, const char *country, const char *fallback_country,
+                           struct touch *out, char *why, size_t whylen)
 {
     const char *email, *phone;
 
@@ -179,7 +179,11 @@ static int collect_contact(json_t *root, const char *country, struct touch *out,
         collect_why(why, whylen, "invalid", "email");
         return -1;
     }
-    if (phone && normalize_hash_phone(phone, country, out->phone_hash) != 0) {
+    /* The browser's region is usually the shopper's; when it names none (Firefox sends a
+     * bare "de") or cannot read the number (an en-US browser in the Netherlands and
+     * "06 12345678"), the shop's own country is tried. */
+    if (phone && normalize_hash_phone(phone, country, out->phone_hash) != 0 &&
+        normalize_hash_phone(phone, fallback_country, out->phone_hash) != 0) {
         collect_why(why, whylen, "invalid", "phone");
         return -1;
     }
@@ -225,8 +229,8 @@ static int collect_value(json_t *root, struct touch *out, char *why, size_t whyl
 
 /* The client's ts is checked for type and then ignored: the caller stamps the server's
  * receive time, since a browser clock can be anything and TikTok rejects odd times. */
-int collect_parse(const char *body, size_t len, const char *country, struct touch *out, char *why,
-                  size_t whylen)
+int collect_parse(const char *body, size_t len, const char *country, const char *fallback_country,
+                  struct touch *out, char *why, size_t whylen)
 {
     json_t *root = NULL, *ts;
     json_error_t err;
@@ -262,7 +266,8 @@ int collect_parse(const char *body, size_t len, const char *country, struct touc
         collect_context(root, "ttp", out->ttp, sizeof out->ttp, why, whylen) ||
         collect_context(root, "url", out->url, sizeof out->url, why, whylen) ||
         collect_context(root, "referrer", out->referrer, sizeof out->referrer, why, whylen) ||
-        collect_contact(root, country, out, why, whylen) || collect_value(root, out, why, whylen))
+        collect_contact(root, country, fallback_country, out, why, whylen) ||
+        collect_value(root, out, why, whylen))
         goto out;
     normalize_scrub_url(out->url);
     normalize_scrub_url(out->referrer);

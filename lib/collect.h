@@ -6,10 +6,11 @@
 #include "conversion.h"
 
 /* Parses a JSON object with the fields of DESIGN.md (vid, event, event_id, ttclid, ttp,
- * url, referrer, email, phone, order_id, value, currency, ts). country (may be NULL) is
- * used to put national phone numbers in E.164. ip/user_agent/ts are left for the caller.
+ * url, referrer, email, phone, order_id, value, currency, ts). A national phone number is
+ * read in country (the browser's, may be NULL), else in fallback_country (the configured
+ * collect.phone_country, may be NULL). ip/user_agent/ts are left for the caller.
  * Returns 0, or -1 with a short reason in why (the caller answers 400). */
-int collect_parse(const char *body, size_t len, const char *country, struct touch *out, char *why,
-                  size_t whylen);
+int collect_parse(const char *body, size_t len, const char *country, const char *fallback_country,
+                  struct touch *out, char *why, size_t whylen);
 
 #endif

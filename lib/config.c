@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "phone.h"
 #include "sources/source.h"
 
 enum setting_type { SET_INT, SET_LONG, SET_BOOL, SET_DOUBLE, SET_STR, SET_SIZE };
@@ -63,6 +64,7 @@ static const struct setting settings[] = {
     NUM("collect.rate_per_s", SET_DOUBLE, collect_rate_per_s, 0.1, 1e6, 20),
     NUM("collect.burst", SET_INT, collect_burst, 1, 1000000, 60),
     NUM("collect.max_body", SET_SIZE, max_collect_body, 256, 1 << 20, 8192),
+    STR("collect.phone_country", collect_phone_country, ""),
 };
 
 static void set_err(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
@@ -417,6 +419,11 @@ static int load_misc(const config_t *lc, struct config *cfg, const char *file, c
             set_err(err, errlen, file, 0, "events.%s must not be empty", conversion_kind_name(k));
             return -1;
         }
+    if (cfg->collect_phone_country[0] && !phone_region_known(cfg->collect_phone_country)) {
+        set_err(err, errlen, file, setting_line(config_lookup(lc, "collect.phone_country")),
+                "collect.phone_country must be a two-letter country code such as \"GB\"");
+        return -1;
+    }
     if (load_strings(lc, "collect.allowed_origins", &cfg->allowed_origins, &cfg->norigins, file,
                      err, errlen) < 0 ||
         load_strings(lc, "collect.trusted_proxies", &cfg->trusted_proxies, &cfg->nproxies, file,

@@ -64,6 +64,7 @@ struct config {
     int nproxies;
     double collect_rate_per_s; /* per client IP */
     int collect_burst;
+    char collect_phone_country[8]; /* "" or a region libphonenumber knows, e.g. "GB" */
 
     size_t max_body; /* webhooks */
     size_t max_collect_body;

@@ -3,64 +3,15 @@
 #include "normalize.h"
 
 #include "hash.h"
+#include "phone.h"
 
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
-/* E.164 allows at most 15 digits; fewer than 8 is no reachable number. */
-#define PHONE_MIN_DIGITS 8
-#define PHONE_MAX_DIGITS 15
+/* "+", at most 15 digits (E.164), NUL. */
+#define PHONE_E164_SIZE 17
 /* Longest raw input looked at: anything longer is not a phone number or email. */
 #define RAW_MAX 320
-
-struct country_code {
-    char iso[3];
-    const char *cc;    /* country calling code */
-    const char *trunk; /* national trunk prefix dropped before the subscriber number */
-    const char *trunk2;
-};
-
-/* NANP countries (cc "1") have no "0" trunk: a national number written with a leading 1
- * carries the country code itself, handled in phone_national(). Italy, Spain, Portugal,
- * Greece, the Nordics without trunk and Mexico keep every digit. */
-static const struct country_code country_codes[] = {
-    {"US", "1", "", NULL},    {"CA", "1", "", NULL},    {"PR", "1", "", NULL},
-    {"GB", "44", "0", NULL},  {"IE", "353", "0", NULL}, {"DE", "49", "0", NULL},
-    {"FR", "33", "0", NULL},  {"NL", "31", "0", NULL},  {"BE", "32", "0", NULL},
-    {"LU", "352", "", NULL},  {"ES", "34", "", NULL},   {"PT", "351", "", NULL},
-    {"IT", "39", "", NULL},   {"CH", "41", "0", NULL},  {"AT", "43", "0", NULL},
-    {"SE", "46", "0", NULL},  {"NO", "47", "", NULL},   {"DK", "45", "", NULL},
-    {"FI", "358", "0", NULL}, {"IS", "354", "", NULL},  {"PL", "48", "", NULL},
-    {"CZ", "420", "", NULL},  {"SK", "421", "0", NULL}, {"HU", "36", "06", NULL},
-    {"RO", "40", "0", NULL},  {"BG", "359", "0", NULL}, {"GR", "30", "", NULL},
-    {"HR", "385", "0", NULL}, {"SI", "386", "0", NULL}, {"RS", "381", "0", NULL},
-    {"EE", "372", "", NULL},  {"LV", "371", "", NULL},  {"LT", "370", "8", "0"},
-    {"UA", "380", "0", NULL}, {"RU", "7", "8", NULL},   {"KZ", "7", "8", NULL},
-    {"TR", "90", "0", NULL},  {"IL", "972", "0", NULL}, {"AE", "971", "0", NULL},
-    {"SA", "966", "0", NULL}, {"QA", "974", "", NULL},  {"KW", "965", "", NULL},
-    {"EG", "20", "0", NULL},  {"MA", "212", "0", NULL}, {"NG", "234", "0", NULL},
-    {"KE", "254", "0", NULL}, {"GH", "233", "0", NULL}, {"ZA", "27", "0", NULL},
-    {"AU", "61", "0", NULL},  {"NZ", "64", "0", NULL},  {"IN", "91", "0", NULL},
-    {"PK", "92", "0", NULL},  {"BD", "880", "0", NULL}, {"LK", "94", "0", NULL},
-    {"JP", "81", "0", NULL},  {"KR", "82", "0", NULL},  {"CN", "86", "0", NULL},
-    {"HK", "852", "", NULL},  {"TW", "886", "0", NULL}, {"SG", "65", "", NULL},
-    {"MY", "60", "0", NULL},  {"TH", "66", "0", NULL},  {"VN", "84", "0", NULL},
-    {"PH", "63", "0", NULL},  {"ID", "62", "0", NULL},  {"BR", "55", "0", NULL},
-    {"AR", "54", "0", NULL},  {"MX", "52", "", NULL},   {"CO", "57", "", NULL},
-    {"CL", "56", "", NULL},   {"PE", "51", "0", NULL},
-};
-
-static const struct country_code *country_find(const char *iso)
-{
-    if (!iso || strlen(iso) != 2)
-        return NULL;
-    for (size_t i = 0; i < sizeof country_codes / sizeof country_codes[0]; i++) {
-        if (strcasecmp(country_codes[i].iso, iso) == 0)
-            return &country_codes[i];
-    }
-    return NULL;
-}
 
 /* Bounds [*start, *end) to raw without leading/trailing ASCII whitespace. */
 static void trim_bounds(const char *raw, const char **start, const char **end)
@@ -107,18 +58,18 @@ int normalize_email(const char *raw, char *out, size_t size)
     return 0;
 }
 
-/* Collects the digits of raw into digits[] (size > PHONE_MAX_DIGITS + 5), dropping the
- * usual separators. *intl is set for a "+" prefix. Letters or other symbols make it -1:
- * a vanity number ("555-555-SHIP") cannot be hashed the way the browser would. */
-static int phone_collect(const char *raw, char *digits, size_t size, int *intl)
+/* Collects the digits of raw into digits[] (size > PHONE_E164_SIZE + 4), after a "+" when
+ * raw starts with one, dropping the usual separators. Letters or other symbols make it -1:
+ * a vanity number ("555-555-SHIP") or an extension ("ext 7") is not what a shopper's
+ * other systems hold for them, and libphonenumber would read both as dialable digits. */
+static int phone_collect(const char *raw, char *digits, size_t size)
 {
     const char *s, *e;
     size_t n = 0;
 
-    *intl = 0;
     trim_bounds(raw, &s, &e);
     if (s < e && *s == '+') {
-        *intl = 1;
+        digits[n++] = '+';
         s++;
     }
     for (const char *p = s; p < e; p++) {
@@ -126,79 +77,43 @@ static int phone_collect(const char *raw, char *digits, size_t size, int *intl)
             if (n + 1 >= size)
                 return -1;
             digits[n++] = *p;
-        } else if (*intl && e - p >= 3 && memcmp(p, "(0)", 3) == 0) {
-            /* "+44 (0)20 …": the bracketed trunk digit is not dialled from abroad. */
-            p += 2;
         } else if (!strchr(" \t-.()/", *p)) {
             return -1;
         }
     }
     digits[n] = '\0';
-    return n > 0 ? 0 : -1;
+    return n > 0 && strcmp(digits, "+") != 0 ? 0 : -1;
 }
 
-/* Writes "+" cc rest into out after checking the E.164 length; cc is "" when rest
- * already starts with the country code. No country code starts with 0. */
-static int phone_emit(const char *cc, const char *rest, char *out, size_t size)
-{
-    size_t total = strlen(cc) + strlen(rest);
-    char first = cc[0] ? cc[0] : rest[0];
-
-    if (total < PHONE_MIN_DIGITS || total > PHONE_MAX_DIGITS || first == '0')
-        return -1;
-    if (total + 2 > size)
-        return -1;
-    out[0] = '+';
-    memcpy(out + 1, cc, strlen(cc));
-    memcpy(out + 1 + strlen(cc), rest, strlen(rest) + 1);
-    return 0;
-}
-
-static int phone_national(const char *digits, const struct country_code *cc, char *out, size_t size)
-{
-    const char *rest = digits;
-    size_t n = strlen(digits);
-
-    if (strcmp(cc->cc, "1") == 0) {
-        /* NANP: "011" dials out; "1 404 555 1234" is the country code written nationally. */
-        if (strncmp(digits, "011", 3) == 0)
-            return phone_emit("", digits + 3, out, size);
-        if (n == 11 && digits[0] == '1')
-            rest = digits + 1;
-        if (strlen(rest) != 10 || rest[0] < '2')
-            return -1;
-        return phone_emit(cc->cc, rest, out, size);
-    }
-    if (cc->trunk[0] && strncmp(rest, cc->trunk, strlen(cc->trunk)) == 0)
-        rest += strlen(cc->trunk);
-    else if (cc->trunk2 && strncmp(rest, cc->trunk2, strlen(cc->trunk2)) == 0)
-        rest += strlen(cc->trunk2);
-    if (rest[0] == '\0')
-        return -1;
-    return phone_emit(cc->cc, rest, out, size);
-}
-
+/* libphonenumber (phone.cc) does the reading: the country's trunk prefix, also when typed
+ * after the country code ("+44 07700 900123"), its international prefix ("011" in US,
+ * "0011" in AU) and its number lengths. A leading "00" is read as the international
+ * prefix first, whatever the country: most of the world dials out with it and no national
+ * number starts with it; the country's own rule is tried after. */
 int normalize_phone(const char *raw, const char *country, char *out, size_t size)
 {
-    char digits[PHONE_MAX_DIGITS + 8];
-    const struct country_code *cc;
-    int intl;
+    char digits[PHONE_E164_SIZE + 8];
 
     if (!out || size == 0)
         return -1;
     out[0] = '\0';
     if (!raw || strnlen(raw, RAW_MAX + 1) > RAW_MAX)
         return -1;
-    if (phone_collect(raw, digits, sizeof digits, &intl) != 0)
+    if (phone_collect(raw, digits, sizeof digits) != 0)
         return -1;
-    if (!intl && strncmp(digits, "00", 2) == 0)
-        return phone_emit("", digits + 2, out, size);
-    if (intl)
-        return phone_emit("", digits, out, size);
-    cc = country_find(country);
-    if (!cc)
+    if (digits[0] == '+')
+        return phone_format_e164(digits, NULL, out, size);
+    if (strncmp(digits, "00", 2) == 0) {
+        digits[1] = '+';
+        if (phone_format_e164(digits + 1, NULL, out, size) == 0)
+            return 0;
+        digits[1] = '0';
+    }
+    /* A national number without its country cannot be read: "07911 123456" is British
+     * only because the order says GB. */
+    if (!country || !country[0])
         return -1;
-    return phone_national(digits, cc, out, size);
+    return phone_format_e164(digits, country, out, size);
 }
 
 /* A value that is already a SHA-256 hex digest is kept (lower-cased): senders and the
@@ -242,7 +157,7 @@ int normalize_hash_email(const char *raw, char out[65])
 
 int normalize_hash_phone(const char *raw, const char *country, char out[65])
 {
-    char norm[PHONE_MAX_DIGITS + 2];
+    char norm[PHONE_E164_SIZE];
 
     out[0] = '\0';
     if (!raw)

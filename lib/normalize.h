@@ -6,8 +6,10 @@
 
 /* Normalized email into out; returns 0, or -1 when raw is not an email. */
 int normalize_email(const char *raw, char *out, size_t size);
-/* Phone to E.164 ("+14045551234"). country is ISO 3166-1 alpha-2 (may be NULL/""), used
- * when the number is national (no + or 00 prefix). Returns 0, or -1 when not a phone. */
+/* Phone to E.164 ("+14045551234") through libphonenumber. country is ISO 3166-1 alpha-2
+ * (either case; may be NULL/""), used when the number is national (no + or 00 prefix):
+ * without it a national number is refused. Digits and " -.()/" only; refused (-1, out "")
+ * when the length is impossible for the country or the number no phone of it. */
 int normalize_phone(const char *raw, const char *country, char *out, size_t size);
 /* SHA-256 hex of the normalized value into out[65]; a 64-hex input is lower-cased and kept.
  * Returns 0, or -1 (out set to "") when the value is empty or invalid. */

@@ -6,7 +6,9 @@ set -eu
 what=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev libjemalloc-dev"
+# build-essential brings g++ for lib/phone.cc; libphonenumber-dev brings the protobuf and
+# abseil headers its own headers include. The fuzz build's clang++ comes with "clang".
+pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev libjemalloc-dev libphonenumber-dev"
 case "$what" in
   test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium sqlite3 systemd man-db groff-base nginx-light wrk" ;;
   bench) pkgs="$pkgs python3 nginx-light wrk" ;;

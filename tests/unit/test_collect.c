@@ -13,7 +13,7 @@
 static int parse(const char *body, struct touch *t, char *why, size_t whylen)
 {
     why[0] = '\0';
-    return collect_parse(body, strlen(body), NULL, t, why, whylen);
+    return collect_parse(body, strlen(body), NULL, NULL, t, why, whylen);
 }
 
 static int refused(const char *body)
@@ -151,7 +151,7 @@ static void test_contact_hashed(void)
     const char *body = "{\"vid\":\"v1\",\"email\":\" Shopper@Example.com \","
                        "\"phone\":\"(404) 555-1234\"}";
 
-    is_int(collect_parse(body, strlen(body), "US", &t, why, sizeof why), 0,
+    is_int(collect_parse(body, strlen(body), "US", NULL, &t, why, sizeof why), 0,
            "an identify body is accepted (%s)", why);
     is_int(normalize_hash_email(" Shopper@Example.com ", want), 0, "normalize_hash_email works");
     is_str(t.email_hash, want, "email hash equals normalize_hash_email of the same value");
@@ -174,6 +174,46 @@ static void test_contact_hashed(void)
            "a malformed body carrying an email is refused");
     ok(strstr(why, "hopper") == NULL && strstr(why, "xample") == NULL,
        "the refusal reason does not quote the email (%s)", why);
+}
+
+/* Which country reads a national phone: the browser's (Accept-Language), else the
+ * configured collect.phone_country; an international number needs neither. */
+static int phone_in(const char *phone, const char *country, const char *fallback, char hash[65])
+{
+    struct touch t;
+    char body[160], why[128];
+
+    snprintf(body, sizeof body, "{\"vid\":\"v1\",\"phone\":\"%s\"}", phone);
+    hash[0] = '\0';
+    if (collect_parse(body, strlen(body), country, fallback, &t, why, sizeof why) != 0)
+        return -1;
+    memcpy(hash, t.phone_hash, 65);
+    return 0;
+}
+
+static void test_phone_country(void)
+{
+    char got[65], gb[65], nl[65], de[65];
+
+    normalize_hash_phone("+447700900123", NULL, gb);
+    normalize_hash_phone("+31612345678", NULL, nl);
+    normalize_hash_phone("+4915123456789", NULL, de);
+    is_int(phone_in("07700 900123", "", "GB", got), 0,
+           "a national phone from a browser naming no country is read in phone_country");
+    is_str(got, gb, "... and hashed as the configured country's E.164");
+    is_int(phone_in("06 12345678", "US", "NL", got), 0,
+           "a number the browser's country cannot read is read in phone_country");
+    is_str(got, nl, "... and hashed as the configured country's E.164, not +1");
+    is_int(phone_in("0151 23456789", "DE", "GB", got), 0,
+           "a number the browser's country reads stays with the browser's country");
+    is_str(got, de, "... so a German browser's German number is hashed as +49");
+    is_int(phone_in("+44 07700 900123", "US", "NL", got), 0,
+           "an international number is accepted whatever the countries");
+    is_str(got, gb, "... and hashed as its own country's E.164");
+    is_int(phone_in("07700 900123", "", NULL, got), -1,
+           "without phone_country a national phone from a browser naming no country is refused");
+    is_int(phone_in("06 12345678", "US", "GB", got), -1,
+           "a number neither country reads is refused");
 }
 
 /* A newsletter link can carry the reader's address; it must not be stored with the url. */
@@ -234,6 +274,7 @@ int main(void)
     test_required_and_names();
     test_depth();
     test_contact_hashed();
+    test_phone_country();
     test_url_scrubbed();
     test_bounded_copies();
     return tap_done();

@@ -44,10 +44,23 @@ int main(void)
         is_str(cfg->event_names[KIND_CALL], "Contact", "events.call defaults to Contact");
         is_str(cfg->event_names[KIND_LEAD], "Lead", "events.lead defaults to Lead");
         is_str(cfg->sources[0].pixel, "CPIX", "a source without pixel uses the default pixel");
+        is_str(cfg->collect_phone_country, "", "collect.phone_country defaults to none");
         ok(config_find_source(cfg, "shop") && !config_find_source(cfg, "nope"),
            "sources are found by id");
         config_drop(cfg);
     }
+
+    cfg = load(BASE "collect = { phone_country = \"gb\"; };\n", err, sizeof err);
+    ok(cfg != NULL, "collect.phone_country takes a country code in either case (%s)", err);
+    if (cfg)
+        is_str(cfg->collect_phone_country, "gb", "collect.phone_country is kept as written");
+    config_drop(cfg);
+    cfg = load(BASE "collect = { phone_country = \"XX\"; };\n", err, sizeof err);
+    ok(!cfg && strstr(err, "t.conf:3:") && strstr(err, "collect.phone_country"),
+       "an unknown collect.phone_country names file and line: %s", err);
+    cfg = load(BASE "collect = { phone_country = \"GBR\"; };\n", err, sizeof err);
+    ok(!cfg && strstr(err, "collect.phone_country"),
+       "a three-letter collect.phone_country is refused: %s", err);
 
     cfg = load(BASE "match = { hold_s = -5; };\n", err, sizeof err);
     ok(!cfg && strstr(err, "t.conf:3:") && strstr(err, "match.hold_s"),

@@ -54,54 +54,130 @@ static void phone_is(const char *raw, const char *country, const char *want)
     }
 }
 
+/* Each country as its people write a number at home: spaces, dashes, dots, parentheses
+ * around the area code, the trunk 0 (or 1 in NANP, 8 in Russia) in front. */
 static void test_phone_national(void)
 {
-    phone_is("(404) 555-1234", "US", "+14045551234");
-    phone_is("404.555.1234", "us", "+14045551234");
-    phone_is("1 404 555 1234", "US", "+14045551234");
-    phone_is("1-416-555-0199", "CA", "+14165550199");
-    phone_is("07911 123456", "GB", "+447911123456");
+    phone_is("07700 900123", "GB", "+447700900123");
     phone_is("020 7946 0958", "GB", "+442079460958");
-    phone_is("030 123456789", "DE", "+4930123456789");
+    phone_is("(020) 7946-0958", "gb", "+442079460958");
     phone_is("0151 23456789", "DE", "+4915123456789");
+    phone_is("030 1234567", "DE", "+49301234567");
+    phone_is("(030) 123 456 789", "DE", "+4930123456789");
     phone_is("06 12 34 56 78", "FR", "+33612345678");
+    phone_is("06.12.34.56.78", "FR", "+33612345678");
+    phone_is("(201) 555-0123", "US", "+12015550123");
+    phone_is("201.555.0123", "us", "+12015550123");
+    phone_is("1-201-555-0123", "US", "+12015550123");
+    phone_is("(416) 555-0199", "CA", "+14165550199");
+    phone_is("1 613 555 0123", "CA", "+16135550123");
     phone_is("0412 345 678", "AU", "+61412345678");
-    phone_is("09876543210", "IN", "+919876543210");
-    phone_is("98765 43210", "IN", "+919876543210");
-    phone_is("090-1234-5678", "JP", "+819012345678");
-    phone_is("0803 123 4567", "NG", "+2348031234567");
+    phone_is("(02) 9876 5432", "AU", "+61298765432");
+    phone_is("098765 43210", "IN", "+919876543210");
+    phone_is("98765-43210", "IN", "+919876543210");
+    phone_is("(11) 91234-5678", "BR", "+5511912345678");
+    phone_is("(011) 91234-5678", "BR", "+5511912345678");
+    phone_is("55 1234 5678", "MX", "+525512345678");
+    phone_is("044 55 1234 5678", "MX", "+525512345678"); /* the old mobile prefix */
+    phone_is("612 34 56 78", "ES", "+34612345678");
+    phone_is("912-345-678", "ES", "+34912345678");
     phone_is("06 1234 5678", "IT", "+390612345678"); /* Italy keeps its leading 0 */
+    phone_is("333.123.4567", "IT", "+393331234567");
+    phone_is("06-12345678", "NL", "+31612345678");
+    phone_is("020 123 4567", "NL", "+31201234567");
+    phone_is("090-1234-5678", "JP", "+819012345678");
+    phone_is("03-1234-5678", "JP", "+81312345678");
+    phone_is("082 123 4567", "ZA", "+27821234567");
+    phone_is("011 123 4567", "ZA", "+27111234567");
+    phone_is("0803 123 4567", "NG", "+2348031234567");
+    phone_is("087 123 4567", "IE", "+353871234567");
+    phone_is("070-123 45 67", "SE", "+46701234567");
+    phone_is("512 345 678", "PL", "+48512345678");
+    phone_is("010-1234-5678", "KR", "+821012345678");
     phone_is("8 912 345-67-89", "RU", "+79123456789");
     phone_is("06 30 123 4567", "HU", "+36301234567");
 }
 
+/* The same numbers with their country code: "+", "00", another country's international
+ * prefix, and the trunk 0 typed after the country code, bare or in brackets. */
 static void test_phone_international(void)
 {
-    phone_is("+44 7911 123456", NULL, "+447911123456");
-    phone_is("+44 7911 123456", "US", "+447911123456");
-    phone_is("0044 7911 123456", "DE", "+447911123456");
-    phone_is("0044 7911 123456", NULL, "+447911123456");
+    phone_is("+44 07700 900123", NULL, "+447700900123");
+    phone_is("+44 7700 900123", "US", "+447700900123");
     phone_is("+44 (0)20 7946 0958", "GB", "+442079460958");
-    phone_is("+1 (404) 555-1234", "", "+14045551234");
-    phone_is("011 44 7911 123456", "US", "+447911123456");
-    phone_is("+49-30-123456789", NULL, "+4930123456789");
+    phone_is("0044 20 7946 0958", "DE", "+442079460958");
+    phone_is("0044 7700 900123", NULL, "+447700900123");
+    phone_is("+44 (0)7700 900123", NULL, "+447700900123");
+    phone_is("+49 0151 23456789", NULL, "+4915123456789");
+    phone_is("+49 (0)30 123456789", NULL, "+4930123456789");
+    phone_is("0049 151 23456789", "FR", "+4915123456789");
+    phone_is("+33 (0)6 12 34 56 78", NULL, "+33612345678");
+    phone_is("+33 06 12 34 56 78", "", "+33612345678");
+    phone_is("+1 (201) 555-0123", "", "+12015550123");
+    phone_is("+1-416-555-0199", NULL, "+14165550199");
+    phone_is("+61 (0)412 345 678", NULL, "+61412345678");
+    phone_is("+91 098765 43210", NULL, "+919876543210");
+    phone_is("+55 (11) 91234-5678", NULL, "+5511912345678");
+    phone_is("+52 1 55 1234 5678", NULL, "+525512345678"); /* the "1" of old mobiles */
+    phone_is("+34 612-345-678", NULL, "+34612345678");
+    phone_is("0034 912 345 678", "ES", "+34912345678");
+    phone_is("+39 06 1234 5678", NULL, "+390612345678");
+    phone_is("+31 (0)6 12345678", NULL, "+31612345678");
+    phone_is("+81 (0)90-1234-5678", NULL, "+819012345678");
+    phone_is("+27 (0)82 123 4567", NULL, "+27821234567");
+    phone_is("+234 0803 123 4567", NULL, "+2348031234567");
+    phone_is("+234 803 123 4567", "NG", "+2348031234567");
+    phone_is("011 44 7700 900123", "US", "+447700900123");
+    phone_is("0011 44 20 7946 0958", "AU", "+442079460958");
+    phone_is("010 44 20 7946 0958", "JP", "+442079460958");
+    phone_is("+96550001234", NULL, "+96550001234");
 }
 
 static void test_phone_invalid(void)
 {
-    phone_is("555-555-SHIP", "US", NULL);
-    phone_is("404 555 1234 ext 7", "US", NULL);
+    /* Impossible lengths, one digit short or long of each country's numbers. */
+    phone_is("07700 90012", "GB", NULL);
+    phone_is("07700 9001234", "GB", NULL);
+    phone_is("+49 151", NULL, NULL);
+    phone_is("+33 6 12 34 56 7", NULL, NULL);
+    phone_is("+33 6 12 34 56 789", NULL, NULL);
+    phone_is("(201) 555-012", "US", NULL);
+    phone_is("+1 201 555 01234", NULL, NULL);
+    phone_is("+52 55 1234 567", NULL, NULL);
+    phone_is("+34 612 345 67", NULL, NULL);
+    phone_is("0803 123 456", "NG", NULL);
+    phone_is("+1234567", NULL, NULL);
+    phone_is("+1234567890123456", NULL, NULL);
+    phone_is("12345", "GB", NULL);
+    phone_is("555 1234", "US", NULL); /* dialled locally: no area code */
+    /* A national number read in the wrong country, or in none. */
+    phone_is("06 12345678", "US", NULL);
     phone_is("07911 123456", NULL, NULL);
     phone_is("07911 123456", "", NULL);
     phone_is("07911 123456", "XX", NULL);
-    phone_is("12345", "GB", NULL);
-    phone_is("+1234567", NULL, NULL);
-    phone_is("+1234567890123456", NULL, NULL);
+    phone_is("07911 123456", "GBR", NULL);
+    /* No such country code; a leading 0 after "+"; not a number at all. */
+    phone_is("+999 1234 5678", NULL, NULL);
     phone_is("+0441234567890", NULL, NULL);
-    phone_is("555 1234", "US", NULL);
+    phone_is("555-555-SHIP", "US", NULL);
+    phone_is("201 555 0123 ext 7", "US", NULL);
     phone_is("+44 79+11 123456", NULL, NULL);
+    phone_is("+", NULL, NULL);
+    phone_is("00", "GB", NULL);
     phone_is("", "US", NULL);
     phone_is(NULL, "US", NULL);
+}
+
+static void test_phone_buffers(void)
+{
+    char small[13], fits[14];
+
+    is_int(normalize_phone("+44 7700 900123", NULL, small, sizeof small), -1,
+           "E.164 longer than the buffer is refused, not truncated");
+    is_str(small, "", "a refused phone leaves a short buffer empty");
+    is_int(normalize_phone("+44 7700 900123", NULL, fits, sizeof fits), 0,
+           "E.164 that just fits is written");
+    is_str(fits, "+447700900123", "E.164 in a buffer of its own size");
 }
 
 static void test_hashes(void)
@@ -136,6 +212,16 @@ static void test_hashes(void)
            0, "64-hex phone accepted without a country");
     is_str(out, "cbe402028396ab36aba067aa94538d53eb026d29e4c9fcc357d966e037ec2e17",
            "64-hex phone passed through");
+    is_int(normalize_hash_phone("07911 123456", "GB", want), 0, "hash of a national GB phone");
+    is_str(want, "20b18ac9de7b3aad174961827d8e451c410af9aedfd1d699927f4b29b81aa1fa",
+           "national and international forms of one phone hash equal");
+    is_int(normalize_hash_phone("+44 07911 123456", NULL, want), 0,
+           "hash of a phone with the trunk 0 after +44");
+    is_str(want, "20b18ac9de7b3aad174961827d8e451c410af9aedfd1d699927f4b29b81aa1fa",
+           "the trunk 0 after +44 does not change the hash");
+    is_int(normalize_hash_phone("07911 123456", NULL, out), -1,
+           "a national phone without a country has no hash");
+    is_str(out, "", "a national phone without a country leaves the hash empty");
     is_int(normalize_hash_phone("555-555-SHIP", "US", out), -1, "vanity phone has no hash");
     is_str(out, "", "vanity phone leaves the hash empty");
 
@@ -151,6 +237,7 @@ int main(void)
     test_phone_national();
     test_phone_international();
     test_phone_invalid();
+    test_phone_buffers();
     test_hashes();
     return tap_done();
 }
