@@ -21,12 +21,17 @@ struct daemon_ctx {
     double started;
     int public_port;
     int admin_port;
+    int public_fd; /* listening sockets from http_bind, handed to the listeners */
+    int admin_fd;
 };
 
 /* A held reference to the current config (config_drop it when done). */
 struct config *daemon_config(struct daemon_ctx *ctx);
 
-/* Starts both listeners (ports may be 0: the bound ports are stored in ctx).
+/* Binds both listening sockets (exclusively), before the store is opened, so a port in
+ * use stops start-up with the system's reason. Returns 0, or -1 with it in err. */
+int http_bind(struct daemon_ctx *ctx, char *err, size_t errlen);
+/* Starts both listeners on the sockets of http_bind (ports may be 0: the bound ports are stored in ctx).
  * Returns 0, or -1 with a reason in err. */
 int http_start(struct daemon_ctx *ctx, char *err, size_t errlen);
 /* Cuts connections that have trickled request headers for longer than listen.timeout_s

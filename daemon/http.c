@@ -3,6 +3,7 @@
  * A request thread that stores something blocks until the group commit holding its row
  * is on disk, and only then answers. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -406,12 +407,72 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http", "detail=%s", log_quote(buf, q, sizeof q));
 }
 
-static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address, int port,
+static const char *listen_hint(int err)
+{
+    switch (err) {
+    case EADDRINUSE: return "; another process listens on this port (ss -ltnp shows which)";
+    case EACCES: return "; ports below 1024 need CAP_NET_BIND_SERVICE";
+    case EADDRNOTAVAIL: return "; no interface of this machine has this address";
+    default: return "";
+    }
+}
+
+/* An exclusive listening socket (no SO_REUSEPORT: a second ttrelayd on the same port must
+ * fail, not share the traffic). Returns the socket, or -1 with the system's reason. */
+static int listen_socket(const char *which, const char *address, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    socklen_t len;
+    int fd = -1, one = 1;
+
+    if (inet_pton(AF_INET, address, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons((uint16_t)port);
+        len = sizeof *sa4;
+    } else if (inet_pton(AF_INET6, address, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)port);
+        len = sizeof *sa6;
+    } else {
+        snprintf(err, errlen, "%s.address %s is not an IP address", which, address);
+        return -1;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* SO_REUSEADDR only lets a restart bind over connections in TIME_WAIT. */
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %s:%d (%s): %s%s", address, port, which,
+                 strerror(e), listen_hint(e));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int http_bind(struct daemon_ctx *ctx, char *err, size_t errlen)
+{
+    struct config *cfg = daemon_config(ctx);
+    int rc = -1;
+
+    ctx->public_fd = listen_socket("listen", cfg->listen_address, cfg->listen_port, err, errlen);
+    if (ctx->public_fd < 0)
+        goto out;
+    ctx->admin_fd = listen_socket("admin", cfg->admin_address, cfg->admin_port, err, errlen);
+    if (ctx->admin_fd < 0)
+        goto out;
+    rc = 0;
+out:
+    config_drop(cfg);
+    return rc;
+}
+
+static struct MHD_Daemon *listen_on(struct listener_ctx *lc, int fd, const char *address, int port,
                                     const struct config *cfg, int *bound, char *err, size_t errlen)
 {
-    struct sockaddr_in sa4 = {0};
-    struct sockaddr_in6 sa6 = {0};
-    const struct sockaddr *sa;
     /* Public: a few epoll threads; ingest requests are suspended while their commit is
      * pending, so no thread waits for the disk. Admin: low traffic with blocking store
      * reads, one thread per connection. */
@@ -425,33 +486,22 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, const char *address
         flags |= MHD_USE_THREAD_PER_CONNECTION;
     }
 
-    if (inet_pton(AF_INET, address, &sa4.sin_addr) == 1) {
-        sa4.sin_family = AF_INET;
-        sa4.sin_port = htons((uint16_t)port);
-        sa = (const struct sockaddr *)&sa4;
-    } else if (inet_pton(AF_INET6, address, &sa6.sin6_addr) == 1) {
-        sa6.sin6_family = AF_INET6;
-        sa6.sin6_port = htons((uint16_t)port);
-        sa = (const struct sockaddr *)&sa6;
+    if (strchr(address, ':'))
         flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, errlen, "%s is not an IP address", address);
-        return NULL;
-    }
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, lc, MHD_OPTION_SOCK_ADDR, sa,
+        flags, (uint16_t)port, NULL, NULL, on_request, lc, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, lc, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, lc, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(256 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        (size_t)(256 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         /* last: for the admin listener this ends the list */
         lc->which == LISTENER_PUBLIC ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
         MHD_OPTION_END);
     if (!d) {
-        snprintf(err, errlen, "cannot listen on %s:%d", address, port);
+        snprintf(err, errlen, "cannot start the HTTP server on %s:%d: %s", address, port,
+                 strerror(errno));
         return NULL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -466,11 +516,11 @@ int http_start(struct daemon_ctx *ctx, char *err, size_t errlen)
 
     public_lc = (struct listener_ctx){ctx, LISTENER_PUBLIC};
     admin_lc = (struct listener_ctx){ctx, LISTENER_ADMIN};
-    ctx->public_http = listen_on(&public_lc, cfg->listen_address, cfg->listen_port, cfg,
-                                 &ctx->public_port, err, errlen);
+    ctx->public_http = listen_on(&public_lc, ctx->public_fd, cfg->listen_address, cfg->listen_port,
+                                 cfg, &ctx->public_port, err, errlen);
     if (!ctx->public_http)
         goto out;
-    ctx->admin_http = listen_on(&admin_lc, cfg->admin_address, cfg->admin_port, cfg,
+    ctx->admin_http = listen_on(&admin_lc, ctx->admin_fd, cfg->admin_address, cfg->admin_port, cfg,
                                 &ctx->admin_port, err, errlen);
     if (!ctx->admin_http)
         goto out;

@@ -162,6 +162,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    if (config_check_store(ctx.cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        config_drop(ctx.cfg);
+        return 1;
+    }
     if (check) {
         printf("configuration OK\n");
         config_drop(ctx.cfg);
@@ -172,6 +177,11 @@ int main(int argc, char **argv)
     ctx.started = clock_mono_s();
     install_signals();
 
+    ctx.public_fd = ctx.admin_fd = -1;
+    if (http_bind(&ctx, err, sizeof err) < 0) {
+        log_error("cannot listen", "reason=\"%s\"", err);
+        goto out;
+    }
     if (!(ctx.st = store_open(ctx.cfg->store_path, ctx.cfg->store_sync_full, err, sizeof err))) {
         log_error("cannot open the store", "path=%s reason=\"%s\"", ctx.cfg->store_path, err);
         goto out;

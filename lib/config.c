@@ -2,13 +2,18 @@
  * plus hand-written loaders for the lists (pixels, sources, origins). */
 #include <errno.h>
 #include <libconfig.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "config_keys.h"
+#include "netaddr.h"
 #include "phone.h"
 #include "sources/source.h"
 
@@ -66,6 +71,31 @@ static const struct setting settings[] = {
     NUM("collect.max_body", SET_SIZE, max_collect_body, 256, 1 << 20, 8192),
     STR("collect.phone_country", collect_phone_country, ""),
 };
+
+/* Keys read by the hand-written loaders below (the table above names the rest). */
+static const char *const loader_keys[] = {
+    "admin.token",
+    "admin.token_file",
+    "store.synchronous",
+    "log.level",
+    "tiktok.pixels.[].code",
+    "tiktok.pixels.[].access_token",
+    "tiktok.pixels.[].access_token_file",
+    "tiktok.pixels.[].test_event_code",
+    "tiktok.pixels.[].rate_per_s",
+    "collect.allowed_origins",
+    "collect.trusted_proxies",
+    "sources.[].id",
+    "sources.[].type",
+    "sources.[].secret",
+    "sources.[].secret_file",
+    "sources.[].kind",
+    "sources.[].pixel",
+    "sources.[].send_tests",
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+#define NLOADER_KEYS (sizeof loader_keys / sizeof loader_keys[0])
 
 static void set_err(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -144,6 +174,26 @@ static int load_setting(const config_t *lc, const struct setting *d, struct conf
     return 0;
 }
 
+/* The file a *_file key names: "${CREDENTIALS_DIRECTORY}/x" is systemd's copy under
+ * LoadCredential=; outside the service (ttrelayd -t by hand, ttrelayctl) the variable is
+ * unset and the shipped unit takes each credential from the configuration's directory,
+ * so that is where it is looked for. */
+static void secret_path(const char *fpath, const char *file, char *path, size_t size)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    char copy[1024];
+
+    if (strncmp(fpath, "${CREDENTIALS_DIRECTORY}", 24) != 0) {
+        str_copy(path, size, fpath);
+        return;
+    }
+    if (!dir) {
+        str_copy(copy, sizeof copy, file);
+        dir = dirname(copy);
+    }
+    snprintf(path, size, "%s%s", dir, fpath + 24);
+}
+
 /* Reads a secret from "<key>" or "<key>_file" (a ${CREDENTIALS_DIRECTORY} prefix is
  * expanded, so systemd's LoadCredential= works). *out is new. Missing both: *out = NULL. */
 static int load_secret(const config_setting_t *grp, const char *key, char **out, const char *file,
@@ -152,31 +202,32 @@ static int load_secret(const config_setting_t *grp, const char *key, char **out,
     char fkey[64], path[1024];
     const char *val = NULL, *fpath = NULL;
     config_setting_t *s;
+    int has_val;
 
     *out = NULL;
-    if (config_setting_lookup_string(grp, key, &val) == CONFIG_TRUE) {
-        *out = strdup(val);
-        return *out ? 0 : -1;
-    }
     snprintf(fkey, sizeof fkey, "%s_file", key);
-    if (config_setting_lookup_string(grp, fkey, &fpath) != CONFIG_TRUE)
-        return 0;
-    s = config_setting_lookup((config_setting_t *)grp, fkey);
-    if (strncmp(fpath, "${CREDENTIALS_DIRECTORY}", 24) == 0) {
-        const char *dir = getenv("CREDENTIALS_DIRECTORY");
-        if (!dir) {
-            set_err(err, errlen, file, setting_line(s),
-                    "%s uses ${CREDENTIALS_DIRECTORY}, which is not set", fkey);
-            return -1;
-        }
-        snprintf(path, sizeof path, "%s%s", dir, fpath + 24);
-    } else {
-        str_copy(path, sizeof path, fpath);
+    has_val = config_setting_lookup_string(grp, key, &val) == CONFIG_TRUE;
+    if (config_setting_lookup_string(grp, fkey, &fpath) != CONFIG_TRUE) {
+        if (has_val)
+            *out = strdup(val);
+        return has_val && !*out ? -1 : 0;
     }
+    s = config_setting_lookup((config_setting_t *)grp, fkey);
+    if (has_val) {
+        set_err(err, errlen, file, setting_line(s),
+                "%s and %s are both set; keep one (%s is the one for LoadCredential=)", key, fkey,
+                fkey);
+        return -1;
+    }
+    secret_path(fpath, file, path, sizeof path);
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, file, setting_line(s), "%s: cannot read %s: %s", fkey, path,
-                strerror(errno));
+        set_err(err, errlen, file, setting_line(s), "%s: cannot read %s: %s%s", fkey, path,
+                strerror(errno),
+                strncmp(fpath, "${CREDENTIALS_DIRECTORY}", 24) || getenv("CREDENTIALS_DIRECTORY")
+                    ? ""
+                    : " (${CREDENTIALS_DIRECTORY} is not set: looked in the configuration's "
+                      "directory, where the unit's LoadCredential= reads it)");
         return -1;
     }
     char buf[4096];
@@ -192,6 +243,17 @@ static int load_secret(const config_setting_t *grp, const char *key, char **out,
     *out = strdup(buf);
     explicit_bzero(buf, sizeof buf);
     return *out ? 0 : -1;
+}
+
+/* Values published in etc/ttrelay.conf and the README: with them a live relay would take
+ * orders from anyone who read the example. */
+static int secret_is_example(const char *s)
+{
+    static const char *const marks[] = {"example", "change-me", "changeme", "replace-with"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (strcasestr(s, marks[i]))
+            return 1;
+    return 0;
 }
 
 static int load_strings(const config_t *lc, const char *path, char ***out, int *n, const char *file,
@@ -219,6 +281,51 @@ static int load_strings(const config_t *lc, const char *path, char ***out, int *
         (*out)[i] = strdup(v);
         (*n)++;
     }
+    return 0;
+}
+
+static int element_line(const config_t *lc, const char *path, int i)
+{
+    config_setting_t *list = config_lookup(lc, path);
+    config_setting_t *e = list ? config_setting_get_elem(list, (unsigned)i) : NULL;
+    return e && config_setting_source_line(e) ? (int)config_setting_source_line(e)
+                                              : setting_line(list);
+}
+
+/* Origins are compared as browsers send them, so they are stored in that form; proxies
+ * are ranges (a CDN's published list), a bare address being a range of one. */
+static int load_collect(const config_t *lc, struct config *cfg, const char *file, char *err,
+                        size_t errlen)
+{
+    char reason[300], norm[256];
+
+    if (load_strings(lc, "collect.allowed_origins", &cfg->allowed_origins, &cfg->norigins, file,
+                     err, errlen) < 0 ||
+        load_strings(lc, "collect.trusted_proxies", &cfg->trusted_proxies, &cfg->nproxies, file,
+                     err, errlen) < 0)
+        return -1;
+    for (int i = 0; i < cfg->norigins; i++) {
+        if (netaddr_normalize_origin(cfg->allowed_origins[i], norm, sizeof norm, reason,
+                                     sizeof reason) < 0) {
+            set_err(err, errlen, file, element_line(lc, "collect.allowed_origins", i),
+                    "collect.allowed_origins[%d]: %s", i, reason);
+            return -1;
+        }
+        free(cfg->allowed_origins[i]);
+        cfg->allowed_origins[i] = strdup(norm);
+        if (!cfg->allowed_origins[i])
+            return -1;
+    }
+    cfg->proxy_ranges = calloc((size_t)cfg->nproxies + 1, sizeof *cfg->proxy_ranges);
+    if (!cfg->proxy_ranges)
+        return -1;
+    for (int i = 0; i < cfg->nproxies; i++)
+        if (netaddr_parse_cidr(cfg->trusted_proxies[i], &cfg->proxy_ranges[i], reason,
+                               sizeof reason) < 0) {
+            set_err(err, errlen, file, element_line(lc, "collect.trusted_proxies", i),
+                    "collect.trusted_proxies[%d]: %s", i, reason);
+            return -1;
+        }
     return 0;
 }
 
@@ -424,11 +531,61 @@ static int load_misc(const config_t *lc, struct config *cfg, const char *file, c
                 "collect.phone_country must be a two-letter country code such as \"GB\"");
         return -1;
     }
-    if (load_strings(lc, "collect.allowed_origins", &cfg->allowed_origins, &cfg->norigins, file,
-                     err, errlen) < 0 ||
-        load_strings(lc, "collect.trusted_proxies", &cfg->trusted_proxies, &cfg->nproxies, file,
-                     err, errlen) < 0)
+    return load_collect(lc, cfg, file, err, errlen);
+}
+
+/* Sections must be groups (sources a list): "listen = 8080;" would otherwise be ignored. */
+static int check_keys(const config_t *lc, const char *file, char *err, size_t errlen)
+{
+    static const char *const groups[] = {"listen", "admin",  "store", "log",
+                                         "tiktok", "events", "match", "collect"};
+    const char *known[NSETTINGS + NLOADER_KEYS];
+    config_setting_t *s;
+
+    for (size_t i = 0; i < NSETTINGS; i++)
+        known[i] = settings[i].path;
+    for (size_t i = 0; i < NLOADER_KEYS; i++)
+        known[NSETTINGS + i] = loader_keys[i];
+    if (config_keys_check(lc, known, NSETTINGS + NLOADER_KEYS, file, err, errlen) < 0)
         return -1;
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if ((s = config_lookup(lc, groups[i])) && !config_setting_is_group(s)) {
+            set_err(err, errlen, file, setting_line(s), "%s must be a group: %s = { … };",
+                    groups[i], groups[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static int refuse_examples(const config_t *lc, const struct config *cfg, const char *file,
+                           char *err, size_t errlen)
+{
+    if (cfg->dry_run)
+        return 0;
+    if (secret_is_example(cfg->admin_token)) {
+        set_err(err, errlen, file, setting_line(config_lookup(lc, "admin")),
+                "admin.token is the example's; with tiktok.dry_run = false it needs a real one "
+                "(openssl rand -hex 32)");
+        return -1;
+    }
+    for (int i = 0; i < cfg->npixels; i++)
+        if (cfg->pixels[i].access_token && secret_is_example(cfg->pixels[i].access_token)) {
+            set_err(err, errlen, file, element_line(lc, "tiktok.pixels", i),
+                    "pixel %s: access_token is the example's placeholder; put the pixel's Events "
+                    "API token there (TikTok Events Manager > Settings) or set tiktok.dry_run = "
+                    "true",
+                    cfg->pixels[i].code);
+            return -1;
+        }
+    for (int i = 0; i < cfg->nsources; i++)
+        if (secret_is_example(cfg->sources[i].secret)) {
+            set_err(err, errlen, file, element_line(lc, "sources", i),
+                    "source %s: secret is an example value, refused with tiktok.dry_run = false "
+                    "(anyone could post conversions); use the secret %s shows, or one from "
+                    "openssl rand -hex 32 where you choose it",
+                    cfg->sources[i].id, cfg->sources[i].type);
+            return -1;
+        }
     return 0;
 }
 
@@ -453,12 +610,16 @@ struct config *config_load(const char *path, char *err, size_t errlen)
                     config_error_line(&lc), "%s", config_error_text(&lc));
         goto out;
     }
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+    if (check_keys(&lc, path, err, errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < NSETTINGS; i++)
         if (load_setting(&lc, &settings[i], cfg, path, err, errlen) < 0)
             goto out;
+    cfg->store_path_line = setting_line(config_lookup(&lc, "store.path"));
     if (load_misc(&lc, cfg, path, err, errlen) < 0 ||
         load_pixels(&lc, cfg, path, err, errlen) < 0 ||
-        load_sources(&lc, cfg, path, err, errlen) < 0)
+        load_sources(&lc, cfg, path, err, errlen) < 0 ||
+        refuse_examples(&lc, cfg, path, err, errlen) < 0)
         goto out;
     ok = 1;
 out:
@@ -499,6 +660,7 @@ void config_drop(struct config *cfg)
         free(cfg->trusted_proxies[i]);
     free(cfg->allowed_origins);
     free(cfg->trusted_proxies);
+    free(cfg->proxy_ranges);
     free(cfg->pixels);
     free(cfg->sources);
     free_secret(cfg->admin_token);
@@ -524,11 +686,12 @@ const struct pixel_cfg *config_find_pixel(const struct config *cfg, const char *
 
 int config_origin_allowed(const struct config *cfg, const char *origin)
 {
-    if (!origin)
+    char norm[256], reason[300];
+
+    if (!origin || netaddr_normalize_origin(origin, norm, sizeof norm, reason, sizeof reason) < 0)
         return 0;
     for (int i = 0; i < cfg->norigins; i++)
-        if (strcmp(cfg->allowed_origins[i], origin) == 0 ||
-            strcmp(cfg->allowed_origins[i], "*") == 0)
+        if (strcmp(cfg->allowed_origins[i], norm) == 0 || strcmp(cfg->allowed_origins[i], "*") == 0)
             return 1;
     return 0;
 }
@@ -536,7 +699,38 @@ int config_origin_allowed(const struct config *cfg, const char *origin)
 int config_proxy_trusted(const struct config *cfg, const char *ip)
 {
     for (int i = 0; ip && i < cfg->nproxies; i++)
-        if (strcmp(cfg->trusted_proxies[i], ip) == 0)
+        if (netaddr_cidr_contains(&cfg->proxy_ranges[i], ip))
             return 1;
+    return 0;
+}
+
+int config_check_store(const struct config *cfg, char *err, size_t errlen)
+{
+    char copy[sizeof cfg->store_path], cwd[512], where[600] = "";
+    const char *dir;
+    struct stat st;
+
+    str_copy(copy, sizeof copy, cfg->store_path);
+    dir = dirname(copy);
+    if (cfg->store_path[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(where, sizeof where,
+                 " (a relative store.path starts from the working directory %s)", cwd);
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        set_err(err, errlen, cfg->path, cfg->store_path_line,
+                "store.path %s: directory %s does not exist%s", cfg->store_path, dir, where);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) < 0) {
+        set_err(err, errlen, cfg->path, cfg->store_path_line,
+                "store.path %s: directory %s is not writable by uid %u: %s%s", cfg->store_path, dir,
+                (unsigned)geteuid(), strerror(errno), where);
+        return -1;
+    }
+    if (access(cfg->store_path, F_OK) == 0 && access(cfg->store_path, R_OK | W_OK) < 0) {
+        set_err(err, errlen, cfg->path, cfg->store_path_line,
+                "store.path %s is not writable by uid %u: %s", cfg->store_path, (unsigned)geteuid(),
+                strerror(errno));
+        return -1;
+    }
     return 0;
 }

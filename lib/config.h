@@ -8,6 +8,7 @@
 #include "log.h"
 
 struct source_ops;
+struct netaddr_cidr;
 
 struct pixel_cfg {
     char code[64];
@@ -34,6 +35,7 @@ struct config {
     int admin_port;
     char *admin_token; /* owned; never logged */
     char store_path[512];
+    int store_path_line; /* where store.path is set, 0 for the default */
     int store_sync_full; /* store.synchronous = "full" (default) */
     enum log_level log_level;
 
@@ -61,6 +63,7 @@ struct config {
     char **allowed_origins;
     int norigins;
     char **trusted_proxies;
+    struct netaddr_cidr *proxy_ranges; /* parsed trusted_proxies, same order */
     int nproxies;
     double collect_rate_per_s; /* per client IP */
     int collect_burst;
@@ -80,6 +83,9 @@ struct config {
 /* Loads and validates path. Returns a new config (refs = 1) or NULL with
  * "FILE:LINE: reason" in err. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/* What only the running uid can tell (ttrelayd -t and start-up): the store's directory
+ * exists and is writable. Returns 0, or -1 with "FILE:LINE: reason" in err. */
+int config_check_store(const struct config *cfg, char *err, size_t errlen);
 /* Takes and releases a reference (thread-safe). The last drop frees it. */
 struct config *config_hold(struct config *cfg);
 void config_drop(struct config *cfg);

@@ -24,6 +24,146 @@ static struct config *load(const char *text, char *err, size_t errlen)
     "tiktok = { default_pixel = \"CPIX\"; pixels = ( { code = \"CPIX\"; access_token = \"tok\"; "  \
     "} ); };\n"
 
+#define PIXEL_OK                                                                                   \
+    "tiktok = { default_pixel = \"CPIX\"; pixels = ( { code = \"CPIX\"; access_token = \"tok\"; "  \
+    "} ); };\n"
+
+static char want[1200];
+
+/* Loads text and checks that it is refused with exactly "<dir>/t.conf:" + expected. */
+static void refused(const char *text, const char *expected, const char *what)
+{
+    char err[600];
+    struct config *cfg = load(text, err, sizeof err);
+    snprintf(want, sizeof want, "%s/t.conf:%s", dir, expected);
+    ok(cfg == NULL, "%s is refused", what);
+    is_str(err, want, "... with file, line and a hint: %s", what);
+    config_drop(cfg);
+}
+
+static void refusals(char *path, size_t size)
+{
+    refused("admin = { token = \"0123456789abcdef\"; };\n"
+            "tiktok = { dry_runn = true; pixels = ( { code = \"CPIX\"; } ); };\n",
+            "2: unknown key tiktok.dry_runn (did you mean dry_run?)",
+            "a typo inside a section (dry_runn)");
+    refused(BASE "colect = { allowed_origins = ( \"https://a.example\" ); };\n",
+            "3: unknown key colect (did you mean collect?)", "a typo of a section (colect)");
+    refused(BASE "sources = ( { id = \"s\"; type = \"generic\"; secert = \"x\"; } );\n",
+            "3: unknown key sources[0].secert (did you mean secret?)", "a typo in a source");
+    refused(BASE "listen = { prot = 80; };\n", "3: unknown key listen.prot (did you mean port?)",
+            "a swapped-letters typo (prot)");
+    refused(BASE "frobnicate = 1;\n", "3: unknown key frobnicate", "a key nothing resembles");
+    refused(BASE "listen = 8080;\n", "3: listen must be a group: listen = { … };",
+            "a section given as a value");
+    refused(BASE "collect = { allowed_origins = ( \"https://shop.example/\" ); };\n",
+            "3: collect.allowed_origins[0]: \"https://shop.example/\" ends with a slash; write "
+            "\"https://shop.example\" (an origin has no path)",
+            "an origin with a trailing slash");
+    refused(BASE "collect = { allowed_origins = ( \"https://shop.example/checkout\" ); };\n",
+            "3: collect.allowed_origins[0]: \"https://shop.example/checkout\" has a path; an "
+            "origin is scheme://host[:port]",
+            "an origin with a path");
+    refused(BASE "collect = { allowed_origins = ( \"shop.example\" ); };\n",
+            "3: collect.allowed_origins[0]: \"shop.example\" is not an origin: write "
+            "scheme://host[:port]",
+            "an origin without a scheme");
+    refused(BASE "collect = { trusted_proxies = ( \"10.0.0.0/33\" ); };\n",
+            "3: collect.trusted_proxies[0]: \"10.0.0.0/33\": the prefix length must be 0 to 32",
+            "a CIDR prefix out of range");
+    refused(BASE "collect = { trusted_proxies = ( \"127.0.0.1\", \"proxy.local\" ); };\n",
+            "3: collect.trusted_proxies[1]: \"proxy.local\" is not an IP address or CIDR range "
+            "(e.g. \"10.0.0.0/8\")",
+            "a host name as a proxy");
+    refused("admin = { token = \"example-admin-token-change-me\"; };\n" PIXEL_OK,
+            "1: admin.token is the example's; with tiktok.dry_run = false it needs a real one "
+            "(openssl rand -hex 32)",
+            "the example admin token when live");
+    refused("admin = { token = \"0123456789abcdef\"; };\n"
+            "tiktok = { pixels = ( { code = \"CPIX\"; access_token = "
+            "\"replace-with-your-events-api-token\"; } ); };\n",
+            "2: pixel CPIX: access_token is the example's placeholder; put the pixel's Events API "
+            "token there (TikTok Events Manager > Settings) or set tiktok.dry_run = true",
+            "the example access token when live");
+    refused(BASE "sources = ( { id = \"crm\"; type = \"generic\"; secret = "
+                 "\"example-generic-bearer-secret\"; } );\n",
+            "3: source crm: secret is an example value, refused with tiktok.dry_run = false "
+            "(anyone could post conversions); use the secret generic shows, or one from openssl "
+            "rand -hex 32 where you choose it",
+            "an example source secret when live");
+    snprintf(path, size, "%s/shop_secret", dir);
+    FILE *f = fopen(path, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    refused(BASE "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"x\";\n"
+                 "  secret_file = \"shop_secret\"; } );\n",
+            "4: secret and secret_file are both set; keep one (secret_file is the one for "
+            "LoadCredential=)",
+            "secret and secret_file together");
+
+    char err[600];
+    struct config *cfg =
+        load("admin = { token = \"example-admin-token-change-me\"; };\n"
+             "tiktok = { dry_run = true; pixels = ( { code = \"CPIX\"; } ); };\n"
+             "sources = ( { id = \"crm\"; type = \"generic\"; secret = \"example-generic\"; } );\n",
+             err, sizeof err);
+    ok(cfg != NULL, "example secrets are accepted in a dry run (make run) (%s)", err);
+    config_drop(cfg);
+
+    cfg =
+        load(BASE "collect = { allowed_origins = ( \"HTTPS://Shop.Example:443\", "
+                  "\"http://localhost:3000\" );\n"
+                  "  trusted_proxies = ( \"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.1\" ); };\n",
+             err, sizeof err);
+    ok(cfg != NULL, "origins and CIDR proxies load (%s)", err);
+    if (cfg) {
+        is_str(cfg->allowed_origins[0], "https://shop.example",
+               "an origin is stored lower-cased without its default port");
+        ok(config_origin_allowed(cfg, "https://shop.example"), "the browser's form is allowed");
+        ok(config_origin_allowed(cfg, "http://localhost:3000"), "a non-default port is kept");
+        ok(!config_origin_allowed(cfg, "http://localhost:3001"), "another port is not allowed");
+        ok(!config_origin_allowed(cfg, "https://evil.example"), "another host is not allowed");
+        ok(config_proxy_trusted(cfg, "10.20.30.40"), "an address inside 10.0.0.0/8 is trusted");
+        ok(!config_proxy_trusted(cfg, "11.0.0.1"), "an address outside it is not");
+        ok(config_proxy_trusted(cfg, "2001:db8:1::5"), "IPv6 ranges work");
+        ok(config_proxy_trusted(cfg, "::ffff:10.1.1.1"), "an IPv4-mapped peer counts as IPv4");
+        ok(config_proxy_trusted(cfg, "127.0.0.1") && !config_proxy_trusted(cfg, "127.0.0.2"),
+           "a bare address is a range of one");
+        config_drop(cfg);
+    }
+}
+
+static void check_store(char *path, size_t size)
+{
+    char err[600];
+    struct config *cfg;
+
+    snprintf(path, size, BASE "store = { path = \"%s/nope/ttrelay.db\"; };\n", dir);
+    cfg = load(path, err, sizeof err);
+    ok(cfg != NULL, "a store in a missing directory loads (%s)", err);
+    if (!cfg)
+        return;
+    snprintf(want, sizeof want,
+             "%s/t.conf:3: store.path %s/nope/ttrelay.db: directory %s/nope does not exist", dir,
+             dir, dir);
+    ok(config_check_store(cfg, err, sizeof err) < 0,
+       "the check refuses a store whose directory is missing");
+    is_str(err, want, "... naming file, line and the directory");
+    config_drop(cfg);
+
+    cfg = load(BASE "store = { path = \"no-such-dir/ttrelay.db\"; };\n", err, sizeof err);
+    ok(cfg && config_check_store(cfg, err, sizeof err) < 0 &&
+           strstr(err, "a relative store.path starts from the working directory"),
+       "a relative store.path is explained: %s", err);
+    config_drop(cfg);
+
+    snprintf(path, size, BASE "store = { path = \"%s/ttrelay.db\"; };\n", dir);
+    cfg = load(path, err, sizeof err);
+    ok(cfg && config_check_store(cfg, err, sizeof err) == 0, "a writable directory passes (%s)",
+       err);
+    config_drop(cfg);
+}
+
 int main(void)
 {
     char err[600], path[300];
@@ -106,6 +246,29 @@ int main(void)
     ok(cfg && strcmp(cfg->pixels[0].access_token, "file-token") == 0,
        "access_token_file resolves ${CREDENTIALS_DIRECTORY} and drops the newline (%s)", err);
     config_drop(cfg);
+
+    refusals(path, sizeof path);
+    check_store(path, sizeof path);
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    cfg = load("admin = { token = \"0123456789abcdef\"; };\n"
+               "tiktok = { pixels = ( { code = \"CPIX\"; access_token_file = "
+               "\"${CREDENTIALS_DIRECTORY}/token\"; } ); };\n",
+               err, sizeof err);
+    ok(cfg && strcmp(cfg->pixels[0].access_token, "file-token") == 0,
+       "without $CREDENTIALS_DIRECTORY a credential is read from the configuration's directory "
+       "(%s)",
+       err);
+    config_drop(cfg);
+    cfg = load("admin = { token_file = \"${CREDENTIALS_DIRECTORY}/admin_token\"; };\n" PIXEL_OK,
+               err, sizeof err);
+    snprintf(want, sizeof want,
+             "%s/t.conf:1: token_file: cannot read %s/admin_token: No such file or directory "
+             "(${CREDENTIALS_DIRECTORY} is not set: looked in the configuration's directory, where "
+             "the unit's LoadCredential= reads it)",
+             dir, dir);
+    ok(!cfg, "a credential that does not resolve is refused");
+    is_str(err, want, "... naming the path looked at and why");
 
     tap_rmdir(dir);
     return tap_done();
