@@ -49,10 +49,13 @@ fuzz:
 	cmake --build build-fuzz -j $(JOBS)
 	tests/fuzz/run.sh build-fuzz $${FUZZ_SECONDS:-300}
 
-install: deps
-	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
-	cmake --build $(BUILD) -j $(JOBS)
-	cmake --install $(BUILD)
+# Installs what `make` built: the run-time libraries (no compiler, no -dev package), the
+# binaries, the unit, the example configuration and the man pages. DESTDIR stages it
+# elsewhere (build on one machine, copy the tree to the server).
+install:
+	@test -x $(BUILD)/ttrelayd || { echo "install: run make first (it installs the build dependencies: scripts/deps.sh build)"; exit 1; }
+	@if [ -z "$(DESTDIR)" ]; then scripts/deps.sh runtime; fi
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) build-fuzz

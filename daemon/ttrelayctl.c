@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "setup.h"
 
 #ifndef TTR_VERSION
 #define TTR_VERSION "0"
@@ -52,6 +53,7 @@ static void ctl_usage(FILE *out)
         "                  <command> [options]\n"
         "\n"
         "commands:\n"
+        "  init --pixel CODE ... SOURCE...     write a production configuration (init --help)\n"
         "  status                              daemon, queue and pixel state\n"
         "  events [--state S] [--limit N]      recent events, newest first\n"
         "  show ID                             one event with its TikTok payload\n"
@@ -922,13 +924,160 @@ static const struct ctl_command *ctl_command_find(const struct ctl *ctl, const s
     return NULL;
 }
 
+/* ---- init ---- */
+
+static void init_usage(FILE *out)
+{
+    fputs("usage: ttrelayctl init --pixel CODE (--access-token-file FILE | --dry-run)\n"
+          "                       [--public-url URL] [--origin URL]... [--secret ID=FILE]...\n"
+          "                       [--dir DIR] [--state-dir DIR] [--unit-dir DIR] [--force]\n"
+          "                       SOURCE...\n"
+          "  SOURCE is TYPE[:ID[:KIND]], e.g. shopify, woocommerce:woo, generic:crm:call\n"
+          "  --secret ID=FILE  the signing secret a sender makes itself (Shopify, Stripe)\n"
+          "  defaults: --dir /etc/ttrelay --state-dir /var/lib/ttrelay\n"
+          "            --unit-dir /etc/systemd/system\n",
+          out);
+}
+
+static void init_print(const struct setup *s, const char *public_url)
+{
+    printf("wrote %s (0644), its credentials in %s (0600)\n"
+           "wrote %s (the unit's LoadCredential= lines)\n\n",
+           s->conf_path, s->dir, s->dropin_path);
+    for (int i = 0; i < s->nsources; i++) {
+        const struct setup_source *src = &s->sources[i];
+        printf("source %s (%s)\n  URL:    %s/webhooks/%s\n", src->id, src->type, public_url,
+               src->id);
+        if (src->secret[0])
+            printf("  secret: %s\n", src->secret);
+        else
+            printf("  secret: the one %s made (copied to %s)\n", src->type, src->secret_path);
+        printf("  where:  %s\n\n", setup_source_hint(src->type));
+    }
+    if (s->dry_run)
+        printf("Dry run: events are recorded and nothing is sent. To go live, write the Events "
+               "API token to\n%s/tiktok_token (0600), uncomment its access_token_file line in %s "
+               "and its\nLoadCredential= line in %s, set tiktok.dry_run = false, then\n"
+               "systemctl daemon-reload && systemctl restart ttrelayd\n\n",
+               s->dir, s->conf_path, s->dropin_path);
+    printf("next:\n  systemctl daemon-reload && systemctl enable --now ttrelayd\n"
+           "  ttrelayctl -c %s status\n",
+           s->conf_path);
+}
+
+static int init_add_secret(struct setup *s, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    for (int i = 0; eq && i < s->nsources; i++)
+        if (strlen(s->sources[i].id) == (size_t)(eq - arg) &&
+            strncmp(s->sources[i].id, arg, (size_t)(eq - arg)) == 0) {
+            s->sources[i].secret_file = eq + 1;
+            return EXIT_OK;
+        }
+    return ctl_fail(EXIT_USAGE, "--secret %s: expected ID=FILE naming a source given", arg);
+}
+
+static int ctl_init(int argc, char **argv)
+{
+    enum {
+        O_PIXEL = 300,
+        O_TOKEN,
+        O_DRY,
+        O_URL,
+        O_ORIGIN,
+        O_SECRET,
+        O_DIR,
+        O_STATE,
+        O_UNIT,
+        O_FORCE
+    };
+    static const struct option opts[] = {{"pixel", required_argument, NULL, O_PIXEL},
+                                         {"access-token-file", required_argument, NULL, O_TOKEN},
+                                         {"dry-run", no_argument, NULL, O_DRY},
+                                         {"public-url", required_argument, NULL, O_URL},
+                                         {"origin", required_argument, NULL, O_ORIGIN},
+                                         {"secret", required_argument, NULL, O_SECRET},
+                                         {"dir", required_argument, NULL, O_DIR},
+                                         {"state-dir", required_argument, NULL, O_STATE},
+                                         {"unit-dir", required_argument, NULL, O_UNIT},
+                                         {"force", no_argument, NULL, O_FORCE},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct setup s = {
+        .dir = "/etc/ttrelay", .state_dir = "/var/lib/ttrelay", .unit_dir = "/etc/systemd/system"};
+    const char *public_url = "https://<this relay's public address>", *secrets[64];
+    char err[1200];
+    int c, nsecrets = 0, rc = EXIT_USAGE;
+
+    s.origins = calloc((size_t)argc, sizeof *s.origins);
+    s.sources = calloc((size_t)argc, sizeof *s.sources);
+    if (!s.origins || !s.sources)
+        goto out;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_PIXEL: s.pixel = optarg; break;
+        case O_TOKEN: s.token_file = optarg; break;
+        case O_DRY: s.dry_run = 1; break;
+        case O_URL: public_url = optarg; break;
+        case O_ORIGIN: s.origins[s.norigins++] = optarg; break;
+        case O_SECRET:
+            if (nsecrets < 64)
+                secrets[nsecrets++] = optarg;
+            break;
+        case O_DIR: s.dir = optarg; break;
+        case O_STATE: s.state_dir = optarg; break;
+        case O_UNIT: s.unit_dir = optarg; break;
+        case O_FORCE: s.force = 1; break;
+        case 'h':
+            init_usage(stdout);
+            rc = EXIT_OK;
+            goto out;
+        default: init_usage(stderr); goto out;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        if (setup_parse_source(argv[i], &s.sources[s.nsources++], err, sizeof err) < 0) {
+            rc = ctl_fail(EXIT_USAGE, "init: %s", err);
+            goto out;
+        }
+    for (int i = 0; i < nsecrets; i++)
+        if ((rc = init_add_secret(&s, secrets[i])))
+            goto out;
+    if (setup_write(&s, err, sizeof err) < 0) {
+        rc = ctl_fail(EXIT_USAGE, "init: %s", err);
+        goto out;
+    }
+    /* Read back the way ttrelayctl and ttrelayd -t outside the service read it. */
+    unsetenv("CREDENTIALS_DIRECTORY");
+    struct config *cfg = config_load(s.conf_path, err, sizeof err);
+    if (!cfg) {
+        rc = ctl_fail(EXIT_USAGE, "init wrote a configuration that does not load: %s", err);
+        goto out;
+    }
+    config_drop(cfg);
+    init_print(&s, public_url);
+    rc = EXIT_OK;
+out:
+    for (int i = 0; s.sources && i < s.nsources; i++)
+        explicit_bzero(s.sources[i].secret, sizeof s.sources[i].secret);
+    free(s.origins);
+    free(s.sources);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct ctl ctl = {.token = NULL};
     struct ctl_args a = {.cfgpath = CTL_DEFAULT_CONFIG};
     const struct ctl_command *cmd;
     long long id = 0;
-    int rc = ctl_parse_options(argc, argv, &ctl, &a);
+    int rc;
+
+    /* init writes the configuration the other commands read, so it comes first. */
+    if (argc > 1 && strcmp(argv[1], "init") == 0)
+        return ctl_init(argc - 1, argv + 1);
+    rc = ctl_parse_options(argc, argv, &ctl, &a);
 
     if (rc < 0) {
         rc = EXIT_OK; /* --help or --version */

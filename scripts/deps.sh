@@ -1,17 +1,23 @@
 #!/bin/sh
-# Installs what ttrelay needs to build and test on Debian 12. As root it runs apt-get;
-# otherwise it prints the exact command. With "test" it adds the test tools, the
-# browser test's Chromium and its npm package; with "bench" the benchmark tools.
+# Installs what ttrelay needs on Debian 12. As root it runs apt-get; otherwise it prints
+# the exact command. "runtime": only the shared libraries ttrelayd and ttrelayctl load (what
+# `make install` needs on a server: no compiler, no -dev package). "build": the compiler and
+# the -dev packages. "test" adds the test tools, the browser test's Chromium and its npm
+# package; "bench" the benchmark tools.
 set -eu
 what=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 # build-essential brings g++ for lib/phone.cc; libphonenumber-dev brings the protobuf and
 # abseil headers its own headers include. The fuzz build's clang++ comes with "clang".
+runtime="libmicrohttpd12 libcurl4 libjansson4 libconfig9 libsqlite3-0 libssl3 libjemalloc2 libphonenumber8"
 pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev libjemalloc-dev libphonenumber-dev"
 case "$what" in
+  runtime) pkgs="$runtime" ;;
+  build) ;;
   test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium sqlite3 systemd man-db groff-base nginx-light wrk" ;;
   bench) pkgs="$pkgs python3 nginx-light wrk" ;;
+  *) echo "usage: scripts/deps.sh runtime|build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
