@@ -183,22 +183,30 @@ static int post_replay(struct daemon_ctx *ctx, struct MHD_Connection *conn,
     const char *pixel = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pixel");
     struct config *cfg = daemon_config(ctx);
     long long oldest_ok = (long long)time(NULL) - cfg->max_age_s;
+    int dry_run = cfg->dry_run;
     config_drop(cfg);
 
-    if (state && strcmp(state, "dead") != 0)
-        return error(MHD_HTTP_BAD_REQUEST, "only state=dead can be replayed in bulk", resp);
+    if (state && strcmp(state, "dead") != 0 && strcmp(state, "dry_run") != 0)
+        return error(MHD_HTTP_BAD_REQUEST,
+                     "only state=dead or state=dry_run can be replayed in bulk", resp);
+    int from_dry_run = state && strcmp(state, "dry_run") == 0;
+    if (from_dry_run && dry_run)
+        return error(MHD_HTTP_CONFLICT,
+                     "still in dry run: set tiktok.dry_run = false and reload, then replay", resp);
     long since = query_long(conn, "since", 0, 0, 4102444800L);
     long until = query_long(conn, "until", 4102444800L, 0, 4102444800L);
     /* Events TikTok would no longer accept stay dead. */
     if (since < oldest_ok)
         since = (long)oldest_ok;
-    int n = store_replay_dead(ctx->st, pixel, (long long)since * 1000, (long long)until * 1000,
-                              clock_wall_ms());
+    int n = from_dry_run ? store_replay_dry_run(ctx->st, pixel, (long long)since * 1000,
+                                                (long long)until * 1000, clock_wall_ms())
+                         : store_replay_dead(ctx->st, pixel, (long long)since * 1000,
+                                             (long long)until * 1000, clock_wall_ms());
     if (n < 0)
         return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
     char q[200];
-    log_info("dead events replayed", "count=%d pixel=%s", n,
-             log_quote(pixel ? pixel : "any", q, sizeof q));
+    log_info(from_dry_run ? "dry-run events queued for sending" : "dead events replayed",
+             "count=%d pixel=%s", n, log_quote(pixel ? pixel : "any", q, sizeof q));
     forwarder_wake(ctx->fw);
     return respond(json_pack("{s:i}", "replayed", n), MHD_HTTP_OK, resp);
 }

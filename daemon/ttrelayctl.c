@@ -37,8 +37,10 @@ struct ctl {
     const char *state, *pixel;
     long limit; /* 0: the daemon's default */
     long long since_s;
-    int dead;
+    int dead; /* bulk replay: BULK_DEAD (--dead) or BULK_DRY_RUN (--dry-run-events) */
 };
+
+enum { BULK_NONE, BULK_DEAD, BULK_DRY_RUN };
 
 struct ctl_response {
     long status;
@@ -59,6 +61,8 @@ static void ctl_usage(FILE *out)
         "  show ID                             one event with its TikTok payload\n"
         "  replay ID                           send a dead or retrying event again\n"
         "  replay --dead [--pixel P] [--since D]  replay every dead event (of P, within D)\n"
+        "  replay --dry-run-events [--pixel P] [--since D]\n"
+        "                                      send what was recorded in dry run (once live)\n"
         "  test-event [--pixel P]              queue a test event (pixel's test_event_code)\n"
         "  report [--since D]                  matching and delivery per source (default 7d)\n"
         "\n"
@@ -398,7 +402,8 @@ out:
 
 static int cmd_status(const struct ctl *ctl)
 {
-    static const char *const states[] = {"held", "ready", "sent", "retry", "dead", "ignored"};
+    static const char *const states[] = {"held", "ready",   "sent",   "retry",
+                                         "dead", "ignored", "dry_run"};
     char a[64];
     json_t *j, *counts, *px;
     size_t i;
@@ -416,7 +421,7 @@ static int cmd_status(const struct ctl *ctl)
     printf("forwarder idle  %s ms\n",
            fmt_ll(a, sizeof a, (long long)ctl_jnum(j, "forwarder_idle_ms")));
     printf("events         ");
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < sizeof states / sizeof states[0]; i++)
         printf(" %s %s", states[i], fmt_ll(a, sizeof a, (long long)ctl_jnum(counts, states[i])));
     printf("\n\n");
 
@@ -558,7 +563,8 @@ static int cmd_replay_dead(const struct ctl *ctl, long long unused)
     json_t *j;
     int n, rc;
 
-    n = snprintf(path, sizeof path, "/admin/replay?state=dead");
+    n = snprintf(path, sizeof path, "/admin/replay?state=%s",
+                 ctl->dead == BULK_DRY_RUN ? "dry_run" : "dead");
     if (ctl->pixel) {
         char *p = curl_easy_escape(NULL, ctl->pixel, 0);
         if (!p)
@@ -571,7 +577,10 @@ static int cmd_replay_dead(const struct ctl *ctl, long long unused)
                  (long long)time(NULL) - ctl->since_s);
     if ((rc = ctl_call(ctl, "POST", path, NULL, &j)) || !j)
         return rc;
-    printf("%lld dead events queued for sending again\n", (long long)ctl_jnum(j, "replayed"));
+    printf("%lld %s events queued for sending%s\n", (long long)ctl_jnum(j, "replayed"),
+           ctl->dead == BULK_DRY_RUN ? "dry-run" : "dead",
+           ctl->dead == BULK_DRY_RUN ? " (those older than tiktok.max_age_s stay dry_run)"
+                                     : " again");
     json_decref(j);
     return EXIT_OK;
 }
@@ -767,22 +776,25 @@ enum {
     OPT_LIMIT,
     OPT_DEAD,
     OPT_PIXEL,
-    OPT_SINCE
+    OPT_SINCE,
+    OPT_DRY_RUN_EVENTS
 };
 
-static const struct option ctl_options[] = {{"config", required_argument, NULL, 'c'},
-                                            {"url", required_argument, NULL, OPT_URL},
-                                            {"token", required_argument, NULL, OPT_TOKEN},
-                                            {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-                                            {"json", no_argument, NULL, OPT_JSON},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {"version", no_argument, NULL, 'V'},
-                                            {"state", required_argument, NULL, OPT_STATE},
-                                            {"limit", required_argument, NULL, OPT_LIMIT},
-                                            {"dead", no_argument, NULL, OPT_DEAD},
-                                            {"pixel", required_argument, NULL, OPT_PIXEL},
-                                            {"since", required_argument, NULL, OPT_SINCE},
-                                            {NULL, 0, NULL, 0}};
+static const struct option ctl_options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"url", required_argument, NULL, OPT_URL},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"dead", no_argument, NULL, OPT_DEAD},
+    {"pixel", required_argument, NULL, OPT_PIXEL},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"dry-run-events", no_argument, NULL, OPT_DRY_RUN_EVENTS},
+    {NULL, 0, NULL, 0}};
 
 #define OPTBIT(o) (1u << ((o)-OPT_STATE))
 
@@ -794,7 +806,8 @@ struct ctl_args {
 
 static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_args *a)
 {
-    static const char *const states[] = {"held", "ready", "sent", "retry", "dead", "ignored"};
+    static const char *const states[] = {"held", "ready",   "sent",   "retry",
+                                         "dead", "ignored", "dry_run"};
     int c;
 
     while ((c = getopt_long(argc, argv, "c:hV", ctl_options, NULL)) != -1) {
@@ -816,18 +829,24 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
         case 'V': printf("ttrelayctl %s\n", TTR_VERSION); return -1;
         case OPT_STATE:
             ctl->state = NULL;
-            for (int i = 0; i < 6; i++)
+            for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
                 if (!strcmp(optarg, states[i]))
                     ctl->state = states[i];
             if (!ctl->state)
-                return ctl_fail(EXIT_USAGE,
-                                "--state must be held, ready, sent, retry, dead or ignored");
+                return ctl_fail(
+                    EXIT_USAGE,
+                    "--state must be held, ready, sent, retry, dead, ignored or dry_run");
             break;
         case OPT_LIMIT:
             if (ctl_parse_long(optarg, 1, 1000, &ctl->limit) < 0)
                 return ctl_fail(EXIT_USAGE, "--limit must be a number from 1 to 1000");
             break;
-        case OPT_DEAD: ctl->dead = 1; break;
+        case OPT_DEAD:
+        case OPT_DRY_RUN_EVENTS:
+            if (ctl->dead)
+                return ctl_fail(EXIT_USAGE, "replay takes --dead or --dry-run-events, not both");
+            ctl->dead = c == OPT_DEAD ? BULK_DEAD : BULK_DRY_RUN;
+            break;
         case OPT_PIXEL: ctl->pixel = optarg; break;
         case OPT_SINCE:
             if (ctl_parse_duration(optarg, &ctl->since_s) < 0)
@@ -891,7 +910,10 @@ static const struct ctl_command ctl_commands[] = {
     {"events", 0, 0, OPTBIT(OPT_STATE) | OPTBIT(OPT_LIMIT), run_events},
     {"show", 1, 0, 0, cmd_show},
     {"replay", 1, 0, 0, cmd_replay_one},
-    {"replay", 0, 1, OPTBIT(OPT_DEAD) | OPTBIT(OPT_PIXEL) | OPTBIT(OPT_SINCE), cmd_replay_dead},
+    {"replay", 0, BULK_DEAD, OPTBIT(OPT_DEAD) | OPTBIT(OPT_PIXEL) | OPTBIT(OPT_SINCE),
+     cmd_replay_dead},
+    {"replay", 0, BULK_DRY_RUN, OPTBIT(OPT_DRY_RUN_EVENTS) | OPTBIT(OPT_PIXEL) | OPTBIT(OPT_SINCE),
+     cmd_replay_dead},
     {"test-event", 0, 0, OPTBIT(OPT_PIXEL), run_test_event},
     {"report", 0, 0, OPTBIT(OPT_SINCE), run_report},
 };

@@ -306,7 +306,7 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     if (!body)
         goto out;
     if (cfg->dry_run) {
-        store_mark_sent(fw->st, ids, b->n, "dry-run", clock_wall_ms());
+        store_mark_dry_run(fw->st, ids, b->n, clock_wall_ms());
         log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel,
                  b->n, strlen(body));
         goto out;

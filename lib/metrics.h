@@ -24,7 +24,7 @@ void metrics_commit_group(int rows);
 
 /* Gauges supplied at render time. */
 struct metrics_gauges {
-    long long events_by_state[6]; /* in enum event_state order */
+    long long events_by_state[7]; /* in enum event_state order */
     long long queue_depth;        /* held + ready + retry */
     double oldest_queued_age_s;
     long long touches;

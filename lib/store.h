@@ -11,8 +11,19 @@ struct store;
 
 enum store_result { STORE_OK, STORE_DUPLICATE, STORE_ERROR };
 
-/* Event states (DESIGN.md): held -> ready -> sent, or retry, dead, ignored. */
-enum event_state { EV_HELD, EV_READY, EV_SENT, EV_RETRY, EV_DEAD, EV_IGNORED, EV_STATE_COUNT };
+/* Event states (DESIGN.md): held -> ready -> sent, or retry, dead, ignored; dry_run: built
+ * and recorded under tiktok.dry_run, never sent (replayable once live). Stored as integers:
+ * new states are appended. */
+enum event_state {
+    EV_HELD,
+    EV_READY,
+    EV_SENT,
+    EV_RETRY,
+    EV_DEAD,
+    EV_IGNORED,
+    EV_DRY_RUN,
+    EV_STATE_COUNT
+};
 const char *store_state_name(enum event_state s);
 int store_state_parse(const char *name, enum event_state *out);
 
@@ -119,6 +130,8 @@ int store_mark_sent(struct store *st, const long long *ids, int n, const char *r
 int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,
                      const char *error);
 int store_mark_dead(struct store *st, const long long *ids, int n, const char *error);
+/* Recorded under tiktok.dry_run: what would have been sent, not sent. */
+int store_mark_dry_run(struct store *st, const long long *ids, int n, long long now_ms);
 /* Events never to be sent (not replayable), with the reason. */
 int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason);
 /* Copies the WAL into the database when it has grown (the writer never does, so that no
@@ -137,6 +150,10 @@ int store_replay(struct store *st, long long id, long long now_ms);
 /* All dead events (optionally of one pixel, received within [since_ms, until_ms]); count or -1. */
 int store_replay_dead(struct store *st, const char *pixel, long long since_ms, long long until_ms,
                       long long now_ms);
+/* dry_run events (optionally of one pixel, received within [since_ms, until_ms]) -> ready
+ * now, same event_id and event_time; count or -1. */
+int store_replay_dry_run(struct store *st, const char *pixel, long long since_ms,
+                         long long until_ms, long long now_ms);
 /* Count of events per state, plus the oldest queued (ready/retry/held) receive time. */
 int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *oldest_queued_ms);
 /* Rows of conversions received since since_ms, for the report (data/payload filled). */

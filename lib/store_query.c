@@ -528,6 +528,14 @@ int store_mark_sent(struct store *st, const long long *ids, int n, const char *r
                       ids, n, request_id, now);
 }
 
+int store_mark_dry_run(struct store *st, const long long *ids, int n, long long now)
+{
+    return update_ids(st,
+                      "UPDATE conversions SET state=6, due_ms=?3, last_error='', "
+                      "request_id=NULLIF(?2, '') WHERE id=?1",
+                      ids, n, "", now);
+}
+
 int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,
                      const char *error)
 {
@@ -625,6 +633,19 @@ int store_replay_dead(struct store *st, const char *pixel, long long since_ms, l
     int rc = run_exec(
         st->admin,
         "UPDATE conversions SET state=1, due_ms=?1, last_error='' WHERE state=4 "
+        "AND payload IS NOT NULL AND (?2='' OR pixel=?2) AND received_ms>=?3 AND received_ms<=?4",
+        "isii", now, pixel ? pixel : "", since_ms, until_ms);
+    pthread_mutex_unlock(&st->admin_lock);
+    return rc;
+}
+
+int store_replay_dry_run(struct store *st, const char *pixel, long long since_ms,
+                         long long until_ms, long long now)
+{
+    pthread_mutex_lock(&st->admin_lock);
+    int rc = run_exec(
+        st->admin,
+        "UPDATE conversions SET state=1, due_ms=?1, last_error='' WHERE state=6 "
         "AND payload IS NOT NULL AND (?2='' OR pixel=?2) AND received_ms>=?3 AND received_ms<=?4",
         "isii", now, pixel ? pixel : "", since_ms, until_ms);
     pthread_mutex_unlock(&st->admin_lock);

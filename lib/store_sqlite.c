@@ -16,11 +16,11 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define GROUP_MAX 512
 
-static const char *state_names[EV_STATE_COUNT] = {"held",  "ready", "sent",
-                                                  "retry", "dead",  "ignored"};
+static const char *state_names[EV_STATE_COUNT] = {"held", "ready",   "sent",   "retry",
+                                                  "dead", "ignored", "dry_run"};
 
 const char *store_state_name(enum event_state s)
 {
@@ -73,6 +73,12 @@ static const char *schema_v1 =
 
 /* v2: the matching engine's explanation of each decision (candidates and why each lost). */
 static const char *schema_v2 = "ALTER TABLE conversions ADD COLUMN match_info TEXT;";
+
+/* v3: dry-run events were marked sent with request_id "dry-run"; they get their own state
+ * so that they are not counted as sent and can be sent once live. */
+static const char *schema_v3 =
+    "UPDATE conversions SET state=6, sent_ms=NULL, request_id=NULL WHERE state=2 AND "
+    "request_id='dry-run';";
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -127,7 +133,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     if (exec(db, "BEGIN IMMEDIATE") < 0)
         goto fail;
     /* One step per version, in order; each new version appends its own step. */
-    if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0)) {
+    if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0) ||
+        (version < 3 && exec(db, schema_v3) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }

@@ -5,6 +5,7 @@ SIGKILL after the acknowledgement loses nothing; dry_run sends nothing."""
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -13,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ttr_harness import (ADMIN_TOKEN, PIXEL, SECRETS, TIKTOK_TOKEN, Daemon, MockTikTok,  # noqa: E402
                          default_event_id, email_hash, empty_strings, fixture_bytes, is_,
                          iso_offset, iso_to_unix, ok, phone_hash, query_param, retime,
-                         run_cases, sha256_hex, shopify_headers)
+                         run_cases, sha256_hex, shopify_headers, ttrelayctl_path)
 
 FIXTURE = "shopify_orders_paid.json"
 SHOP_DOMAIN = "ttr-test.myshopify.com"
@@ -216,8 +217,8 @@ def test_dry_run_records_without_sending():
     st, resp = post_order(d, raw, webhook_id="wh-dry-1")
     is_(st, 200, "accepted in dry_run")
     eid = (resp or {}).get("id")
-    e = d.wait_event_state(eid, "sent", HOLD_S + 10)
-    is_((e or {}).get("state"), "sent", "event recorded as sent in dry_run")
+    e = d.wait_event_state(eid, "dry_run", HOLD_S + 10)
+    is_((e or {}).get("state"), "dry_run", "event recorded in its own state dry_run, not sent")
     payload = (e or {}).get("payload") or {}
     is_(payload.get("event"), "CompletePayment", "recorded payload has the event name")
     is_(payload.get("event_id"), default_event_id("shop", "order", str(order["id"])),
@@ -226,7 +227,33 @@ def test_dry_run_records_without_sending():
         "recorded payload has the order_id")
     time.sleep(1)
     is_(mock.count(), 0, "nothing reached the mock")
-    is_(d.admin_status().get("dry_run"), True, "/admin/status reports dry_run")
+    status = d.admin_status()
+    is_(status.get("dry_run"), True, "/admin/status reports dry_run")
+    is_(((status.get("counts") or {}).get("sent"), (status.get("counts") or {}).get("dry_run")),
+        (0, 1), "status counts it as dry_run, not as sent")
+    st, _, body = d.request("admin", "GET", "/metrics", None, d._admin_headers())
+    ok(b'ttrelay_events{state="dry_run"} 1' in body and b'ttrelay_events{state="sent"} 0' in body,
+       "/metrics shows it as dry_run")
+
+    ctl = [ttrelayctl_path(), "-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port]
+    r = subprocess.run(ctl + ["replay", "--dry-run-events"], capture_output=True, text=True,
+                       timeout=30)
+    ok(r.returncode == 3 and "still in dry run: set tiktok.dry_run = false and reload" in r.stderr,
+       "replaying dry-run events while still in dry run is refused", r.stdout + r.stderr)
+    is_(d.reload(tiktok={"dry_run": False}), "reloaded", "switched to live by a reload")
+    time.sleep(0.5)
+    is_(mock.count(), 0, "going live sends nothing by itself")
+    r = subprocess.run(ctl + ["replay", "--dry-run-events"], capture_output=True, text=True,
+                       timeout=30)
+    is_((r.returncode, r.stdout.strip()),
+        (0, "1 dry-run events queued for sending (those older than tiktok.max_age_s stay dry_run)"),
+        "ttrelayctl replay --dry-run-events queues them")
+    e = d.wait_event_state(eid, "sent", 15)
+    is_((e or {}).get("state"), "sent", "the dry-run event is sent once live")
+    sent = [ev for _, ev in mock.events()]
+    is_([(ev.get("event_id"), ev.get("event_time")) for ev in sent],
+        [(payload.get("event_id"), payload.get("event_time"))],
+        "with the recorded event_id and event_time")
     is_(d.stop(), 0, "SIGTERM stops the daemon with exit code 0")
     ok("msg=stopped" in d.log_text() or 'msg="stopped"' in d.log_text(), "stop is logged")
 

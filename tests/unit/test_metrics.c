@@ -391,7 +391,7 @@ static void test_threads(void)
 static void test_gauges(void)
 {
     struct metrics_gauges g = {
-        .events_by_state = {1, 2, 30, 4, 5, 6},
+        .events_by_state = {1, 2, 30, 4, 5, 6, 9},
         .queue_depth = 7,
         .oldest_queued_age_s = 12.5,
         .touches = 42,
@@ -406,13 +406,14 @@ static void test_gauges(void)
     ok(strstr(t, "# TYPE ttrelay_events gauge\n") != NULL, "events declared a gauge");
     ok(sample(t, "ttrelay_events{state=\"held\"}") == 1, "held");
     ok(sample(t, "ttrelay_events{state=\"sent\"}") == 30, "sent");
-    ok(sample(t, "ttrelay_events{state=\"ignored\"}") == 6, "ignored (last state)");
+    ok(sample(t, "ttrelay_events{state=\"ignored\"}") == 6, "ignored");
+    ok(sample(t, "ttrelay_events{state=\"dry_run\"}") == 9, "dry_run (last state)");
     ok(sample(t, "ttrelay_queue_depth") == 7, "queue depth");
     ok(sample(t, "ttrelay_oldest_queued_age_seconds") == 12.5, "oldest age");
     ok(sample(t, "ttrelay_touches") == 42, "touches");
     ok(sample(t, "ttrelay_pixels_paused") == 1, "paused pixels");
     ok(sample(t, "ttrelay_uptime_seconds") == 3600.25, "uptime");
-    is_int(sc.samples, 6 + 5 + 11 + 2, "gauge samples plus the commit group histogram");
+    is_int(sc.samples, 7 + 5 + 11 + 2, "gauge samples plus the commit group histogram");
     free(t);
 }
 

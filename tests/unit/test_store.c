@@ -155,13 +155,51 @@ static void test_reopen(void)
     sqlite3_open(path, &db);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     sqlite3_step(s);
-    is_int(sqlite3_column_int(s, 0), 2, "schema version recorded in user_version");
+    is_int(sqlite3_column_int(s, 0), 3, "schema version recorded in user_version");
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     sqlite3_step(s);
     is_str((const char *)sqlite3_column_text(s, 0), "wal", "the store runs in WAL mode");
     sqlite3_finalize(s);
     sqlite3_close(db);
+}
+
+/* Version 2 marked dry-run events sent with request_id "dry-run"; step 3 gives them their
+ * own state, and leaves really sent events alone. */
+static void test_migrate_dry_run(void)
+{
+    char err[256], p2[300];
+    sqlite3 *db;
+    struct event_row row;
+
+    snprintf(p2, sizeof p2, "%s/v2.db", dir);
+    struct store *s2 = store_open(p2, 0, err, sizeof err);
+    store_close(s2);
+    sqlite3_open(p2, &db);
+    ok(sqlite3_exec(db,
+                    "INSERT INTO conversions(id, source, kind, object_id, pixel, state, "
+                    "received_ms, due_ms, sent_ms, event_time, request_id, data, payload) VALUES"
+                    " (1, 's', 'order', 'a', 'P', 2, 1, 1, 5, 1, 'dry-run', '{}', '{}'),"
+                    " (2, 's', 'order', 'b', 'P', 2, 1, 1, 5, 1, 'req-77', '{}', '{}');"
+                    "PRAGMA user_version=2;",
+                    NULL, NULL, NULL) == SQLITE_OK,
+       "a version 2 store with a dry-run event and a sent one");
+    sqlite3_close(db);
+    s2 = store_open(p2, 0, err, sizeof err);
+    ok(s2 != NULL, "it migrates (%s)", s2 ? "ok" : err);
+    if (!s2)
+        return;
+    memset(&row, 0, sizeof row);
+    ok(store_get_event(s2, 1, &row) == 1 && row.state == EV_DRY_RUN,
+       "the dry-run event is in state dry_run (got %s)", store_state_name(row.state));
+    free(row.data);
+    free(row.payload);
+    memset(&row, 0, sizeof row);
+    ok(store_get_event(s2, 2, &row) == 1 && row.state == EV_SENT, "the sent event stays sent");
+    free(row.data);
+    free(row.payload);
+    is_str(store_state_name(EV_DRY_RUN), "dry_run", "the state is named dry_run");
+    store_close(s2);
 }
 
 int main(void)
@@ -179,6 +217,7 @@ int main(void)
     test_states();
     test_purge();
     test_reopen();
+    test_migrate_dry_run();
     store_close(st);
     tap_rmdir(dir);
     return tap_done();
