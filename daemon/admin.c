@@ -390,6 +390,28 @@ static int get_touches(struct daemon_ctx *ctx, struct MHD_Connection *conn,
     return respond(json_pack("{s:o}", "touches", arr), MHD_HTTP_OK, resp);
 }
 
+static int get_deliveries(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                          struct MHD_Response **resp)
+{
+    const char *source = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "source");
+    struct delivery *rows = NULL;
+    int n = store_list_deliveries(ctx->st, source, (int)query_long(conn, "status", 0, 0, 999),
+                                  (int)query_long(conn, "limit", 50, 1, 1000), &rows);
+    if (n < 0)
+        return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        const struct delivery *d = &rows[i];
+        json_array_append_new(
+            arr, json_pack("{s:I,s:s,s:i,s:s,s:s,s:s,s:o}", "time_ms", (json_int_t)d->ts_ms,
+                           "source", d->source, "status", d->status, "result", d->result, "reason",
+                           d->reason, "delivery_id", d->delivery_id, "conversion_id",
+                           d->conversion_id ? json_integer(d->conversion_id) : json_null()));
+    }
+    free(rows);
+    return respond(json_pack("{s:o}", "deliveries", arr), MHD_HTTP_OK, resp);
+}
+
 int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *method,
                  const char *url, const char *body, size_t len, struct MHD_Response **resp)
 {
@@ -400,9 +422,9 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
     struct {
         const char *path;
         int want_post;
-    } routes[] = {{"/metrics", 0},          {"/admin/status", 0},  {"/admin/events", 0},
-                  {"/admin/report", 0},     {"/admin/touches", 0}, {"/admin/replay", 1},
-                  {"/admin/test-event", 1}, {"/readyz", 0}};
+    } routes[] = {{"/metrics", 0},          {"/admin/status", 0},     {"/admin/events", 0},
+                  {"/admin/report", 0},     {"/admin/touches", 0},    {"/admin/replay", 1},
+                  {"/admin/test-event", 1}, {"/admin/deliveries", 0}, {"/readyz", 0}};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(url, routes[i].path) != 0)
             continue;
@@ -417,6 +439,7 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
         case 4: return get_touches(ctx, conn, resp);
         case 5: return post_replay(ctx, conn, resp);
         case 6: return post_test_event(ctx, body, len, resp);
+        case 7: return get_deliveries(ctx, conn, resp);
         default: {
             char reasons[1024];
             if (daemon_ready(ctx, reasons, sizeof reasons))

@@ -364,9 +364,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->too_large) {
         log_warn("request refused: body too large", "route=%s status=413 limit=%zu", rq->route,
                  rq->limit);
-        if (strcmp(rq->route, "webhook") == 0)
+        if (strcmp(rq->route, "webhook") == 0) {
             metrics_webhook("any", "too_large");
-        else if (strcmp(rq->route, "collect") == 0)
+            ingest_log_delivery(lc->ctx, conn, url + 10, 413, "too_large",
+                                "body larger than listen.max_body", NULL, 0);
+        } else if (strcmp(rq->route, "collect") == 0)
             metrics_collect("too_large");
         return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
     }

@@ -50,6 +50,11 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
                                const char *method, struct request *rq);
 enum MHD_Result ingest_finish(struct daemon_ctx *ctx, struct MHD_Connection *conn,
                               struct request *rq);
+/* Records a request to /webhooks/<asked> in the delivery log (no body, no secret);
+ * delivery_id NULL or "" takes the sender's delivery header. Never blocks on the disk. */
+void ingest_log_delivery(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *asked,
+                         int status, const char *result, const char *reason,
+                         const char *delivery_id, long long conversion_id);
 
 /* GET /ttr-shopify.js?source=<id>[&pixel=<code>]: the Shopify custom pixel, filled in for
  * that source (snippet.c). */

@@ -22,6 +22,42 @@
 #include "sources/source.h"
 #include "store.h"
 
+/* The sender's own id of this delivery, from the headers that carry one. */
+static const char *header_delivery_id(struct MHD_Connection *conn)
+{
+    static const char *const names[] = {"X-Shopify-Webhook-Id", "X-WC-Webhook-Delivery-ID",
+                                        "X-Request-Id"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, names[i]);
+        if (v && *v)
+            return v;
+    }
+    return "";
+}
+
+void ingest_log_delivery(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *asked,
+                         int status, const char *result, const char *reason,
+                         const char *delivery_id, long long conversion_id)
+{
+    struct delivery d;
+    size_t n = 0;
+
+    memset(&d, 0, sizeof d);
+    d.ts_ms = clock_wall_ms();
+    /* The id as asked, printable only: it comes from anyone's URL. */
+    for (const char *p = asked; *p && n + 1 < sizeof d.source; p++)
+        d.source[n++] = (*p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? *p : '?';
+    d.status = status;
+    STR_SET(d.result, result);
+    STR_SET(d.reason, reason ? reason : "");
+    if (!delivery_id || !*delivery_id || strcmp(delivery_id, "-") == 0)
+        delivery_id = header_delivery_id(conn);
+    STR_SET(d.delivery_id, delivery_id);
+    d.conversion_id = conversion_id;
+    if (store_submit_delivery(ctx->st, &d) < 0)
+        log_debug("delivery not logged", "source=%s status=%d", d.source, status);
+}
+
 static const char *webhook_status(enum store_result r)
 {
     return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
@@ -52,8 +88,8 @@ static enum MHD_Result reply_unavailable(struct MHD_Connection *conn)
 }
 
 /* Answers a webhook the source did not turn into a conversion. */
-static enum MHD_Result webhook_refused(struct MHD_Connection *conn, const char *source,
-                                       enum source_result r, const char *why)
+static enum MHD_Result webhook_refused(struct daemon_ctx *ctx, struct MHD_Connection *conn,
+                                       const char *source, enum source_result r, const char *why)
 {
     char q[300];
     log_quote(why, q, sizeof q);
@@ -61,6 +97,7 @@ static enum MHD_Result webhook_refused(struct MHD_Connection *conn, const char *
     case SOURCE_IGNORED:
     case SOURCE_PING: {
         const char *reason = r == SOURCE_PING ? "ping" : why;
+        ingest_log_delivery(ctx, conn, source, 200, "ignored", reason, NULL, 0);
         json_t *o = json_pack("{s:s,s:s}", "status", "ignored", "reason", reason);
         char *t = json_dumps(o, JSON_COMPACT);
         log_info("webhook ignored", "source=%s reason=%s", source, r == SOURCE_PING ? "ping" : q);
@@ -73,16 +110,19 @@ static enum MHD_Result webhook_refused(struct MHD_Connection *conn, const char *
     }
     case SOURCE_UNAUTHORIZED:
         log_warn("webhook refused: bad signature", "source=%s status=401 reason=%s", source, q);
+        ingest_log_delivery(ctx, conn, source, 401, "unauthorized", why, NULL, 0);
         metrics_webhook(source, "unauthorized");
         return http_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "bad or missing signature");
     case SOURCE_BAD_MEDIA:
         log_warn("webhook refused: content type", "source=%s status=415", source);
+        ingest_log_delivery(ctx, conn, source, 415, "unsupported_media", why, NULL, 0);
         metrics_webhook(source, "unsupported_media");
         return http_reply_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported content type");
     case SOURCE_OK:
     case SOURCE_BAD_REQUEST:
     default:
         log_warn("webhook refused: malformed body", "source=%s status=400 reason=%s", source, q);
+        ingest_log_delivery(ctx, conn, source, 400, "bad_request", why, NULL, 0);
         metrics_webhook(source, "bad_request");
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, why[0] ? why : "malformed body");
     }
@@ -99,7 +139,11 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
 
     memset(&c, 0, sizeof c);
     if (!src) {
-        log_warn("webhook for unknown source", "status=404");
+        char q[200];
+        log_warn("webhook for unknown source: no sources entry has this id", "source=%s status=404",
+                 log_quote(source_id, q, sizeof q));
+        ingest_log_delivery(ctx, conn, source_id, 404, "not_found",
+                            "no source with this id in the configuration", NULL, 0);
         metrics_webhook("unknown", "not_found");
         ret = http_reply_error(conn, MHD_HTTP_NOT_FOUND, "unknown source");
         goto out;
@@ -113,7 +157,7 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
                                   .now = time(NULL)};
     enum source_result r = source_handle(src, &req, &c, why, sizeof why);
     if (r != SOURCE_OK) {
-        ret = webhook_refused(conn, src->id, r, why);
+        ret = webhook_refused(ctx, conn, src->id, r, why);
         goto out;
     }
     /* TikTok needs an event_time and does not take one from the future. */
@@ -145,12 +189,16 @@ static enum MHD_Result webhook_finish(struct daemon_ctx *ctx, struct MHD_Connect
     char text[128];
     if (rq->result == STORE_ERROR) {
         log_error("webhook not stored: store unavailable", "source=%s status=503", rq->source_id);
+        ingest_log_delivery(ctx, conn, rq->source_id, 503, "unavailable", "store unavailable",
+                            rq->delivery, 0);
         return reply_unavailable(conn);
     }
     char q[200];
     log_info(rq->result == STORE_OK ? "webhook accepted" : "webhook duplicate",
              "source=%s kind=%s id=%lld delivery=%s", rq->source_id, rq->kind, rq->id,
              log_quote(rq->delivery, q, sizeof q));
+    ingest_log_delivery(ctx, conn, rq->source_id, 200, webhook_status(rq->result), "", rq->delivery,
+                        rq->id);
     if (rq->result == STORE_OK && rq->wake_forwarder)
         forwarder_wake(ctx->fw);
     snprintf(text, sizeof text, "{\"status\":\"%s\",\"id\":%lld}", webhook_status(rq->result),

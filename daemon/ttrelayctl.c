@@ -34,8 +34,9 @@ struct ctl {
     char *token;    /* owned; never printed */
     int json;
     /* command options */
-    const char *state, *pixel;
-    long limit; /* 0: the daemon's default */
+    const char *state, *pixel, *source;
+    long status; /* deliveries --status: 0 any */
+    long limit;  /* 0: the daemon's default */
     long long since_s;
     int dead; /* bulk replay: BULK_DEAD (--dead) or BULK_DRY_RUN (--dry-run-events) */
 };
@@ -64,6 +65,8 @@ static void ctl_usage(FILE *out)
         "  replay --dry-run-events [--pixel P] [--since D]\n"
         "                                      send what was recorded in dry run (once live)\n"
         "  test-event [--pixel P]              queue a test event (pixel's test_event_code)\n"
+        "  deliveries [--source S] [--status CODE] [--limit N]\n"
+        "                                      every request to /webhooks/*, newest first\n"
         "  report [--since D]                  matching and delivery per source (default 7d)\n"
         "\n"
         "  -c, --config FILE   daemon configuration (default " CTL_DEFAULT_CONFIG ")\n"
@@ -473,6 +476,47 @@ static int cmd_events(const struct ctl *ctl)
     return EXIT_OK;
 }
 
+static int cmd_deliveries(const struct ctl *ctl)
+{
+    char path[512], status[16], conv[32], when[40];
+    json_t *j, *d;
+    size_t i;
+    int n, rc;
+
+    n = snprintf(path, sizeof path, "/admin/deliveries?limit=%ld", ctl->limit ? ctl->limit : 50);
+    if (ctl->status)
+        n += snprintf(path + n, sizeof path - (size_t)n, "&status=%ld", ctl->status);
+    if (ctl->source && (size_t)n < sizeof path) {
+        char *s = curl_easy_escape(NULL, ctl->source, 0);
+        if (!s)
+            return ctl_fail(EXIT_USAGE, "out of memory");
+        snprintf(path + n, sizeof path - (size_t)n, "&source=%s", s);
+        curl_free(s);
+    }
+    if ((rc = ctl_call(ctl, "GET", path, NULL, &j)) || !j)
+        return rc;
+    struct table t = {.ncols = 7, .align = "llrlrll"};
+    table_row(&t, "TIME", "SOURCE", "STATUS", "RESULT", "CONVERSION", "DELIVERY", "REASON");
+    json_array_foreach(json_object_get(j, "deliveries"), i, d)
+    {
+        json_t *ts = json_integer((json_int_t)(ctl_jnum(d, "time_ms") / 1000));
+        long long cid = (long long)ctl_jnum(d, "conversion_id");
+        table_row(&t, fmt_time(when, sizeof when, ts), ctl_jstr(d, "source"),
+                  fmt_ll(status, sizeof status, (long long)ctl_jnum(d, "status")),
+                  ctl_jstr(d, "result"), cid ? fmt_ll(conv, sizeof conv, cid) : "-",
+                  ctl_jstr(d, "delivery_id")[0] ? ctl_jstr(d, "delivery_id") : "-",
+                  ctl_jstr(d, "reason")[0] ? ctl_jstr(d, "reason") : "-");
+        json_decref(ts);
+    }
+    if (t.nrows == 1)
+        printf("no deliveries\n");
+    else
+        table_print(&t);
+    table_free(&t);
+    json_decref(j);
+    return EXIT_OK;
+}
+
 static void show_field(const char *name, const char *value)
 {
     char *clean = table_clean(value);
@@ -777,7 +821,9 @@ enum {
     OPT_DEAD,
     OPT_PIXEL,
     OPT_SINCE,
-    OPT_DRY_RUN_EVENTS
+    OPT_DRY_RUN_EVENTS,
+    OPT_SOURCE,
+    OPT_STATUS
 };
 
 static const struct option ctl_options[] = {
@@ -794,6 +840,8 @@ static const struct option ctl_options[] = {
     {"pixel", required_argument, NULL, OPT_PIXEL},
     {"since", required_argument, NULL, OPT_SINCE},
     {"dry-run-events", no_argument, NULL, OPT_DRY_RUN_EVENTS},
+    {"source", required_argument, NULL, OPT_SOURCE},
+    {"status", required_argument, NULL, OPT_STATUS},
     {NULL, 0, NULL, 0}};
 
 #define OPTBIT(o) (1u << ((o)-OPT_STATE))
@@ -848,6 +896,11 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
             ctl->dead = c == OPT_DEAD ? BULK_DEAD : BULK_DRY_RUN;
             break;
         case OPT_PIXEL: ctl->pixel = optarg; break;
+        case OPT_SOURCE: ctl->source = optarg; break;
+        case OPT_STATUS:
+            if (ctl_parse_long(optarg, 100, 599, &ctl->status) < 0)
+                return ctl_fail(EXIT_USAGE, "--status must be an HTTP status such as 401");
+            break;
         case OPT_SINCE:
             if (ctl_parse_duration(optarg, &ctl->since_s) < 0)
                 return ctl_fail(EXIT_USAGE,
@@ -896,6 +949,10 @@ static int run_report(const struct ctl *ctl, long long id)
 {
     return cmd_report(ctl);
 }
+static int run_deliveries(const struct ctl *ctl, long long id)
+{
+    return cmd_deliveries(ctl);
+}
 
 struct ctl_command {
     const char *name;
@@ -916,6 +973,8 @@ static const struct ctl_command ctl_commands[] = {
      cmd_replay_dead},
     {"test-event", 0, 0, OPTBIT(OPT_PIXEL), run_test_event},
     {"report", 0, 0, OPTBIT(OPT_SINCE), run_report},
+    {"deliveries", 0, 0, OPTBIT(OPT_SOURCE) | OPTBIT(OPT_STATUS) | OPTBIT(OPT_LIMIT),
+     run_deliveries},
 };
 
 /* Checks the command line before anything is loaded or sent. Returns the command or NULL

@@ -42,6 +42,24 @@ int store_submit_conversion(struct store *st, const struct conversion *c, const 
                             int test, long long due_ms, store_done_fn done, void *arg);
 int store_submit_touch(struct store *st, const struct touch *t, store_done_fn done, void *arg);
 
+/* One request to /webhooks/<id> as the delivery log keeps it: never a body or a secret. */
+struct delivery {
+    long long ts_ms;
+    char source[64];         /* the id as asked (may name no configured source) */
+    int status;              /* the HTTP status answered */
+    char result[24];         /* accepted, duplicate, ignored, unauthorized, not_found, ... */
+    char reason[200];        /* why, when refused or ignored */
+    char delivery_id[160];   /* the sender's delivery id, "" when unknown */
+    long long conversion_id; /* 0 when none */
+};
+/* Queues d for the writer, committed with the next group; nothing waits for it (a log,
+ * not an acknowledgement). Returns 0 queued or -1. */
+int store_submit_delivery(struct store *st, const struct delivery *d);
+/* Deliveries newest first, of one source (NULL: any) and status (0: any). *rows is new
+ * (free()). Count or -1. */
+int store_list_deliveries(struct store *st, const char *source, int status, int limit,
+                          struct delivery **rows);
+
 /* Ingest (blocking until durable). A conversion is unique by (source, kind, object_id). */
 enum store_result store_add_conversion(struct store *st, const struct conversion *c,
                                        const char *pixel, int test, long long due_ms,

@@ -8,7 +8,7 @@
 
 #define NAMES_MAX 8
 
-enum job_type { JOB_CONVERSION, JOB_TOUCH };
+enum job_type { JOB_CONVERSION, JOB_TOUCH, JOB_DELIVERY };
 
 /* One row for the writer. Jobs are heap-allocated and own copies of what they write;
  * the writer calls done() after the commit that holds them, then frees them. */
@@ -19,7 +19,8 @@ struct job {
     char pixel[64];
     int test;
     long long due_ms;
-    struct touch t; /* JOB_TOUCH */
+    struct touch t;    /* JOB_TOUCH */
+    struct delivery d; /* JOB_DELIVERY (done is NULL: nobody waits) */
     enum store_result result;
     long long id;
     store_done_fn done;
@@ -46,6 +47,7 @@ struct store {
     int last_commit_failed;
 
     sqlite3_stmt *ins_conv, *find_conv, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
+    sqlite3_stmt *ins_delivery;
     /* On the match connection, prepared once. */
     sqlite3_stmt *find_touch[6]; /* per enum match_key */
     sqlite3_stmt *find_visitor, *consume, *promote, *count_ip_ua, *has_key, *get_touch, *hold;

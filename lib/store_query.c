@@ -10,6 +10,9 @@
 #include "store.h"
 #include "store_internal.h"
 
+#define DELIVERY_KEEP_S (7 * 86400)
+#define DELIVERY_KEEP_ROWS 100000
+
 #define EVENT_COLS                                                                                 \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
     "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload,match_info"
@@ -584,8 +587,58 @@ long store_purge(struct store *st, long long now_s, long touch_window_s, long vi
     if ((rc = run_exec(st->work, "DELETE FROM conversions WHERE state IN (2,4,5) AND received_ms<?",
                        "i", (now_s - retention_s) * 1000)) > 0)
         total += rc;
+    /* The delivery log is for debugging a source: a week, and a bounded number of rows
+     * whatever a flood of refused requests does. */
+    if ((rc = run_exec(st->work, "DELETE FROM deliveries WHERE ts_ms<?", "i",
+                       (now_s - DELIVERY_KEEP_S) * 1000)) > 0)
+        total += rc;
+    if ((rc = run_exec(st->work,
+                       "DELETE FROM deliveries WHERE id<=(SELECT MAX(id) FROM deliveries)-?", "i",
+                       (long long)DELIVERY_KEEP_ROWS)) > 0)
+        total += rc;
     pthread_mutex_unlock(&st->work_lock);
     return total;
+}
+
+int store_list_deliveries(struct store *st, const char *source, int status, int limit,
+                          struct delivery **rows)
+{
+    sqlite3_stmt *s = NULL;
+    int n = 0;
+
+    *rows = calloc((size_t)limit + 1, sizeof **rows);
+    if (!*rows)
+        return -1;
+    pthread_mutex_lock(&st->admin_lock);
+    if (sqlite3_prepare_v2(st->admin,
+                           "SELECT ts_ms, source, status, result, reason, delivery_id, "
+                           "IFNULL(conversion_id, 0) FROM deliveries WHERE (?1='' OR source=?1) "
+                           "AND (?2=0 OR status=?2) ORDER BY id DESC LIMIT ?3",
+                           -1, &s, NULL) != SQLITE_OK) {
+        n = -1;
+        goto out;
+    }
+    sqlite3_bind_text(s, 1, source ? source : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, status);
+    sqlite3_bind_int(s, 3, limit);
+    while (n < limit && sqlite3_step(s) == SQLITE_ROW) {
+        struct delivery *d = &(*rows)[n++];
+        d->ts_ms = sqlite3_column_int64(s, 0);
+        STR_SET(d->source, (const char *)sqlite3_column_text(s, 1));
+        d->status = sqlite3_column_int(s, 2);
+        STR_SET(d->result, (const char *)sqlite3_column_text(s, 3));
+        STR_SET(d->reason, (const char *)sqlite3_column_text(s, 4));
+        STR_SET(d->delivery_id, (const char *)sqlite3_column_text(s, 5));
+        d->conversion_id = sqlite3_column_int64(s, 6);
+    }
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->admin_lock);
+    if (n < 0) {
+        free(*rows);
+        *rows = NULL;
+    }
+    return n;
 }
 
 int store_list_events(struct store *st, int state, int limit, struct event_row **rows)

@@ -78,7 +78,12 @@ static const char *schema_v2 = "ALTER TABLE conversions ADD COLUMN match_info TE
  * so that they are not counted as sent and can be sent once live. */
 static const char *schema_v3 =
     "UPDATE conversions SET state=6, sent_ms=NULL, request_id=NULL WHERE state=2 AND "
-    "request_id='dry-run';";
+    "request_id='dry-run';"
+    /* and the delivery log: every request to the webhook routes, for debugging a source. */
+    "CREATE TABLE deliveries(id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"
+    " source TEXT NOT NULL, status INTEGER NOT NULL, result TEXT NOT NULL,"
+    " reason TEXT NOT NULL, delivery_id TEXT NOT NULL, conversion_id INTEGER);"
+    "CREATE INDEX deliveries_ts ON deliveries(ts_ms);";
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -188,6 +193,9 @@ static int prepare_writer(struct store *st)
                        "last_seen=MAX(last_seen,?8)") ||
                    prepare(db, &st->ins_vkey,
                            "INSERT OR REPLACE INTO visitor_keys(key,vid,seen) VALUES(?,?,?)") ||
+                   prepare(db, &st->ins_delivery,
+                           "INSERT INTO deliveries(ts_ms,source,status,result,reason,"
+                           "delivery_id,conversion_id) VALUES(?,?,?,?,?,?,NULLIF(?,0))") ||
                    prepare(
                        db, &st->release,
                        "UPDATE conversions SET due_ms=?1 WHERE id IN "
@@ -298,6 +306,22 @@ static void write_touch(struct store *st, struct job *j)
     j->result = STORE_OK;
 }
 
+/* A log row: its failure does not fail the group's conversions. */
+static void write_delivery(struct store *st, struct job *j)
+{
+    const struct delivery *d = &j->d;
+    sqlite3_stmt *s = st->ins_delivery;
+
+    sqlite3_bind_int64(s, 1, d->ts_ms);
+    bind_text(s, 2, d->source);
+    sqlite3_bind_int(s, 3, d->status);
+    bind_text(s, 4, d->result);
+    bind_text(s, 5, d->reason);
+    bind_text(s, 6, d->delivery_id);
+    sqlite3_bind_int64(s, 7, d->conversion_id);
+    j->result = step_done(s) == 0 ? STORE_OK : STORE_ERROR;
+}
+
 /* Runs one group in one transaction. A failed commit fails every job of the group:
  * none of them was acknowledged, so the senders retry. */
 static void write_group(struct store *st, struct job *group, int n)
@@ -306,6 +330,8 @@ static void write_group(struct store *st, struct job *group, int n)
     for (struct job *j = group; ok && j; j = j->next) {
         if (j->type == JOB_CONVERSION)
             write_conversion(st, j);
+        else if (j->type == JOB_DELIVERY)
+            write_delivery(st, j);
         else
             write_touch(st, j);
     }
@@ -352,7 +378,8 @@ static void *writer_main(void *arg)
         write_group(st, group, n);
         for (struct job *j = group; j;) {
             struct job *next = j->next;
-            j->done(j->arg, j->result, j->id);
+            if (j->done)
+                j->done(j->arg, j->result, j->id);
             free(j->data);
             free(j);
             j = next;
@@ -404,6 +431,16 @@ int store_submit_conversion(struct store *st, const struct conversion *c, const 
     j->arg = arg;
     j->result = STORE_ERROR;
     j->id = 0;
+    return submit(st, j);
+}
+
+int store_submit_delivery(struct store *st, const struct delivery *d)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->type = JOB_DELIVERY;
+    j->d = *d;
     return submit(st, j);
 }
 
@@ -573,7 +610,7 @@ void store_close(struct store *st)
         pthread_join(st->writer, NULL);
     }
     sqlite3_stmt *stmts[] = {st->ins_conv,   st->find_conv, st->ins_ref, st->ins_touch,
-                             st->up_visitor, st->ins_vkey,  st->release};
+                             st->up_visitor, st->ins_vkey,  st->release, st->ins_delivery};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     store_work_finalize(st);
