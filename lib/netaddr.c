@@ -92,8 +92,10 @@ int netaddr_normalize_origin(const char *text, char *out, size_t size, char *err
     long port = 0;
     size_t slen;
 
-    if (strcmp(text, "*") == 0) {
-        snprintf(out, size, "*");
+    /* "*" allows any origin; "null" is what a sandboxed iframe (Shopify's custom pixel)
+     * sends. Both are kept as written. */
+    if (strcmp(text, "*") == 0 || strcmp(text, "null") == 0) {
+        snprintf(out, size, "%s", text);
         return 0;
     }
     p = strstr(text, "://");

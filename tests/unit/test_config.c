@@ -123,6 +123,8 @@ static void refusals(char *path, size_t size)
         ok(config_origin_allowed(cfg, "http://localhost:3000"), "a non-default port is kept");
         ok(!config_origin_allowed(cfg, "http://localhost:3001"), "another port is not allowed");
         ok(!config_origin_allowed(cfg, "https://evil.example"), "another host is not allowed");
+        ok(!config_origin_allowed(cfg, "null"),
+           "the opaque origin null is not allowed unless listed");
         ok(config_proxy_trusted(cfg, "10.20.30.40"), "an address inside 10.0.0.0/8 is trusted");
         ok(!config_proxy_trusted(cfg, "11.0.0.1"), "an address outside it is not");
         ok(config_proxy_trusted(cfg, "2001:db8:1::5"), "IPv6 ranges work");
@@ -131,6 +133,16 @@ static void refusals(char *path, size_t size)
            "a bare address is a range of one");
         config_drop(cfg);
     }
+}
+
+static void check_null_origin(void)
+{
+    char err[600];
+    struct config *cfg =
+        load(BASE "collect = { allowed_origins = ( \"null\" ); };\n", err, sizeof err);
+    ok(cfg && config_origin_allowed(cfg, "null"),
+       "\"null\" (Shopify's sandboxed pixel) is allowed when listed (%s)", err);
+    config_drop(cfg);
 }
 
 static void check_store(char *path, size_t size)
@@ -249,6 +261,7 @@ int main(void)
 
     refusals(path, sizeof path);
     check_store(path, sizeof path);
+    check_null_origin();
 
     unsetenv("CREDENTIALS_DIRECTORY");
     cfg = load("admin = { token = \"0123456789abcdef\"; };\n"
