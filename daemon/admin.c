@@ -229,6 +229,7 @@ static double percentile(long long *v, int n, double p)
 struct report_row {
     char source[64], kind[8];
     long long conversions, matched[MATCH_RULES], with[5], states[EV_STATE_COUNT];
+    long long ldu, suppressed; /* opted-out visitors: sent with limited_data_use, not sent */
     json_t *refusals; /* reason -> count of conversions left unmatched for it */
     long long *delays;
     int ndelays;
@@ -251,6 +252,10 @@ static void report_add(struct report_row *rr, const struct event_row *r)
             rr->with[i]++;
     if (r->state == EV_SENT && r->sent_ms > r->received_ms)
         rr->delays[rr->ndelays++] = r->sent_ms - r->received_ms;
+    if (json_is_true(json_object_get(p, "limited_data_use")))
+        rr->ldu++;
+    if (r->state == EV_IGNORED && strcmp(r->last_error, "consent") == 0)
+        rr->suppressed++;
     json_decref(p);
     json_t *info = r->match_info ? json_loads(r->match_info, 0, NULL) : NULL;
     const char *why = json_string_value(json_object_get(info, "refusal"));
@@ -273,9 +278,11 @@ static json_t *report_json(struct report_row *rr)
         json_object_set_new(s, store_state_name((enum event_state)i), json_integer(rr->states[i]));
     json_t *refused = rr->refusals ? rr->refusals : json_object();
     rr->refusals = NULL;
-    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:f,s:f}", "source", rr->source, "kind",
+    json_t *consent = json_pack("{s:I,s:I}", "ldu", (json_int_t)rr->ldu, "suppressed",
+                                (json_int_t)rr->suppressed);
+    return json_pack("{s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:f,s:f}", "source", rr->source, "kind",
                      rr->kind, "conversions", (json_int_t)rr->conversions, "matched", m, "with", w,
-                     "states", s, "refusals", refused, "delay_p50_s", percentile(rr->delays, rr->ndelays, 0.5), "delay_p95_s",
+                     "states", s, "refusals", refused, "consent", consent, "delay_p50_s", percentile(rr->delays, rr->ndelays, 0.5), "delay_p95_s",
                      percentile(rr->delays, rr->ndelays, 0.95));
 }
 

@@ -6,8 +6,10 @@
  * data-endpoint="https://…" on the tag overrides where it reports to. data-source names the
  * ttrelay source of this site's orders: an order event (CompletePayment, Purchase,
  * PlaceAnOrder) with an order_id and no event_id then gets an id derived from the order id,
- * the one ttrelayd gives that order when no touch reaches it. Nothing is sent while
- * window.ttrConsent === false or the browser sends Global Privacy Control. */
+ * the one ttrelayd gives that order when no touch reaches it. Nothing is captured while
+ * window.ttrConsent === false, the browser sends Global Privacy Control, or the site called
+ * ttq.revokeConsent(): only that state is reported ({vid, consent: "denied"}), so that the
+ * server applies its consent policy to this visitor's orders too. */
 (function () {
   'use strict';
   if (window.ttr && window.ttr.vid) return;
@@ -100,9 +102,22 @@
   var api = { vid: vid, lastEventId: '', eventId: newEventId };
   window.ttr = api;
 
+  var pixelConsent = null;   /* false after ttq.revokeConsent(), true after grantConsent() */
+  var reported = '';         /* the consent state last reported to the server */
   function consented() {
-    return window.ttrConsent !== false && navigator.globalPrivacyControl !== true;
+    return window.ttrConsent !== false && navigator.globalPrivacyControl !== true &&
+      pixelConsent !== false;
   }
+
+  /* An opt-out is reported with the vid alone: nothing the visitor did not already give. */
+  function reportConsent() {
+    var state = consented() ? 'granted' : 'denied';
+    var prev = reported;
+    if (state === prev) return;
+    reported = state;
+    if (state === 'denied' || prev === 'denied') post({ vid: vid, consent: state });
+  }
+  api.setConsent = function (granted) { window.ttrConsent = !!granted; reportConsent(); };
 
   /* Identifiers are written to storage only while consent holds, and refreshed on each send. */
   function persist() {
@@ -112,14 +127,20 @@
   }
 
   function send(fields) {
-    if (!consented()) return;
+    if (!consented()) { reportConsent(); return; }
     persist();
+    reported = 'granted';
     var msg = { vid: vid, ttclid: ttclid, ttp: cookieGet('_ttp').slice(0, 159),
-                url: location.href, referrer: document.referrer, ts: Date.now() };
+                url: location.href, referrer: document.referrer, ts: Date.now(),
+                consent: 'granted' };
     Object.keys(fields).forEach(function (k) { msg[k] = fields[k]; });
     Object.keys(msg).forEach(function (k) {
       if (msg[k] === '' || msg[k] === undefined || msg[k] === null) delete msg[k];
     });
+    post(msg);
+  }
+
+  function post(msg) {
     var body = JSON.stringify(msg);
     var url = base + '/collect';
     try {
@@ -256,10 +277,21 @@
     }
   }
 
+  function wrapConsent(granted) {
+    return function (orig) {
+      return function () {
+        try { pixelConsent = granted; reportConsent(); } catch (e) { /* never break the site */ }
+        return orig.apply(this, arguments);
+      };
+    };
+  }
+
   function hookQueue(q) {
     if (!q || (typeof q !== 'object' && typeof q !== 'function')) return;
     hook(q, 'track', wrapTrack);
     hook(q, 'identify', wrapIdentify);
+    hook(q, 'revokeConsent', wrapConsent(false));
+    hook(q, 'grantConsent', wrapConsent(true));
   }
 
   function ensure() {
@@ -309,4 +341,5 @@
   }, true);
 
   if (consented()) persist();
+  else reportConsent();
 })();

@@ -674,6 +674,21 @@ static void report_refusals(struct table *r, const json_t *row)
               c[5], c[6], c[7], c[8]);
 }
 
+/* Conversions of opted-out visitors: sent with limited_data_use, and suppressed. */
+static void report_consent(struct table *t, const json_t *row)
+{
+    const json_t *cs = json_object_get(row, "consent");
+    double n = ctl_jnum(row, "conversions"), ldu = ctl_jnum(cs, "ldu");
+    double sup = ctl_jnum(cs, "suppressed");
+    char c[4][16];
+
+    fmt_ll(c[0], sizeof c[0], (long long)ldu);
+    fmt_pct(c[1], sizeof c[1], ldu, n);
+    fmt_ll(c[2], sizeof c[2], (long long)sup);
+    fmt_pct(c[3], sizeof c[3], sup, n);
+    table_row(t, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[0], c[1], c[2], c[3]);
+}
+
 static void report_row(struct table *m, struct table *d, const json_t *row)
 {
     char c[9][16], s[3][24], p[2][24];
@@ -724,10 +739,14 @@ static int cmd_report(const struct ctl *ctl)
     struct table r = {.ncols = 11, .align = "llrrrrrrrrr"};
     table_row(&r, "SOURCE", "KIND", "REFUSED", "AMBIGUOUS", "SHARED_IP_UA", "OWNED", "GUESSABLE",
               "CONSUMED", "TOO_FAR", "VALUE", "TAKEN");
+    struct table cs = {.ncols = 6, .align = "llrrrr"};
+    table_row(&cs, "SOURCE", "KIND", "LIMITED_DATA_USE", "LDU_SHARE", "SUPPRESSED",
+              "SUPPRESSED_SHARE");
     json_array_foreach(json_object_get(j, "rows"), i, row)
     {
         report_row(&m, &d, row);
         report_refusals(&r, row);
+        report_consent(&cs, row);
     }
     printf("conversions in the last %s\n\n",
            fmt_duration(span, sizeof span, ctl_jnum(j, "since_s")));
@@ -740,10 +759,13 @@ static int cmd_report(const struct ctl *ctl)
         table_print(&d);
         printf("\nrefused matches (unmatched although candidate touches existed):\n");
         table_print(&r);
+        printf("\nopted-out visitors (consent policy):\n");
+        table_print(&cs);
     }
     table_free(&m);
     table_free(&d);
     table_free(&r);
+    table_free(&cs);
     json_decref(j);
     return EXIT_OK;
 }

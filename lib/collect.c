@@ -227,6 +227,27 @@ static int collect_value(json_t *root, struct touch *out, char *why, size_t whyl
     return 0;
 }
 
+/* consent: "granted" or "denied" (ttr.js reports GPC, window.ttrConsent and the pixel's
+ * revokeConsent/grantConsent); absent leaves the visitor's last known state. */
+static int collect_consent(json_t *root, struct touch *out, char *why, size_t whylen)
+{
+    const char *c;
+
+    if (collect_string(root, "consent", &c, why, whylen))
+        return -1;
+    if (!c)
+        return 0;
+    if (!strcmp(c, "granted"))
+        out->consent = 1;
+    else if (!strcmp(c, "denied"))
+        out->consent = -1;
+    else {
+        collect_why(why, whylen, "must be \"granted\" or \"denied\"", "consent");
+        return -1;
+    }
+    return 0;
+}
+
 /* The client's ts is checked for type and then ignored: the caller stamps the server's
  * receive time, since a browser clock can be anything and TikTok rejects odd times. */
 int collect_parse(const char *body, size_t len, const char *country, const char *fallback_country,
@@ -267,7 +288,7 @@ int collect_parse(const char *body, size_t len, const char *country, const char 
         collect_context(root, "url", out->url, sizeof out->url, why, whylen) ||
         collect_context(root, "referrer", out->referrer, sizeof out->referrer, why, whylen) ||
         collect_contact(root, country, fallback_country, out, why, whylen) ||
-        collect_value(root, out, why, whylen))
+        collect_value(root, out, why, whylen) || collect_consent(root, out, why, whylen))
         goto out;
     normalize_scrub_url(out->url);
     normalize_scrub_url(out->referrer);

@@ -92,6 +92,9 @@ static const char *const loader_keys[] = {
     "sources.[].kind",
     "sources.[].pixel",
     "sources.[].send_tests",
+    "sources.[].renewals",
+    "sources.[].consent",
+    "consent",
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -407,6 +410,65 @@ static int load_pixels(const config_t *lc, struct config *cfg, const char *file,
     return 0;
 }
 
+static const char *const consent_names[] = {"default", "ldu", "suppress", "ignore"};
+
+const char *config_consent_name(enum consent_policy p)
+{
+    return (p >= CONSENT_DEFAULT && p <= CONSENT_IGNORE) ? consent_names[p] : "?";
+}
+
+static int consent_parse(const char *name, enum consent_policy *out)
+{
+    for (int i = CONSENT_LDU; i <= CONSENT_IGNORE; i++)
+        if (strcmp(name, consent_names[i]) == 0) {
+            *out = (enum consent_policy)i;
+            return 0;
+        }
+    return -1;
+}
+
+enum consent_policy config_consent_policy(const struct config *cfg, const struct source_cfg *src)
+{
+    return src && src->consent != CONSENT_DEFAULT ? src->consent : cfg->consent;
+}
+
+/* Optional `consent` and `renewals` of one source. */
+static int load_source_policies(config_setting_t *s, struct source_cfg *src, const char *file,
+                                char *err, size_t errlen)
+{
+    const char *v = NULL;
+    config_setting_t *set;
+
+    if ((set = config_setting_lookup(s, "consent")) != NULL) {
+        if (config_setting_type(set) != CONFIG_TYPE_STRING ||
+            consent_parse(config_setting_get_string(set), &src->consent) < 0) {
+            set_err(err, errlen, file, setting_line(set),
+                    "source %s: consent must be \"ldu\", \"suppress\" or \"ignore\"", src->id);
+            return -1;
+        }
+    }
+    if ((set = config_setting_lookup(s, "renewals")) == NULL)
+        return 0;
+    if (config_setting_type(set) == CONFIG_TYPE_STRING)
+        v = config_setting_get_string(set);
+    if (!v || !v[0] || !valid_id(v) || strlen(v) >= sizeof src->renewal_event) {
+        set_err(err, errlen, file, setting_line(set),
+                "source %s: renewals must be \"ignore\", \"send\" or a TikTok event name "
+                "(e.g. \"Subscribe\")",
+                src->id);
+        return -1;
+    }
+    if (strcmp(v, "ignore") == 0)
+        src->renewals = RENEWALS_IGNORE;
+    else if (strcmp(v, "send") == 0)
+        src->renewals = RENEWALS_SEND;
+    else {
+        src->renewals = RENEWALS_EVENT;
+        STR_SET(src->renewal_event, v);
+    }
+    return 0;
+}
+
 static int load_source(config_setting_t *s, int i, struct config *cfg, const char *file, char *err,
                        size_t errlen)
 {
@@ -452,6 +514,8 @@ static int load_source(config_setting_t *s, int i, struct config *cfg, const cha
     }
     if (config_setting_lookup_bool(s, "send_tests", &b) == CONFIG_TRUE)
         src->send_tests = b;
+    if (load_source_policies(s, src, file, err, errlen) < 0)
+        return -1;
     /* A test order sent without a test_event_code would count as a real conversion. */
     if (src->send_tests && !config_find_pixel(cfg, src->pixel)->test_event_code[0]) {
         set_err(err, errlen, file, line,
@@ -526,6 +590,15 @@ static int load_misc(const config_t *lc, struct config *cfg, const char *file, c
             set_err(err, errlen, file, 0, "events.%s must not be empty", conversion_kind_name(k));
             return -1;
         }
+    config_setting_t *cs = config_lookup(lc, "consent");
+    if (cs && (config_setting_type(cs) != CONFIG_TYPE_STRING ||
+               consent_parse(config_setting_get_string(cs), &cfg->consent) < 0)) {
+        set_err(err, errlen, file, setting_line(cs),
+                "consent must be \"ldu\", \"suppress\" or \"ignore\"");
+        return -1;
+    }
+    if (!cs)
+        cfg->consent = CONSENT_LDU;
     if (cfg->collect_phone_country[0] && !phone_region_known(cfg->collect_phone_country)) {
         set_err(err, errlen, file, setting_line(config_lookup(lc, "collect.phone_country")),
                 "collect.phone_country must be a two-letter country code such as \"GB\"");

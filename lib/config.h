@@ -17,6 +17,11 @@ struct pixel_cfg {
     double rate_per_s; /* token bucket refill: requests per second */
 };
 
+/* What a subscription renewal becomes (source `renewals`). */
+enum renewal_policy { RENEWALS_IGNORE, RENEWALS_SEND, RENEWALS_EVENT };
+/* What a conversion linked to an opted-out visitor becomes (`consent`, per source). */
+enum consent_policy { CONSENT_DEFAULT, CONSENT_LDU, CONSENT_SUPPRESS, CONSENT_IGNORE };
+
 struct source_cfg {
     char id[64];
     char type[16];
@@ -25,6 +30,9 @@ struct source_cfg {
     enum conversion_kind kind; /* default kind (generic; others fixed by type) */
     char pixel[64];            /* resolved: the source's pixel or the default */
     int send_tests;            /* test orders go to the pixel's test_event_code */
+    enum renewal_policy renewals;
+    char renewal_event[64];     /* RENEWALS_EVENT: the event name renewals are sent as */
+    enum consent_policy consent; /* CONSENT_DEFAULT: the global `consent` */
 };
 
 struct config {
@@ -52,6 +60,7 @@ struct config {
     double rate_per_s; /* default per-pixel rate limit, requests per second */
 
     char event_names[KIND_COUNT][64];
+    enum consent_policy consent; /* global default: ldu, suppress or ignore (never DEFAULT) */
 
     long hold_s;
     long window_s;
@@ -95,5 +104,8 @@ const struct source_cfg *config_find_source(const struct config *cfg, const char
 const struct pixel_cfg *config_find_pixel(const struct config *cfg, const char *code);
 int config_origin_allowed(const struct config *cfg, const char *origin);
 int config_proxy_trusted(const struct config *cfg, const char *ip);
+/* The consent policy that applies to source (NULL: the global one); never CONSENT_DEFAULT. */
+enum consent_policy config_consent_policy(const struct config *cfg, const struct source_cfg *src);
+const char *config_consent_name(enum consent_policy p);
 
 #endif

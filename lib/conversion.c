@@ -158,7 +158,9 @@ char *conversion_to_json(const struct conversion *c)
         goto out;
     if (json_object_set_new(root, "event_time", json_integer(c->event_time)) != 0 ||
         json_object_set_new(root, "guessable_refs", json_integer(c->guessable_refs)) != 0 ||
-        json_object_set_new(root, "test", json_boolean(c->test)) != 0)
+        json_object_set_new(root, "test", json_boolean(c->test)) != 0 ||
+        json_object_set_new(root, "renewal", json_boolean(c->renewal)) != 0 ||
+        json_object_set_new(root, "opted_out", json_boolean(c->opted_out)) != 0)
         goto out;
     text = json_dumps(root, CONV_JSON_FLAGS | JSON_SORT_KEYS);
 out:
@@ -193,6 +195,20 @@ static int conversion_read_contents(json_t *contents, struct conversion *c)
         return -1;
     c->contents_json = json_dumps(contents, CONV_JSON_FLAGS);
     return c->contents_json ? 0 : -1;
+}
+
+/* A boolean (or 0/1) flag; absent is 0. */
+static int conversion_read_flag(json_t *v, int *out)
+{
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_boolean(v))
+        *out = json_is_true(v);
+    else if (json_is_integer(v))
+        *out = json_integer_value(v) != 0;
+    else
+        return -1;
+    return 0;
 }
 
 /* c is overwritten without being freed first (it may be uninitialised); on success it owns
@@ -239,15 +255,10 @@ int conversion_from_json(const char *text, struct conversion *c)
             goto out;
         c->event_time = json_integer_value(v);
     }
-    v = json_object_get(root, "test");
-    if (v && !json_is_null(v)) {
-        if (json_is_boolean(v))
-            c->test = json_is_true(v);
-        else if (json_is_integer(v))
-            c->test = json_integer_value(v) != 0;
-        else
-            goto out;
-    }
+    if (conversion_read_flag(json_object_get(root, "test"), &c->test) != 0 ||
+        conversion_read_flag(json_object_get(root, "renewal"), &c->renewal) != 0 ||
+        conversion_read_flag(json_object_get(root, "opted_out"), &c->opted_out) != 0)
+        goto out;
     if (conversion_read_contents(json_object_get(root, "contents"), c) != 0)
         goto out;
     rc = 0;

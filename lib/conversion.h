@@ -35,6 +35,8 @@ struct conversion {
     char referrer[1024];
     long long event_time; /* unix seconds */
     int test;             /* a test order/booking (Shopify test, Stripe livemode=false, …) */
+    int renewal;          /* a subscription renewal, detected from the sender's own fields */
+    int opted_out;        /* the webhook itself says the buyer opted out (generic `consent`) */
 };
 
 struct touch {
@@ -53,6 +55,7 @@ struct touch {
     char value[40];
     char currency[4];
     long long ts; /* unix seconds (server receive time) */
+    int consent;  /* the visitor's consent as ttr.js reported it: 0 unknown, 1 granted, -1 denied */
 };
 
 const char *conversion_kind_name(enum conversion_kind kind);

@@ -84,17 +84,80 @@ static struct config *current_config(struct forwarder *fw)
     return cfg;
 }
 
-/* Builds the event of one matched conversion and makes it ready, inside the pass's
- * transaction. A conversion whose event cannot be built is listed in dead[] (it would
- * fail the same way on every pass); one that cannot be promoted waits behind the others. */
-static void promote_one(struct forwarder *fw, const struct conversion *c, long long id,
-                        const struct match_result *m, long long now, long long *dead,
-                        int *ndead)
-{
-    char *payload = tiktok_event_json(c, m), *info = match_explain_json(m);
+struct promotion {
+    struct event_row *rows;
+    int nrows;
+    struct conversion *convs;
+    long long *ids;
+    struct match_result *results;
+    int n;
+    long long *dead;
+    int ndead;
+    long long *suppressed; /* opted-out visitors under consent "suppress" */
+    int nsuppressed;
+    long long *renewals; /* renewals whose source now says "ignore" */
+    int nrenewals;
+};
 
-    if (!payload) {
-        dead[(*ndead)++] = id;
+/* The visitor of the touch the match chose, or "". */
+static const char *chosen_vid(const struct match_result *m)
+{
+    for (int i = 0; i < m->ncand; i++)
+        if (m->cand[i].outcome == CAND_CHOSEN)
+            return m->cand[i].vid;
+    return "";
+}
+
+/* The consent policy for a conversion linked to an opted-out visitor by any key: its own
+ * vid, the chosen touch's visitor, visitors seen with its email or phone, or the webhook's
+ * own signal. The policy holds whether or not the touch's event_id is reused. Returns the
+ * policy that applies (CONSENT_IGNORE when nobody opted out), or -1 on a store error. */
+static int consent_apply(struct forwarder *fw, const struct config *cfg,
+                         const struct conversion *c, const struct match_result *m)
+{
+    enum consent_policy policy = config_consent_policy(cfg, config_find_source(cfg, c->source_id));
+    int denied = c->opted_out;
+
+    if (!denied)
+        denied = store_consent_denied(fw->st, c->vid, chosen_vid(m), c->email_hash, c->phone_hash);
+    if (denied < 0)
+        return -1;
+    if (!denied)
+        return CONSENT_IGNORE;
+    metrics_consent(policy == CONSENT_LDU        ? "ldu"
+                    : policy == CONSENT_SUPPRESS ? "suppressed"
+                                                 : "ignored");
+    return (int)policy;
+}
+
+/* Builds the event of one matched conversion and makes it ready, inside the pass's
+ * transaction. A conversion whose event cannot be built is listed in p->dead (it would
+ * fail the same way on every pass), a suppressed one in p->suppressed; one that cannot be
+ * promoted waits behind the others. */
+static void promote_one(struct forwarder *fw, const struct config *cfg, struct promotion *p, int i,
+                        long long now)
+{
+    const struct conversion *c = &p->convs[i];
+    const struct match_result *m = &p->results[i];
+    long long id = p->ids[i];
+    char *payload = NULL, *info = NULL;
+    int consent = consent_apply(fw, cfg, c, m);
+
+    if (consent == CONSENT_SUPPRESS) {
+        p->suppressed[p->nsuppressed++] = id;
+        log_info("conversion of an opted-out visitor not sent (consent = suppress)",
+                 "id=%lld source=%s", id, c->source_id);
+        return;
+    }
+    if (consent >= 0) {
+        payload = tiktok_event_json_consent(c, m, consent == CONSENT_LDU);
+        info = match_explain_json(m);
+    }
+    if (consent < 0) {
+        store_hold(fw->st, id, now + PROMOTE_RETRY_MS);
+        log_warn("consent lookup failed, conversion retried later", "id=%lld", id);
+    } else if (!payload) {
+        p->dead[p->ndead++] = id;
         log_warn("the TikTok event cannot be built; conversion is dead (replayable)",
                  "id=%lld source=%s", id, c->source_id);
     } else if (store_promote(fw->st, id, m->event_name, m->event_id, m->matched_by, m->touch_id,
@@ -114,16 +177,48 @@ static void promote_one(struct forwarder *fw, const struct conversion *c, long l
     free(info);
 }
 
-struct promotion {
-    struct event_row *rows;
-    int nrows;
-    struct conversion *convs;
-    long long *ids;
-    struct match_result *results;
-    int n;
-    long long *dead;
-    int ndead;
-};
+/* A renewal is no browser conversion: it takes no touch (none was made for it) and goes out
+ * under the source's renewal event with the deterministic event_id. 0 when it is to be
+ * sent, 1 when the source now ignores renewals (a reload since it was accepted). */
+static int renewal_result(const struct config *cfg, const struct conversion *c,
+                          struct match_result *m)
+{
+    const struct source_cfg *src = config_find_source(cfg, c->source_id);
+
+    memset(m, 0, sizeof *m);
+    if (src && src->renewals == RENEWALS_IGNORE)
+        return 1;
+    STR_SET(m->event_name, src && src->renewals == RENEWALS_EVENT ? src->renewal_event
+                                                                 : cfg->event_names[c->kind]);
+    match_default_event_id(c, m->event_id, sizeof m->event_id);
+    STR_SET(m->matched_by, "none");
+    return 0;
+}
+
+/* Moves renewals behind the conversions to match (match_pass sees only those) and fills
+ * their results. Returns how many are left to match. */
+static int promotion_split_renewals(const struct config *cfg, struct promotion *p)
+{
+    int nmatch = p->n;
+
+    for (int i = 0; i < nmatch;) {
+        if (!p->convs[i].renewal) {
+            i++;
+            continue;
+        }
+        nmatch--;
+        struct conversion tc = p->convs[i];
+        long long tid = p->ids[i];
+        p->convs[i] = p->convs[nmatch];
+        p->ids[i] = p->ids[nmatch];
+        p->convs[nmatch] = tc;
+        p->ids[nmatch] = tid;
+    }
+    for (int i = nmatch; i < p->n; i++)
+        if (renewal_result(cfg, &p->convs[i], &p->results[i]))
+            p->renewals[p->nrenewals++] = p->ids[i];
+    return nmatch;
+}
 
 static void promotion_free(struct promotion *p)
 {
@@ -133,6 +228,8 @@ static void promotion_free(struct promotion *p)
     free(p->ids);
     free(p->results);
     free(p->dead);
+    free(p->suppressed);
+    free(p->renewals);
     store_row_free(p->rows, p->nrows);
 }
 
@@ -142,7 +239,7 @@ static void promotion_free(struct promotion *p)
 static int promote_held(struct forwarder *fw, const struct config *cfg, long long now)
 {
     struct promotion p = {0};
-    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &p.rows), unreadable = 0;
+    int n = store_held_due(fw->st, now, PROMOTE_LIMIT, &p.rows), unreadable = 0, nmatch;
 
     if (n <= 0) {
         store_row_free(p.rows, 0);
@@ -153,7 +250,9 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
     p.ids = calloc((size_t)n, sizeof *p.ids);
     p.results = calloc((size_t)n, sizeof *p.results);
     p.dead = calloc((size_t)n, sizeof *p.dead);
-    if (!p.convs || !p.ids || !p.results || !p.dead)
+    p.suppressed = calloc((size_t)n, sizeof *p.suppressed);
+    p.renewals = calloc((size_t)n, sizeof *p.renewals);
+    if (!p.convs || !p.ids || !p.results || !p.dead || !p.suppressed || !p.renewals)
         goto out;
     for (int i = 0; i < n; i++) {
         if (conversion_from_json(p.rows[i].data, &p.convs[p.n]) < 0) {
@@ -167,7 +266,8 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
     if (unreadable)
         store_mark_dead(fw->st, p.dead, unreadable, "stored conversion is unreadable");
     p.ndead = 0;
-    if (match_pass(fw->st, cfg, p.convs, p.ids, p.n, now / 1000, p.results) < 0) {
+    nmatch = promotion_split_renewals(cfg, &p);
+    if (match_pass(fw->st, cfg, p.convs, p.ids, nmatch, now / 1000, p.results) < 0) {
         log_warn("matching failed (store error), retried on the next pass", "count=%d", p.n);
         goto out;
     }
@@ -175,14 +275,20 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
         if (store_promote_begin(fw->st) < 0)
             break;
         for (int i = start; i < p.n && i < start + PROMOTE_CHUNK; i++)
-            promote_one(fw, &p.convs[i], p.ids[i], &p.results[i], now, p.dead, &p.ndead);
+            if (!(p.convs[i].renewal && p.results[i].event_name[0] == '\0'))
+                promote_one(fw, cfg, &p, i, now);
         store_promote_commit(fw->st);
     }
     /* After the commit: the work connection cannot write while the match one holds it. */
     if (p.ndead)
         store_mark_dead(fw->st, p.dead, p.ndead,
                         "the TikTok event cannot be built from this conversion");
-    log_info("holds ended, conversions matched", "count=%d", p.n - p.ndead);
+    if (p.nsuppressed)
+        store_mark_ignored(fw->st, p.suppressed, p.nsuppressed, "consent");
+    if (p.nrenewals)
+        store_mark_ignored(fw->st, p.renewals, p.nrenewals, "renewal");
+    log_info("holds ended, conversions matched", "count=%d",
+             p.n - p.ndead - p.nsuppressed - p.nrenewals);
 out:
     promotion_free(&p);
     return n;

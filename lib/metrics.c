@@ -83,6 +83,11 @@ static struct met_counter_family met_refusals =
                 "Conversions sent unmatched although candidate touches existed, by the reason "
                 "(ambiguous, owned, consumed, guessable, shared_ip_ua, too_far, value, taken).",
                 "reason");
+static struct met_counter_family met_consent =
+    MET_COUNTER("ttrelay_consent_events_total",
+                "Conversions of opted-out visitors, by what the consent policy did "
+                "(ldu: sent with limited_data_use, suppressed: not sent, ignored: sent as is).",
+                "outcome");
 static struct met_counter_family met_tiktok = MET_COUNTER(
     "ttrelay_tiktok_responses_total", "Responses from the TikTok Events API, by code.", "code");
 static struct met_counter_family met_sent =
@@ -107,7 +112,7 @@ static struct met_hist_family met_group = {
 };
 
 static struct met_counter_family *const met_counters[] = {
-    &met_webhooks, &met_collect, &met_conversions, &met_refusals, &met_tiktok, &met_sent, &met_dead};
+    &met_webhooks, &met_collect, &met_conversions, &met_refusals, &met_consent, &met_tiktok, &met_sent, &met_dead};
 
 static void met_copy(char *dst, const char *src)
 {
@@ -217,6 +222,11 @@ void metrics_conversion(const char *kind, const char *matched_by)
 void metrics_match_refusal(const char *reason)
 {
     met_count(&met_refusals, reason, NULL, 1);
+}
+
+void metrics_consent(const char *outcome)
+{
+    met_count(&met_consent, outcome, NULL, 1);
 }
 
 void metrics_tiktok_response(const char *code)

@@ -12,6 +12,9 @@ void metrics_collect(const char *result);
 void metrics_conversion(const char *kind, const char *matched_by);
 /* A conversion left unmatched although candidates existed, by the reason. */
 void metrics_match_refusal(const char *reason);
+/* ttrelay_consent_events_total{outcome}: a conversion of an opted-out visitor;
+ * outcome: ldu|suppressed|ignored */
+void metrics_consent(const char *outcome);
 /* ttrelay_tiktok_responses_total{code}: TikTok's code, or "http_<status>", or "error" */
 void metrics_tiktok_response(const char *code);
 /* ttrelay_events_sent_total / ttrelay_events_dead_total{pixel} */

@@ -120,6 +120,11 @@ int store_ip_ua_visitors(struct store *st, const char *ip, const char *user_agen
                          long long since);
 /* 1 when the visitor was seen with key ("e:<email hash>", "p:<phone hash>"), 0 not, -1. */
 int store_visitor_has_key(struct store *st, const char *vid, const char *key);
+/* 1 when a visitor who last reported consent "denied" is linked to a conversion: one of the
+ * two vids (the webhook's, the chosen touch's), or a visitor seen with the email or phone
+ * hash. Empty arguments link nothing. 0 when none, -1 on error. */
+int store_consent_denied(struct store *st, const char *vid1, const char *vid2,
+                         const char *email_hash, const char *phone_hash);
 /* One touch by id. Returns 1 found, 0 none, -1 error. */
 int store_get_touch(struct store *st, long long id, struct touch_row *out);
 /* The visitor's latest enrichment values (ttclid, ttp, ip, ua, url, referrer) in a touch

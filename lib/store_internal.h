@@ -51,6 +51,7 @@ struct store {
     /* On the match connection, prepared once. */
     sqlite3_stmt *find_touch[6]; /* per enum match_key */
     sqlite3_stmt *find_visitor, *consume, *promote, *count_ip_ua, *has_key, *get_touch, *hold;
+    sqlite3_stmt *consent_q;
     int in_match_tx;
     long long checkpoint_ms;
     int wal_big; /* set by the writer's WAL hook (atomic) */

@@ -291,6 +291,36 @@ int store_visitor_has_key(struct store *st, const char *vid, const char *key)
     return n < 0 ? -1 : n > 0;
 }
 
+int store_consent_denied(struct store *st, const char *vid1, const char *vid2,
+                         const char *email_hash, const char *phone_hash)
+{
+    const char *v[4] = {vid1, vid2, email_hash, phone_hash};
+    sqlite3_stmt *s;
+    int found = -1, rc;
+
+    pthread_mutex_lock(&st->match_lock);
+    if (!st->consent_q &&
+        sqlite3_prepare_v3(st->match,
+                           "SELECT count(*) FROM visitors WHERE consent<0 AND (vid IN (?1,?2) OR "
+                           "vid IN (SELECT vid FROM visitor_keys WHERE key IN ('e:'||?3,'p:'||?4)))",
+                           -1, SQLITE_PREPARE_PERSISTENT, &st->consent_q, NULL) != SQLITE_OK) {
+        log_error("store prepare failed", "error=\"%s\"", sqlite3_errmsg(st->match));
+        goto out;
+    }
+    s = st->consent_q;
+    /* An empty value names no visitor: '' is no vid, and 'e:' alone is no key. */
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_text(s, i + 1, v[i] && v[i][0] ? v[i] : "\x01", -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        found = sqlite3_column_int64(s, 0) > 0;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+out:
+    pthread_mutex_unlock(&st->match_lock);
+    return found;
+}
+
 int store_get_touch(struct store *st, long long id, struct touch_row *out)
 {
     int found = -1, rc;
@@ -788,6 +818,7 @@ void store_work_finalize(struct store *st)
         st->find_touch[i] = NULL;
     }
     sqlite3_finalize(st->find_visitor);
+    sqlite3_finalize(st->consent_q);
     sqlite3_finalize(st->consume);
     sqlite3_finalize(st->promote);
     sqlite3_finalize(st->count_ip_ua);
@@ -795,5 +826,6 @@ void store_work_finalize(struct store *st)
     sqlite3_finalize(st->get_touch);
     sqlite3_finalize(st->hold);
     st->find_visitor = st->consume = st->promote = NULL;
+    st->consent_q = NULL;
     st->count_ip_ua = st->has_key = st->get_touch = st->hold = NULL;
 }

@@ -16,7 +16,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define GROUP_MAX 512
 
 static const char *state_names[EV_STATE_COUNT] = {"held", "ready",   "sent",   "retry",
@@ -85,6 +85,10 @@ static const char *schema_v3 =
     " reason TEXT NOT NULL, delivery_id TEXT NOT NULL, conversion_id INTEGER);"
     "CREATE INDEX deliveries_ts ON deliveries(ts_ms);";
 
+/* v4: each visitor's latest consent state as ttr.js reported it (0 unknown, 1 granted,
+ * -1 denied).  */
+static const char *schema_v4 = "ALTER TABLE visitors ADD COLUMN consent INTEGER NOT NULL DEFAULT 0;";
+
 static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
@@ -139,7 +143,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
         goto fail;
     /* One step per version, in order; each new version appends its own step. */
     if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0) ||
-        (version < 3 && exec(db, schema_v3) < 0)) {
+        (version < 3 && exec(db, schema_v3) < 0) ||
+        (version < 4 && exec(db, schema_v4) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }
@@ -182,8 +187,9 @@ static int prepare_writer(struct store *st)
                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
                    prepare(
                        db, &st->up_visitor,
-                       "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen) "
-                       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(vid) DO UPDATE SET "
+                       "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen,"
+                       "consent) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT(vid) DO UPDATE SET "
+                       "consent=CASE WHEN ?9<>0 THEN ?9 ELSE consent END,"
                        "ttclid=CASE WHEN ?2<>'' THEN ?2 ELSE ttclid END,"
                        "ttp=CASE WHEN ?3<>'' THEN ?3 ELSE ttp END,"
                        "ip=CASE WHEN ?4<>'' THEN ?4 ELSE ip END,"
@@ -294,6 +300,7 @@ static void write_touch(struct store *st, struct job *j)
     for (int i = 0; i < 7; i++)
         bind_text(st->up_visitor, i + 1, u[i]);
     sqlite3_bind_int64(st->up_visitor, 8, t->ts);
+    sqlite3_bind_int(st->up_visitor, 9, t->consent);
     if (step_done(st->up_visitor) < 0 || write_vkey(st, 'e', t->email_hash, t->vid, t->ts) < 0 ||
         write_vkey(st, 'p', t->phone_hash, t->vid, t->ts) < 0)
         return;

@@ -175,6 +175,12 @@ fail:
  * event_id (nothing TikTok could deduplicate) or on allocation failure. */
 char *tiktok_event_json(const struct conversion *c, const struct match_result *m)
 {
+    return tiktok_event_json_consent(c, m, 0);
+}
+
+char *tiktok_event_json_consent(const struct conversion *c, const struct match_result *m,
+                                int limited_data_use)
+{
     json_t *ev = NULL, *page = NULL;
     char *text = NULL;
 
@@ -203,6 +209,9 @@ char *tiktok_event_json(const struct conversion *c, const struct match_result *m
         goto out;
     }
     page = NULL;
+    /* Only when set: TikTok's default is false, and an absent field stays absent. */
+    if (limited_data_use && json_object_set_new(ev, "limited_data_use", json_true()) != 0)
+        goto out;
     text = json_dumps(ev, TT_JSON_FLAGS);
 out:
     json_decref(page);

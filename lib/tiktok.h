@@ -8,6 +8,10 @@ struct match_result;
 
 /* The data[] element for one conversion, as JSON text (new; free it). */
 char *tiktok_event_json(const struct conversion *c, const struct match_result *m);
+/* The same, with limited_data_use: true when limited_data_use is set (an opted-out
+ * visitor under the consent policy "ldu"). */
+char *tiktok_event_json_consent(const struct conversion *c, const struct match_result *m,
+                                int limited_data_use);
 /* The request body for a batch of data[] element texts (new; free it). test_event_code may
  * be NULL or "". */
 char *tiktok_batch_body(const char *pixel, const char *test_event_code, const char *const *events,

@@ -230,6 +230,13 @@ static enum source_result calendly_check_event(json_t *root, json_t *payload, ch
         source_util_why(why, whylen, "invitee is canceled");
         return SOURCE_IGNORED;
     }
+    /* A reschedule creates a new invitee whose old_invitee names the one it replaces: the
+     * same booking, already counted at its first invitee (like Cal.com's
+     * BOOKING_RESCHEDULED). */
+    if (source_util_str(payload, "old_invitee")) {
+        source_util_why(why, whylen, "reschedule of an earlier booking");
+        return SOURCE_IGNORED;
+    }
     return SOURCE_OK;
 }
 

@@ -468,34 +468,51 @@ static int generic_map_time(struct generic_body *b, const struct webhook_request
     return 0;
 }
 
-/* test: JSON boolean, 0/1, or the strings "true"/"false"/"1"/"0" that forms carry. */
-static int generic_map_test(struct generic_body *b, struct conversion *out)
+/* A flag (test, renewal, consent): JSON boolean, 0/1, or the strings "true"/"false"/"1"/"0"
+ * that forms carry. Absent leaves *flag as it is. */
+static int generic_map_flag(struct generic_body *b, const char *key, int *flag)
 {
-    json_t *v = json_object_get(b->root, "test");
+    json_t *v = json_object_get(b->root, key);
     char text[8];
     int rc;
 
     if (json_is_boolean(v)) {
-        out->test = json_is_true(v);
+        *flag = json_is_true(v);
         return 0;
     }
     if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1)) {
-        out->test = (int)json_integer_value(v);
+        *flag = (int)json_integer_value(v);
         return 0;
     }
     if (!json_is_integer(v)) {
-        rc = generic_text(b, "test", 0, text, sizeof text);
+        rc = generic_text(b, key, 0, text, sizeof text);
         if (rc == 0)
             return 0;
         if (rc > 0 && (strcasecmp(text, "true") == 0 || strcmp(text, "1") == 0)) {
-            out->test = 1;
+            *flag = 1;
             return 0;
         }
-        if (rc > 0 && (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0))
+        if (rc > 0 && (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0)) {
+            *flag = 0;
             return 0;
+        }
     }
-    source_util_why(b->why, b->whylen, "test must be true or false");
+    source_util_why(b->why, b->whylen, "%s must be true or false", key);
     return -1;
+}
+
+/* test and renewal flags, and the sender's own consent signal (consent: false, e.g. an
+ * unticked marketing checkbox, is an opt-out). */
+static int generic_map_flags(struct generic_body *b, struct conversion *out)
+{
+    int consent = 1;
+
+    if (generic_map_flag(b, "test", &out->test) != 0 ||
+        generic_map_flag(b, "renewal", &out->renewal) != 0 ||
+        generic_map_flag(b, "consent", &consent) != 0)
+        return -1;
+    out->opted_out = !consent;
+    return 0;
 }
 
 static json_t *generic_load(const struct webhook_request *req, enum generic_media media, char *why,
@@ -526,7 +543,7 @@ static enum source_result generic_parse(const struct source_cfg *src,
     if (generic_map_ids(&b, src, req, out) != 0 || generic_map_contact(&b, out) != 0 ||
         generic_map_value(&b, out) != 0 || generic_map_contents(&b, out) != 0 ||
         generic_map_browser(&b, out) != 0 || generic_map_time(&b, req, out) != 0 ||
-        generic_map_test(&b, out) != 0)
+        generic_map_flags(&b, out) != 0)
         goto out;
     rc = SOURCE_OK;
 out:

@@ -158,6 +158,20 @@ static enum source_result shopify_check_state(const struct source_cfg *src, cons
     return SOURCE_OK;
 }
 
+/* A subscription app's recurring order (UNCONFIRMED markers, README "Renewals"): Shopify's
+ * own subscription billing attempts create orders with source_name "subscription_contract";
+ * Recharge tags its recurring orders "Subscription Recurring Order". The first order of a
+ * subscription is a checkout like any other (source_name "web"). */
+static int shopify_is_renewal(const json_t *order)
+{
+    const char *source = source_util_str(order, "source_name");
+    const char *tags = source_util_str(order, "tags");
+
+    if (source && !strcmp(source, "subscription_contract"))
+        return 1;
+    return tags && strstr(tags, "Subscription Recurring Order") != NULL;
+}
+
 static int topic_is_order(const char *topic)
 {
     return topic && (!strcmp(topic, "orders/create") || !strcmp(topic, "orders/paid") ||
@@ -213,6 +227,7 @@ static enum source_result shopify_parse(const struct source_cfg *src,
     if (rc != SOURCE_OK)
         goto out;
     out->kind = KIND_ORDER;
+    out->renewal = shopify_is_renewal(order);
     STR_SET(out->order_id, out->object_id);
     STR_SET(out->delivery_id, shopify_header(req, "X-Shopify-Webhook-Id"));
     source_util_map_total(order, "total_price", out);

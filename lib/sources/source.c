@@ -129,6 +129,13 @@ enum source_result source_handle(const struct source_cfg *src, const struct webh
         rc = ops->parse(src, req, out, why, whylen);
     if (rc == SOURCE_OK)
         rc = source_check_text(out, why, whylen);
+    /* Renewals are detected by each parser from its sender's own fields; the policy is
+     * applied here, once for all. */
+    if (rc == SOURCE_OK && out->renewal && src->renewals == RENEWALS_IGNORE) {
+        if (why && whylen)
+            str_copy(why, whylen, "renewal");
+        rc = SOURCE_IGNORED;
+    }
     if (rc != SOURCE_OK)
         conversion_clear(out);
     return rc;

@@ -1,5 +1,7 @@
 /* Stripe payment webhooks: Stripe-Signature (timestamped hex HMAC, 300 s tolerance);
- * a paid Checkout Session and its payment intent map to one conversion keyed on the intent. */
+ * a paid Checkout Session and its payment intent map to one conversion keyed on the intent,
+ * a subscription's first payment (session and first invoice) to one keyed on the
+ * subscription, and an invoice with billing_reason subscription_cycle is a renewal. */
 #include <jansson.h>
 #include <string.h>
 
@@ -34,6 +36,9 @@ static void stripe_map_contact(const json_t *obj, const json_t *meta, struct con
 {
     const json_t *details = json_object_get(obj, "customer_details");
     const char *email = stripe_email(obj), *phone = source_util_str(details, "phone");
+
+    if (!phone)
+        phone = source_util_str(obj, "customer_phone"); /* an invoice */
     const char *customer = stripe_ref_id(obj, "customer");
 
     if (email)
@@ -75,13 +80,20 @@ static void stripe_map_ids(const json_t *obj, const json_t *meta, struct convers
     conversion_add_guessable_ref(out, source_util_str(meta, "order_id"));
 }
 
+/* What a Stripe event is about. */
+enum stripe_object { STRIPE_OTHER = -1, STRIPE_INTENT = 0, STRIPE_SESSION = 1, STRIPE_INVOICE = 2 };
+
 /* Minor units with the currency's exponent: JPY 5000 is 5000, KWD 12345 is 12.345. */
-static void stripe_map_value(const json_t *obj, int session, struct conversion *out)
+static void stripe_map_value(const json_t *obj, enum stripe_object kind, struct conversion *out)
 {
-    const json_t *amount = json_object_get(obj, session ? "amount_total" : "amount_received");
+    const json_t *amount = json_object_get(obj, kind == STRIPE_SESSION   ? "amount_total"
+                                                : kind == STRIPE_INVOICE ? "amount_paid"
+                                                                         : "amount_received");
     const char *currency = source_util_str(obj, "currency");
 
-    if (!session && !json_is_integer(amount))
+    if (!json_is_integer(amount))
+        amount = json_object_get(obj, "amount_received");
+    if (!json_is_integer(amount) && kind != STRIPE_SESSION)
         amount = json_object_get(obj, "amount");
     if (!currency || money_currency(currency, out->currency) < 0) {
         out->currency[0] = '\0';
@@ -92,24 +104,79 @@ static void stripe_map_value(const json_t *obj, int session, struct conversion *
         out->value[0] = '\0';
 }
 
-/* Which events are conversions: 1 for a Checkout Session, 0 for a payment intent,
- * -1 for anything else (why says so). An unpaid session (delayed methods) waits for
- * checkout.session.async_payment_succeeded. */
-static int stripe_event_object(const char *type, const json_t *obj, char *why, size_t whylen)
+/* Which events are conversions (STRIPE_OTHER: not one, why says so). An unpaid session
+ * (delayed methods) waits for checkout.session.async_payment_succeeded. A payment intent
+ * that pays an invoice is counted through that invoice (invoice.paid, or the Checkout
+ * Session of a subscription's first payment): the intent alone does not say whether it pays
+ * a first invoice or a renewal, unless its invoice is expanded. */
+static enum stripe_object stripe_event_object(const char *type, const json_t *obj, char *why,
+                                              size_t whylen)
 {
     if (type && !strcmp(type, "checkout.session.completed")) {
         const char *ps = source_util_str(obj, "payment_status");
         if (ps && !strcmp(ps, "paid"))
-            return 1;
+            return STRIPE_SESSION;
         source_util_why(why, whylen, "checkout session not paid");
-        return -1;
+        return STRIPE_OTHER;
     }
     if (type && !strcmp(type, "checkout.session.async_payment_succeeded"))
-        return 1;
-    if (type && !strcmp(type, "payment_intent.succeeded"))
-        return 0;
+        return STRIPE_SESSION;
+    if (type && (!strcmp(type, "invoice.paid") || !strcmp(type, "invoice.payment_succeeded")))
+        return STRIPE_INVOICE;
+    if (type && !strcmp(type, "payment_intent.succeeded")) {
+        const json_t *inv = json_object_get(obj, "invoice");
+        if (json_is_object(inv) && source_util_str(inv, "billing_reason"))
+            return STRIPE_INVOICE;
+        if (json_is_string(inv) || json_is_object(inv)) {
+            source_util_why(why, whylen,
+                            "invoice payment (counted from invoice.paid or the checkout session)");
+            return STRIPE_OTHER;
+        }
+        return STRIPE_INTENT;
+    }
     source_util_why(why, whylen, "not a payment event");
-    return -1;
+    return STRIPE_OTHER;
+}
+
+/* The subscription an invoice belongs to: `subscription` (API versions before 2025-03-31)
+ * or parent.subscription_details.subscription (later ones). */
+static const char *stripe_invoice_subscription(const json_t *inv)
+{
+    const char *sub = stripe_ref_id(inv, "subscription");
+    if (!sub)
+        sub = stripe_ref_id(
+            json_object_get(json_object_get(inv, "parent"), "subscription_details"),
+            "subscription");
+    return sub;
+}
+
+/* The business key of a payment, and whether it renews a subscription. A subscription's
+ * first payment arrives as a Checkout Session (mode subscription, no payment intent) and as
+ * its first invoice (billing_reason subscription_create): both carry the subscription id,
+ * so both key on it. Each cycle's invoice (subscription_cycle) keys on itself. */
+static const char *stripe_business_key(enum stripe_object kind, const json_t *obj,
+                                       struct conversion *out)
+{
+    const json_t *inv = kind == STRIPE_INVOICE && json_is_object(json_object_get(obj, "invoice"))
+                            ? json_object_get(obj, "invoice")
+                            : obj;
+    const char *key = NULL, *reason;
+
+    if (kind == STRIPE_SESSION) {
+        const char *mode = source_util_str(obj, "mode");
+        if (mode && !strcmp(mode, "subscription"))
+            key = stripe_ref_id(obj, "subscription");
+        if (!key)
+            key = stripe_ref_id(obj, "payment_intent");
+        conversion_add_ref(out, stripe_ref_id(obj, "invoice"));
+    } else if (kind == STRIPE_INVOICE) {
+        reason = source_util_str(inv, "billing_reason");
+        out->renewal = reason && !strcmp(reason, "subscription_cycle");
+        if (reason && !strcmp(reason, "subscription_create"))
+            key = stripe_invoice_subscription(inv);
+        conversion_add_ref(out, source_util_str(inv, "id"));
+    }
+    return key ? key : source_util_str(obj, "id");
 }
 
 /* livemode false is a sandbox payment: sent only to a test_event_code. */
@@ -167,7 +234,7 @@ static enum source_result stripe_parse(const struct source_cfg *src,
     enum source_result rc = SOURCE_BAD_REQUEST;
     json_t *evt = NULL, *obj, *meta, *created;
     const char *key;
-    int session;
+    enum stripe_object kind;
 
     if (!source_util_media_is(source_util_content_type(req), "application/json",
                               SOURCE_MEDIA_LOOSE)) {
@@ -181,8 +248,8 @@ static enum source_result stripe_parse(const struct source_cfg *src,
         goto out;
     }
     rc = SOURCE_IGNORED;
-    session = stripe_event_object(source_util_str(evt, "type"), obj, why, whylen);
-    if (session < 0)
+    kind = stripe_event_object(source_util_str(evt, "type"), obj, why, whylen);
+    if (kind == STRIPE_OTHER)
         goto out;
     if (!source_util_str(obj, "id")) {
         rc = SOURCE_BAD_REQUEST;
@@ -192,11 +259,8 @@ static enum source_result stripe_parse(const struct source_cfg *src,
     rc = stripe_check_mode(src, evt, obj, out, why, whylen);
     if (rc != SOURCE_OK)
         goto out;
-    /* A session and its intent are one payment: key both on the intent; a session without
-     * one (subscription or setup mode) keys on itself. */
-    key = session ? stripe_ref_id(obj, "payment_intent") : NULL;
-    if (!key)
-        key = source_util_str(obj, "id");
+    /* A session and its intent are one payment: key both on the intent. */
+    key = stripe_business_key(kind, obj, out);
     if (source_util_id_set(out->object_id, sizeof out->object_id, key) < 0) {
         rc = SOURCE_BAD_REQUEST;
         source_util_why(why, whylen, "object id too long");
@@ -206,11 +270,14 @@ static enum source_result stripe_parse(const struct source_cfg *src,
     STR_SET(out->order_id, out->object_id);
     source_util_id_set(out->delivery_id, sizeof out->delivery_id, source_util_str(evt, "id"));
     meta = json_object_get(obj, "metadata");
-    stripe_map_value(obj, session, out);
+    if (kind == STRIPE_INVOICE && !json_is_object(meta))
+        meta = json_object_get(
+            json_object_get(json_object_get(obj, "parent"), "subscription_details"), "metadata");
+    stripe_map_value(obj, kind, out);
     stripe_map_contact(obj, meta, out);
     stripe_map_ids(obj, meta, out);
     /* The success page sees the Checkout Session id ({CHECKOUT_SESSION_ID}). */
-    if (session)
+    if (kind == STRIPE_SESSION)
         source_util_id_set(out->page_ref, sizeof out->page_ref, source_util_str(obj, "id"));
     created = json_object_get(obj, "created");
     if (!json_is_integer(created))

@@ -67,7 +67,9 @@ static void woo_map_contact(const json_t *order, struct conversion *out)
     STR_SET(out->user_agent, source_util_str(order, "customer_user_agent"));
 }
 
-/* Explicit meta (a site's own event_id/ttclid) wins over order attribution (WC 8.5+),
+/* WooCommerce Subscriptions marks a renewal order with the meta key _subscription_renewal
+ * (the subscription's id) and created_via "subscription" (UNCONFIRMED, README "Renewals").
+ * Explicit meta (a site's own event_id/ttclid) wins over order attribution (WC 8.5+),
  * whose session entry is the landing URL with the ad click's query string. */
 static void woo_map_meta(const json_t *order, struct conversion *out)
 {
@@ -78,6 +80,8 @@ static void woo_map_meta(const json_t *order, struct conversion *out)
     json_array_foreach(meta, i, m)
     {
         const char *key = source_util_str(m, "key"), *value = source_util_str(m, "value");
+        if (key && !strcmp(key, "_subscription_renewal"))
+            out->renewal = 1;
         if (!key || !value || source_util_map_tracking(key, value, out))
             continue;
         if (!strcmp(key, "_wc_order_attribution_session_entry") && source_util_is_http_url(value))
@@ -163,6 +167,10 @@ static enum source_result woo_parse(const struct source_cfg *src, const struct w
     out->contents_json = source_util_contents(json_object_get(order, "line_items"), &woo_item_keys);
     woo_map_contact(order, out);
     woo_map_meta(order, out);
+    if (!out->renewal) {
+        const char *via = source_util_str(order, "created_via");
+        out->renewal = via && !strcmp(via, "subscription");
+    }
     conversion_add_guessable_ref(out, out->object_id);
     STR_SET(out->page_ref, out->object_id); /* the order-received page shows the order id */
     source_util_add_id_refs(out, order, woo_ref_keys);

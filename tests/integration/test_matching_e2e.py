@@ -124,7 +124,7 @@ def test_forged_order_name_is_refused():
        "ttrelayctl show explains the refusal in words", out + err)
     rc, out, err = ctl(d, "report")
     line = [ln for ln in out.splitlines() if ln.startswith("shop") and "order" in ln]
-    ok(rc == 0 and "refused matches" in out and len(line) == 3 and line[2].split()[2] == "1",
+    ok(rc == 0 and "refused matches" in out and len(line) == 4 and line[2].split()[2] == "1",
        "ttrelayctl report counts the refusal", out + err)
     st, text = d.request("admin", "GET", "/metrics", None, d._admin_headers())[0::2]
     body = text.decode() if isinstance(text, bytes) else str(text)
