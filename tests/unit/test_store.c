@@ -181,7 +181,8 @@ static void test_migrate_dry_run(void)
                     "received_ms, due_ms, sent_ms, event_time, request_id, data, payload) VALUES"
                     " (1, 's', 'order', 'a', 'P', 2, 1, 1, 5, 1, 'dry-run', '{}', '{}'),"
                     " (2, 's', 'order', 'b', 'P', 2, 1, 1, 5, 1, 'req-77', '{}', '{}');"
-                    "DROP TABLE deliveries; PRAGMA user_version=2;",
+                    "DROP TABLE deliveries; ALTER TABLE visitors DROP COLUMN consent;"
+                    " PRAGMA user_version=2;",
                     NULL, NULL, NULL) == SQLITE_OK,
        "a version 2 store with a dry-run event and a sent one");
     sqlite3_close(db);
