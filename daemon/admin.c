@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
+#include "dashboard.h"
 #include "forwarder.h"
 #include "log.h"
 #include "match.h"
@@ -423,6 +424,10 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
                  const char *url, const char *body, size_t len, struct MHD_Response **resp)
 {
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    int dashboard_status = dashboard_api(ctx, conn, method, url, body, len, resp);
+
+    if (dashboard_status)
+        return dashboard_status;
 
     if (strncmp(url, "/admin/events/", 14) == 0)
         return event_by_id(ctx, url + 14, method, resp);

@@ -20,6 +20,7 @@
 #include "collect.h"
 #include "config.h"
 #include "daemon.h"
+#include "dashboard.h"
 #include "http_internal.h"
 #include "forwarder.h"
 #include "hash.h"
@@ -195,16 +196,6 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
     return http_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
-static int admin_authorized(struct daemon_ctx *ctx, struct MHD_Connection *conn)
-{
-    const char *auth =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    struct config *cfg = daemon_config(ctx);
-    int ok = auth && strncmp(auth, "Bearer ", 7) == 0 && hash_str_equal(auth + 7, cfg->admin_token);
-    config_drop(cfg);
-    return ok;
-}
-
 static const char *route_of(enum listener which, const char *url)
 {
     if (which == LISTENER_ADMIN)
@@ -376,12 +367,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct MHD_Response *resp = NULL;
         if (strcmp(url, "/healthz") == 0)
             return http_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-        if (!admin_authorized(lc->ctx, conn)) {
-            log_warn("admin request refused: bad token", "status=401");
-            return http_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
-        }
+        char why[64];
+        /* The dashboard's page and sign-in, then the token or session check. */
         int status =
-            admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
+            dashboard_public(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
+        if (status)
+            return http_reply(conn, (unsigned int)status, resp);
+        if ((status = dashboard_authorize(lc->ctx, conn, method, why, sizeof why))) {
+            log_warn("admin request refused", "status=%d reason=\"%s\"", status, why);
+            return http_reply_error(conn, (unsigned int)status, why);
+        }
+        status = admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
+        dashboard_secure_headers(resp);
         return http_reply(conn, (unsigned int)status, resp);
     }
     return handle_public(lc->ctx, conn, url, method, rq);

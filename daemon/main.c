@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
+#include "dashboard.h"
 #include "forwarder.h"
 #include "log.h"
 #include "notify.h"
@@ -79,6 +80,7 @@ static void reload(struct daemon_ctx *ctx, const char *path)
     struct config *cfg = config_load(path, err, sizeof err);
     if (!cfg) {
         log_error("reload refused, keeping the running configuration", "reason=\"%s\"", err);
+        dashboard_note_reload(err);
         notify_ready();
         return;
     }
@@ -94,6 +96,7 @@ static void reload(struct daemon_ctx *ctx, const char *path)
     forwarder_set_config(ctx->fw, cfg);
     config_drop(old);
     log_info("configuration reloaded", "sources=%d pixels=%d", cfg->nsources, cfg->npixels);
+    dashboard_note_reload(NULL);
     notify_ready();
 }
 

@@ -346,11 +346,27 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
         send_batch(fw, cfg, ps, &right);
 }
 
+/* The attempt timeline of each event in the batch (the dashboard's event page). */
+static void record_attempt(struct forwarder *fw, const struct batch *b,
+                           const struct tiktok_response *r, const long long *ids, long latency_ms)
+{
+    static const char *outcomes[] = {"sent", "retry", "split", "paused", "rejected"};
+    struct store_attempt a = {.at_ms = clock_wall_ms(), .http_status = r->http_status,
+                              .code = r->code, .latency_ms = latency_ms, .batch = b->n};
+    STR_SET(a.message, r->message);
+    STR_SET(a.request_id, r->request_id);
+    STR_SET(a.outcome, r->outcome == TT_BAD_ROWS && b->n == 1 ? "rejected" : outcomes[r->outcome]);
+    store_attempt_record(fw->st, ids, b->n, &a);
+}
+
 static void apply_response(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
-                           struct batch *b, const struct tiktok_response *r, long long *ids)
+                           struct batch *b, const struct tiktok_response *r, long long *ids,
+                           long latency_ms)
 {
     char code[32], msg[400];
     long long now = clock_wall_ms();
+
+    record_attempt(fw, b, r, ids, latency_ms);
 
     if (r->code >= 0)
         snprintf(code, sizeof code, "%ld", r->code);
@@ -417,8 +433,9 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
                  b->n, strlen(body));
         goto out;
     }
+    double started = clock_mono_s();
     tiktok_post(cfg->api_base, b->px ? b->px->access_token : "", body, cfg->request_timeout_ms, &r);
-    apply_response(fw, cfg, ps, b, &r, ids);
+    apply_response(fw, cfg, ps, b, &r, ids, (long)((clock_mono_s() - started) * 1000));
 out:
     free(body);
     free(ids);

@@ -192,4 +192,48 @@ int store_writable(struct store *st);
 /* Per-commit group sizes seen by the writer (for metrics): count and sum. */
 void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows);
 
+/* ---- dashboard views (lib/store_views.c): the admin dashboard's queries and the attempt
+ * log. Reads use the admin connection; attempts are written by the forwarder. ---- */
+struct store_filter {
+    int state;          /* -1 = any */
+    const char *source; /* NULL or "" = any, likewise pixel and kind */
+    const char *pixel;
+    const char *kind;
+    const char *q; /* an order id, reference, sender delivery id, event_id or row id */
+    long long since_ms, until_ms; /* received_ms in [since_ms, until_ms) */
+    int include_test;
+};
+/* Ids of the events matching f, newest first, from offset, up to limit (*ids is new);
+ * *total is the count of all that match. Returns the number of ids, or -1. */
+int store_view_find(struct store *st, const struct store_filter *f, int offset, int limit,
+                    long long **ids, long long *total);
+/* Dead events matching f, and how many of them were received before oldest_ms (past
+ * TikTok's age limit). 0 or -1. */
+int store_view_dead_count(struct store *st, const struct store_filter *f, long long event_time_min,
+                          long long *dead, long long *too_old);
+struct store_latest {
+    char name[64];
+    long long ms;
+};
+/* The latest conversion received per source (by="source") or sent per pixel
+ * (by="pixel"). *out is new. Count or -1. */
+int store_view_latest(struct store *st, const char *by, struct store_latest **out);
+
+struct store_attempt {
+    long long at_ms;
+    long http_status; /* 0: no answer */
+    long code;        /* TikTok's code, -1 when none */
+    char message[256];
+    char request_id[80];
+    long latency_ms;
+    char outcome[16]; /* sent, retry, rejected, split, paused */
+    int batch;        /* events in the request */
+};
+/* Records one request's answer for each of ids (forwarder). 0 or -1. */
+int store_attempt_record(struct store *st, const long long *ids, int n,
+                         const struct store_attempt *a);
+/* The attempts of one event, oldest first (*out is new). Count or -1. */
+int store_view_attempts(struct store *st, long long id, struct store_attempt **out);
+/* ---- end of dashboard views ---- */
+
 #endif

@@ -16,7 +16,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define GROUP_MAX 512
 
 static const char *state_names[EV_STATE_COUNT] = {"held", "ready",   "sent",   "retry",
@@ -88,6 +88,17 @@ static const char *schema_v3 =
 /* v4: each visitor's latest consent state as ttr.js reported it (0 unknown, 1 granted,
  * -1 denied).  */
 static const char *schema_v4 = "ALTER TABLE visitors ADD COLUMN consent INTEGER NOT NULL DEFAULT 0;";
+/* v5: every attempt to send an event (the dashboard's attempt timeline); removed with its
+ * conversion. */
+static const char *schema_v5 =
+    "CREATE TABLE IF NOT EXISTS attempts("
+    " id INTEGER PRIMARY KEY, conv_id INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    " http_status INTEGER NOT NULL, code INTEGER NOT NULL, message TEXT NOT NULL,"
+    " request_id TEXT NOT NULL, latency_ms INTEGER NOT NULL, outcome TEXT NOT NULL,"
+    " batch INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS attempts_conv ON attempts(conv_id, at_ms);"
+    "CREATE TRIGGER IF NOT EXISTS attempts_gone AFTER DELETE ON conversions"
+    " BEGIN DELETE FROM attempts WHERE conv_id=old.id; END;";
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -143,8 +154,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
         goto fail;
     /* One step per version, in order; each new version appends its own step. */
     if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0) ||
-        (version < 3 && exec(db, schema_v3) < 0) ||
-        (version < 4 && exec(db, schema_v4) < 0)) {
+        (version < 3 && exec(db, schema_v3) < 0) || (version < 4 && exec(db, schema_v4) < 0) ||
+        (version < 5 && exec(db, schema_v5) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }
