@@ -26,7 +26,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -390,23 +390,22 @@ async function renderReconcile() {
 
 async function renderSources() {
   const { data } = await api('/admin/sources');
-  const base = `${location.protocol}//${location.hostname}`;
   const testResult = h('p', { id: 'test-result', role: 'status' });
   $('#main').replaceChildren(h('h1', {}, 'Sources'),
     h('p', { class: 'muted' }, 'Webhook URLs are on the public listener, behind your TLS proxy: replace the host with your public one.'),
     data.delivery_log ? null : h('p', { class: 'muted', id: 'no-delivery-log' }, 'Refused deliveries (bad signature, malformed body) are in the daemon log; this build keeps no per-request delivery log yet.'),
-    data.sources.map((s) => h('div', { class: 'card', 'data-source': s.id },
+    h('div', { class: 'grid2' }, data.sources.map((s) => h('div', { class: 'card', 'data-source': s.id },
       h('h2', {}, `${s.id} `, h('span', { class: 'pill' }, s.type)),
       kv([['webhook URL', h('code', {}, `https://your-relay.example${s.webhook_path}`)], ['where to paste it', PASTE[s.type] || ''],
           ['kind', s.kind], ['pixel', s.pixel], ['last accepted', `${when(s.last_accepted)} (${ago(s.last_accepted)})`]]),
-      h('h3', {}, 'Latest events'), s.recent.length ? eventTable(s.recent, { id: `recent-${s.id}` }) : h('p', { class: 'muted' }, 'None yet.'))),
+      h('h3', {}, 'Latest events'), s.recent.length ? eventTable(s.recent, { id: `recent-${s.id}` }) : h('p', { class: 'muted' }, 'None yet.')))),
     h('h2', {}, 'Test events'),
-    data.pixels.map((p) => h('p', {}, h('button', { type: 'button', 'data-test-pixel': p.pixel, disabled: !p.test_event_code,
+    h('div', {}, data.pixels.map((p) => h('p', {}, h('button', { type: 'button', 'data-test-pixel': p.pixel, disabled: !p.test_event_code,
       onclick: async () => {
         const { status, data: r } = await api('/admin/test-event', { method: 'POST', body: { pixel: p.pixel }, allowError: true });
         testResult.textContent = status === 200 ? `Test event queued (id ${r.id}, event_id ${r.event_id}, test_event_code ${r.test_event_code}).` : `Refused: ${r.error}`;
-      } }, `Send a test event to ${p.pixel}`), p.test_event_code ? '' : h('span', { class: 'muted' }, ' (set test_event_code for this pixel first)'))),
-    testResult, h('p', { class: 'muted' }, base ? '' : ''));
+      } }, `Send a test event to ${p.pixel}`), p.test_event_code ? '' : h('span', { class: 'muted' }, ' (set test_event_code for this pixel first)')))),
+    testResult);
 }
 
 /* ---- overview and routing ---- */
