@@ -367,12 +367,13 @@ static int get_reconciliation(struct daemon_ctx *ctx, struct MHD_Connection *con
         gmtime_r(&at, &tm);
         strftime(day, sizeof day, "%Y-%m-%d", &tm);
         json_t *row = recon_row(days, day, r->source);
-        int dry = strcmp(r->request_id, "dry-run") == 0;
         bump(row, "received");
         if (r->state == EV_SENT || r->attempts > 0)
             bump(row, "sent");
         if (r->state == EV_SENT)
-            bump(row, dry ? "dry_run" : "accepted");
+            bump(row, "accepted");
+        if (r->state == EV_DRY_RUN)
+            bump(row, "dry_run");
         if (r->state == EV_DEAD)
             bump(row, "dead");
         if (r->state == EV_HELD || r->state == EV_READY || r->state == EV_RETRY)
@@ -410,8 +411,8 @@ static json_t *recent_of(struct daemon_ctx *ctx, const char *source)
     return arr;
 }
 
-/* Each source with its webhook path, last accepted delivery and latest events. Refused
- * deliveries (bad signature, malformed body) are only logged: no delivery log here yet. */
+/* Each source with its webhook path, last accepted delivery and latest events (its
+ * deliveries, refused ones included, are in GET /admin/deliveries). */
 static int get_sources(struct daemon_ctx *ctx, struct MHD_Response **resp)
 {
     struct config *cfg = daemon_config(ctx);
@@ -438,7 +439,7 @@ static int get_sources(struct daemon_ctx *ctx, struct MHD_Response **resp)
                                         "test_event_code", cfg->pixels[p].test_event_code[0] != 0));
     free(recv);
     config_drop(cfg);
-    return reply(json_pack("{s:o,s:o,s:b}", "sources", arr, "pixels", pixels, "delivery_log", 0),
+    return reply(json_pack("{s:o,s:o,s:b}", "sources", arr, "pixels", pixels, "delivery_log", 1),
                  MHD_HTTP_OK, resp);
 }
 

@@ -104,7 +104,7 @@ int store_view_latest(struct store *st, const char *by, struct store_latest **ou
 {
     const char *sql = strcmp(by, "pixel") == 0
                           ? "SELECT pixel, max(sent_ms) FROM conversions WHERE state=2 AND test=0 "
-                            "AND request_id<>'dry-run' GROUP BY pixel"
+                            "GROUP BY pixel"
                           : "SELECT source, max(received_ms) FROM conversions GROUP BY source";
     sqlite3_stmt *s = NULL;
     int n = 0, cap = 16;

@@ -3,7 +3,7 @@
 // only, so nothing the store holds can become markup.
 'use strict';
 
-const STATES = ['held', 'ready', 'sent', 'retry', 'dead', 'ignored'];
+const STATES = ['held', 'ready', 'sent', 'retry', 'dead', 'ignored', 'dry_run'];
 const KEYS = ['event_id', 'order_ref', 'vid', 'email', 'phone', 'ip_ua', 'none'];
 const COVER = ['ttclid', 'ttp', 'email', 'phone', 'ip_ua'];
 const COLORS = ['#0b5cad', '#1a7f37', '#8250df', '#bf3989', '#9a6700', '#0a7d8c', '#6e7781'];
@@ -388,16 +388,29 @@ async function renderReconcile() {
 
 /* ---- sources ---- */
 
+function deliveryTable(source, rows) {
+  if (!rows.length) return h('p', { class: 'muted' }, 'No webhook delivery yet.');
+  return h('div', { class: 'scroll' }, h('table', { id: `deliveries-${source}` },
+    h('thead', {}, h('tr', {}, ['when', 'HTTP', 'result', 'reason', 'delivery id', 'event'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, rows.map((d) => h('tr', { 'data-delivery-status': d.status },
+      h('td', {}, when(Math.floor(d.time_ms / 1000))), h('td', { class: `num ${d.status >= 400 ? 'bad' : ''}` }, d.status),
+      h('td', {}, d.result), h('td', { class: 'wrap' }, d.reason || ''), h('td', {}, h('code', {}, d.delivery_id || '—')),
+      h('td', {}, d.conversion_id ? h('a', { href: `#/event/${d.conversion_id}` }, d.conversion_id) : '—'))))));
+}
+
 async function renderSources() {
   const { data } = await api('/admin/sources');
+  const deliveries = {};
+  for (const s of data.sources)
+    deliveries[s.id] = (await api(`/admin/deliveries${query({ source: s.id, limit: 10 })}`)).data.deliveries;
   const testResult = h('p', { id: 'test-result', role: 'status' });
   $('#main').replaceChildren(h('h1', {}, 'Sources'),
     h('p', { class: 'muted' }, 'Webhook URLs are on the public listener, behind your TLS proxy: replace the host with your public one.'),
-    data.delivery_log ? null : h('p', { class: 'muted', id: 'no-delivery-log' }, 'Refused deliveries (bad signature, malformed body) are in the daemon log; this build keeps no per-request delivery log yet.'),
     h('div', { class: 'grid2' }, data.sources.map((s) => h('div', { class: 'card', 'data-source': s.id },
       h('h2', {}, `${s.id} `, h('span', { class: 'pill' }, s.type)),
       kv([['webhook URL', h('code', {}, `https://your-relay.example${s.webhook_path}`)], ['where to paste it', PASTE[s.type] || ''],
           ['kind', s.kind], ['pixel', s.pixel], ['last accepted', `${when(s.last_accepted)} (${ago(s.last_accepted)})`]]),
+      h('h3', {}, 'Latest webhook deliveries'), deliveryTable(s.id, deliveries[s.id]),
       h('h3', {}, 'Latest events'), s.recent.length ? eventTable(s.recent, { id: `recent-${s.id}` }) : h('p', { class: 'muted' }, 'None yet.')))),
     h('h2', {}, 'Test events'),
     h('div', {}, data.pixels.map((p) => h('p', {}, h('button', { type: 'button', 'data-test-pixel': p.pixel, disabled: !p.test_event_code,
