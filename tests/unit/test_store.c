@@ -155,7 +155,7 @@ static void test_reopen(void)
     sqlite3_open(path, &db);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     sqlite3_step(s);
-    is_int(sqlite3_column_int(s, 0), 4, "schema version recorded in user_version");
+    is_int(sqlite3_column_int(s, 0), 5, "schema version recorded in user_version");
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     sqlite3_step(s);
