@@ -1,11 +1,12 @@
 # Thin wrapper over CMake: `make run` and `make test` are the two commands of the README.
 BUILD ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 CONFIG ?= etc/ttrelay.conf
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr
 
-.PHONY: all deps run test test-asan bench fuzz install clean
+.PHONY: all deps run test test-asan test-tsan bench fuzz install clean
 
 all: $(BUILD)/ttrelayd
 
@@ -33,9 +34,18 @@ test:
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j 2
+	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTR_TSAN=ON
+	cmake --build $(BUILD_TSAN) -j $(JOBS)
+	cd $(BUILD_TSAN) && ctest --output-on-failure -j 2
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTTR_FUZZ=ON -DTTR_FUZZ_SECONDS=10 -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz --target fuzzers -j $(JOBS)
 	cd build-fuzz && ctest -L fuzz --output-on-failure -j 2
+
+# The ThreadSanitizer stage of `make test` alone: unit tests and test_delivery.
+test-tsan:
+	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTTR_TSAN=ON
+	cmake --build $(BUILD_TSAN) -j $(JOBS)
+	cd $(BUILD_TSAN) && ctest --output-on-failure -j 2
 
 bench:
 	@scripts/deps.sh bench
@@ -58,4 +68,4 @@ install:
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz

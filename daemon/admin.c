@@ -106,6 +106,8 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     g.queue_depth =
         g.events_by_state[EV_HELD] + g.events_by_state[EV_READY] + g.events_by_state[EV_RETRY];
     g.oldest_queued_age_s = oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0;
+    long long due = store_oldest_due_ms(ctx->st);
+    g.oldest_due_age_s = due > 0 ? (double)(clock_wall_ms() - due) / 1000.0 : 0;
     g.touches = store_touch_count(ctx->st);
     g.pixels_paused = forwarder_paused_count(ctx->fw);
     g.uptime_s = uptime_s(ctx);

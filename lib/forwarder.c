@@ -1,9 +1,18 @@
 /* The forwarder. The matcher thread ends holds (match, build the event, make it ready);
- * the sender thread, for each pixel with due events, takes a batch within the pixel's rate
- * limit, sends it, and applies TikTok's answer. Nothing is marked before TikTok confirms
- * it, so a crash only ever resends (with the same event_id, which TikTok deduplicates). */
+ * the dispatcher thread finds the pixels with due events and gives each its own sender
+ * thread, which takes batches within the pixel's rate limit, sends them and applies
+ * TikTok's answer. Nothing is marked before TikTok confirms it, so a crash only ever
+ * resends (with the same event_id, which TikTok deduplicates).
+ *
+ * Why one sender thread per pixel rather than libcurl's multi interface: TikTok's rate
+ * limit, backoff and pause are per pixel, and the delivery policy (split a refused batch,
+ * send the halves, stop when the pixel pauses) is sequential per pixel. A thread per pixel
+ * keeps that policy straight-line code, makes a hanging pixel block only itself (its
+ * request_timeout_ms, then its backoff), and gives each pixel's state one owner. Pixels
+ * come from the configuration, so the thread count is bounded by it. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,55 +34,76 @@
 #define PROMOTE_CHUNK 100
 #define PURGE_EVERY_MS 60000
 #define PAUSE_LOG_EVERY_MS 60000
-#define MAX_PIXELS 64
+#define BACKLOG_CHECK_MS 5000
+#define BACKLOG_LOG_EVERY_MS 60000
+/* TikTok merges a server event into its pixel event only within about 5 minutes. */
+#define MERGE_WINDOW_MS (5 * 60 * 1000)
 
-struct pixel_state {
-    char code[64];
+struct forwarder;
+
+/* One pixel's sender. Ownership: the fields under "shared" are read and written only with
+ * fw->lock held (the admin API reads them, a reload resumes the pixel); the fields under
+ * "own" belong to the pixel's sender thread alone and no other thread touches them. The
+ * struct lives from its creation by the dispatcher until forwarder_stop frees it. */
+struct pixel_sender {
+    struct forwarder *fw;
+    char code[64]; /* immutable after creation */
+    pthread_t thread;
+    struct pixel_sender *next; /* fw->senders list, under fw->lock */
+    /* shared */
     int paused;
     char reason[320];
     long long paused_since;
+    unsigned resume_gen; /* bumped by a reload: the sender forgets its failures */
+    /* own */
+    unsigned seen_resume;
     int failures;
     long long blocked_until;
     double tokens;
     long long refilled_ms;
     long long logged_ms;
+    unsigned int seed;
 };
 
-/* Two threads: the matcher ends holds (match, build, make ready) and the sender sends,
- * each with its own store connection, so that both cores work on a backlog. */
+/* Threads: the matcher ends holds (match, build, make ready), the dispatcher starts a
+ * sender per pixel with due events and keeps the store (checkpoint, purge, backlog), and
+ * each pixel's sender sends. Everything in this struct is under lock except st (itself
+ * thread-safe) and the dispatcher's own timers (purged_ms, backlog_*). */
 struct forwarder {
     struct store *st;
     struct config *cfg;
-    pthread_t thread; /* sender */
+    pthread_t thread; /* dispatcher */
     pthread_t matcher;
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* sender */
+    pthread_cond_t wake; /* broadcast: the dispatcher and every sender */
     pthread_cond_t match_wake;
-    int woken;
+    unsigned wake_gen; /* bumped by every wake of the senders */
     int match_woken;
     int stopping;
-    long long heartbeat_ms; /* sender's last loop */
+    long long heartbeat_ms; /* dispatcher's last loop */
     long long match_heartbeat_ms;
+    struct pixel_sender *senders;
+    /* dispatcher only */
     long long purged_ms;
-    unsigned int seed;
-    struct pixel_state pixels[MAX_PIXELS];
-    int npixels;
+    long long backlog_checked_ms;
+    long long backlog_logged_ms;
 };
 
 /* Caller holds fw->lock. */
-static struct pixel_state *pixel_state(struct forwarder *fw, const char *code)
+static struct pixel_sender *sender_find(struct forwarder *fw, const char *code)
 {
-    for (int i = 0; i < fw->npixels; i++)
-        if (strcmp(fw->pixels[i].code, code) == 0)
-            return &fw->pixels[i];
-    if (fw->npixels == MAX_PIXELS)
-        return &fw->pixels[MAX_PIXELS - 1];
-    struct pixel_state *p = &fw->pixels[fw->npixels++];
-    memset(p, 0, sizeof *p);
-    STR_SET(p->code, code);
-    p->refilled_ms = clock_wall_ms();
-    p->tokens = 1;
-    return p;
+    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next)
+        if (strcmp(ps->code, code) == 0)
+            return ps;
+    return NULL;
+}
+
+static int sender_paused(struct pixel_sender *ps)
+{
+    pthread_mutex_lock(&ps->fw->lock);
+    int paused = ps->paused;
+    pthread_mutex_unlock(&ps->fw->lock);
+    return paused;
 }
 
 static struct config *current_config(struct forwarder *fw)
@@ -294,7 +324,7 @@ out:
     return n;
 }
 
-static long long backoff_ms(struct forwarder *fw, const struct config *cfg, int failures)
+static long long backoff_ms(struct pixel_sender *ps, const struct config *cfg, int failures)
 {
     double cap = (double)cfg->retry_cap_ms, d = (double)cfg->retry_base_ms;
     for (int i = 1; i < failures && d < cap; i++)
@@ -302,7 +332,7 @@ static long long backoff_ms(struct forwarder *fw, const struct config *cfg, int 
     if (d > cap)
         d = cap;
     /* Full jitter: spreads retries of many relays after a TikTok outage. */
-    double r = (double)rand_r(&fw->seed) / ((double)RAND_MAX + 1.0);
+    double r = (double)rand_r(&ps->seed) / ((double)RAND_MAX + 1.0);
     long long ms = (long long)(d * r);
     return ms < 50 ? 50 : ms;
 }
@@ -321,11 +351,29 @@ static void collect_ids(const struct batch *b, long long *ids)
         ids[i] = b->rows[i].id;
 }
 
-static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+/* Accepted by TikTok: marked sent, and the delay from the conversion's start (the touch,
+ * else the webhook) to TikTok's acceptance observed. */
+static void mark_sent(struct forwarder *fw, const struct batch *b, const long long *ids, int n,
+                      const char *request_id, long long now)
+{
+    store_mark_sent(fw->st, ids, n, request_id, now);
+    metrics_events_sent(b->pixel, n);
+    for (int i = 0; i < b->n; i++) {
+        int j = 0;
+        while (n < b->n && j < n && ids[j] != b->rows[i].id)
+            j++;
+        if (j == n)
+            continue; /* not among the accepted */
+        long long from = b->rows[i].origin_ms ? b->rows[i].origin_ms : b->rows[i].received_ms;
+        metrics_delivery_delay(b->pixel, (double)(now - from) / 1000.0);
+    }
+}
+
+static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
                        struct batch *b);
 
 /* 40002 (or another rejection) on a batch: halve it until the bad rows stand alone. */
-static void split_batch(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+static void split_batch(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
                         struct batch *b, const struct tiktok_response *r)
 {
     if (b->n == 1) {
@@ -342,7 +390,7 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     right.rows = b->rows + left.n;
     right.n = b->n - left.n;
     send_batch(fw, cfg, ps, &left);
-    if (!ps->paused && ps->blocked_until <= clock_wall_ms())
+    if (!sender_paused(ps) && ps->blocked_until <= clock_wall_ms())
         send_batch(fw, cfg, ps, &right);
 }
 
@@ -355,11 +403,73 @@ static void record_attempt(struct forwarder *fw, const struct batch *b,
                               .code = r->code, .latency_ms = latency_ms, .batch = b->n};
     STR_SET(a.message, r->message);
     STR_SET(a.request_id, r->request_id);
-    STR_SET(a.outcome, r->outcome == TT_BAD_ROWS && b->n == 1 ? "rejected" : outcomes[r->outcome]);
+    STR_SET(a.outcome, r->partial                                ? "partial"
+                       : r->outcome == TT_BAD_ROWS && b->n == 1 ? "rejected"
+                                                                : outcomes[r->outcome]);
     store_attempt_record(fw->st, ids, b->n, &a);
 }
 
-static void apply_response(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+static void pause_pixel(struct pixel_sender *ps, const char *code, const char *message,
+                        long long now)
+{
+    pthread_mutex_lock(&ps->fw->lock);
+    ps->paused = 1;
+    ps->paused_since = now / 1000;
+    snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, message);
+    pthread_mutex_unlock(&ps->fw->lock);
+    ps->logged_ms = now;
+    log_error("pixel paused: fix its access token or permissions, then reload", "pixel=%s code=%s",
+              ps->code, code);
+}
+
+/* 20001: TikTok accepted part of the batch. With per-event details (UNCONFIRMED shape, see
+ * tiktok_partial_rejections) the rejected rows go dead with TikTok's message and the others
+ * are sent, as for 40002. Without them the batch is split like a 40002 one: resending the
+ * accepted events is safe (TikTok deduplicates Events API events on event + event_id), and
+ * a lone event still answered 20001 is the rejected one. */
+static void apply_partial(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
+                          struct batch *b, const struct tiktok_response *r, long long now)
+{
+    const char **eids = calloc((size_t)b->n, sizeof *eids);
+    int *rejected = calloc((size_t)b->n, sizeof *rejected);
+    char(*messages)[200] = calloc((size_t)b->n, sizeof *messages);
+    long long *sent = calloc((size_t)b->n, sizeof *sent);
+    int nsent = 0, ndead = 0;
+
+    if (!eids || !rejected || !messages || !sent)
+        goto out;
+    for (int i = 0; i < b->n; i++)
+        eids[i] = b->rows[i].event_id;
+    if (tiktok_partial_rejections(r, eids, b->n, rejected, messages) < 0) {
+        log_warn("partial success without per-event details: isolating the rejected events",
+                 "pixel=%s events=%d", b->pixel, b->n);
+        split_batch(fw, cfg, ps, b, r);
+        goto out;
+    }
+    for (int i = 0; i < b->n; i++) {
+        if (!rejected[i]) {
+            sent[nsent++] = b->rows[i].id;
+            continue;
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, messages[i]);
+        store_mark_dead(fw->st, &b->rows[i].id, 1, msg);
+        ndead++;
+        log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[i].id, b->pixel,
+                 r->code);
+    }
+    metrics_events_dead(b->pixel, ndead);
+    if (nsent)
+        mark_sent(fw, b, sent, nsent, r->request_id, now);
+    log_info("batch partly sent", "pixel=%s sent=%d rejected=%d", b->pixel, nsent, ndead);
+out:
+    free(sent);
+    free(messages);
+    free(rejected);
+    free(eids);
+}
+
+static void apply_response(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
                            struct batch *b, const struct tiktok_response *r, long long *ids,
                            long latency_ms)
 {
@@ -379,14 +489,17 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
     switch (r->outcome) {
     case TT_SENT:
         ps->failures = 0;
-        store_mark_sent(fw->st, ids, b->n, r->request_id, now);
-        metrics_events_sent(b->pixel, b->n);
+        if (r->partial) {
+            apply_partial(fw, cfg, ps, b, r, now);
+            break;
+        }
+        mark_sent(fw, b, ids, b->n, r->request_id, now);
         log_info("batch sent", "pixel=%s events=%d request_id=%s", b->pixel, b->n,
                  log_quote(r->request_id, msg, sizeof msg));
         break;
     case TT_RETRY: {
         ps->failures++;
-        long long wait = backoff_ms(fw, cfg, ps->failures);
+        long long wait = backoff_ms(ps, cfg, ps->failures);
         if (r->retry_after_s > 0 && r->retry_after_s * 1000 > wait)
             wait = r->retry_after_s * 1000;
         ps->blocked_until = now + wait;
@@ -397,20 +510,13 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
                  b->pixel, b->n, r->http_status, code, wait);
         break;
     }
-    case TT_AUTH:
-        ps->paused = 1;
-        ps->paused_since = now / 1000;
-        snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, r->message);
-        ps->logged_ms = now;
-        log_error("pixel paused: fix its access token or permissions, then reload",
-                  "pixel=%s code=%s", b->pixel, code);
-        break;
+    case TT_AUTH: pause_pixel(ps, code, r->message, now); break;
     case TT_BAD_ROWS:
     case TT_REJECTED: split_batch(fw, cfg, ps, b, r); break;
     }
 }
 
-static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_state *ps,
+static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
                        struct batch *b)
 {
     const char **events = calloc((size_t)b->n, sizeof *events);
@@ -436,6 +542,7 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     double started = clock_mono_s();
     tiktok_post(cfg->api_base, b->px ? b->px->access_token : "", body, cfg->request_timeout_ms, &r);
     apply_response(fw, cfg, ps, b, &r, ids, (long)((clock_mono_s() - started) * 1000));
+    tiktok_response_clear(&r);
 out:
     free(body);
     free(ids);
@@ -460,7 +567,7 @@ static int drop_expired(struct forwarder *fw, const struct config *cfg, struct e
     return kept;
 }
 
-static int refill(struct pixel_state *ps, const struct pixel_cfg *px, long long now)
+static int refill(struct pixel_sender *ps, const struct pixel_cfg *px, long long now)
 {
     double rate = px ? px->rate_per_s : 1;
     double burst = rate < 1 ? 1 : rate;
@@ -471,39 +578,11 @@ static int refill(struct pixel_state *ps, const struct pixel_cfg *px, long long 
     return ps->tokens >= 1;
 }
 
-/* Sends one batch of pixel's due events; returns how many were taken. */
-static int send_pixel(struct forwarder *fw, const struct config *cfg, const char *pixel,
-                      long long now)
+/* Splits rows into live and test batches (test_event_code is per request: they never share
+ * one) and sends them. */
+static void send_rows(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
+                      const struct pixel_cfg *px, struct event_row *rows, int n)
 {
-    const struct pixel_cfg *px = config_find_pixel(cfg, pixel);
-    struct pixel_state *ps;
-    struct event_row *rows = NULL;
-    int n;
-
-    pthread_mutex_lock(&fw->lock);
-    ps = pixel_state(fw, pixel);
-    pthread_mutex_unlock(&fw->lock);
-    if (ps->paused) {
-        if (now - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
-            char q[400];
-            ps->logged_ms = now;
-            log_error("pixel still paused, events kept", "pixel=%s reason=%s", pixel,
-                      log_quote(ps->reason, q, sizeof q));
-        }
-        return 0;
-    }
-    if (ps->blocked_until > now || !refill(ps, px, now))
-        return 0;
-    if (!px && !cfg->dry_run) {
-        /* A pixel removed from the config keeps its events until it comes back. */
-        return 0;
-    }
-    n = store_due_events(fw->st, pixel, now, cfg->batch_size, &rows);
-    if (n <= 0)
-        goto out;
-    ps->tokens -= 1;
-    n = drop_expired(fw, cfg, rows, n);
-    /* test_event_code is per request: test and live events never share a batch. */
     for (int pass = 0; pass < 2; pass++) {
         struct event_row *part = calloc((size_t)n + 1, sizeof *part);
         long long *ids = calloc((size_t)n + 1, sizeof *ids);
@@ -517,44 +596,53 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, const char
             /* Configuration refuses this; a reload may have removed the code since. */
             store_mark_ignored(fw->st, ids, m, "test event: the pixel has no test_event_code");
             log_warn("test events not sent: the pixel has no test_event_code", "pixel=%s events=%d",
-                     pixel, m);
+                     ps->code, m);
         } else if (m > 0) {
-            struct batch b = {.pixel = pixel, .px = px, .test = pass, .rows = part, .n = m};
+            struct batch b = {.pixel = ps->code, .px = px, .test = pass, .rows = part, .n = m};
             send_batch(fw, cfg, ps, &b);
         }
         free(ids);
         free(part);
     }
-out:
-    store_row_free(rows, n > 0 ? n : 0);
-    return n > 0 ? n : 0;
 }
 
-/* One pass; returns non-zero when it found a full load of work, so the next pass should
- * start at once rather than after PASS_MS. */
-static int run_pass(struct forwarder *fw)
+/* Sends one batch of the pixel's due events; returns how many were taken. Runs on the
+ * pixel's sender thread. */
+static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
+                      long long now)
 {
-    struct config *cfg = current_config(fw);
-    long long now = clock_wall_ms();
-    char **pixels = NULL;
+    const struct pixel_cfg *px = config_find_pixel(cfg, ps->code);
+    struct event_row *rows = NULL;
+    char reason[320];
+    int n, paused;
 
-    int busy = 0;
-    int n = store_due_pixels(fw->st, now, &pixels);
-    for (int i = 0; i < n; i++) {
-        busy |= send_pixel(fw, cfg, pixels[i], clock_wall_ms()) >= cfg->batch_size;
-        free(pixels[i]);
+    pthread_mutex_lock(&fw->lock);
+    paused = ps->paused;
+    STR_SET(reason, ps->reason);
+    pthread_mutex_unlock(&fw->lock);
+    if (paused) {
+        if (now - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
+            char q[400];
+            ps->logged_ms = now;
+            log_error("pixel still paused, events kept", "pixel=%s reason=%s", ps->code,
+                      log_quote(reason, q, sizeof q));
+        }
+        return 0;
     }
-    free(pixels);
-    store_checkpoint(fw->st, now);
-    if (now - fw->purged_ms >= PURGE_EVERY_MS) {
-        long removed =
-            store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s, cfg->retention_s);
-        if (removed > 0)
-            log_info("purged expired rows", "rows=%ld", removed);
-        fw->purged_ms = now;
+    if (ps->blocked_until > now || !refill(ps, px, now))
+        return 0;
+    if (!px && !cfg->dry_run) {
+        /* A pixel removed from the config keeps its events until it comes back. */
+        return 0;
     }
-    config_drop(cfg);
-    return busy;
+    n = store_due_events(fw->st, ps->code, now, cfg->batch_size, &rows);
+    if (n > 0) {
+        ps->tokens -= 1;
+        n = drop_expired(fw, cfg, rows, n);
+        send_rows(fw, cfg, ps, px, rows, n);
+    }
+    store_row_free(rows, n > 0 ? n : 0);
+    return n > 0 ? n : 0;
 }
 
 /* Waits up to PASS_MS on cond unless *flag was raised meanwhile. Caller holds fw->lock. */
@@ -565,6 +653,122 @@ static void wait_pass(struct forwarder *fw, pthread_cond_t *cond, int *flag)
     struct timespec until;
     clock_deadline(&until, PASS_MS);
     pthread_cond_timedwait(cond, &fw->lock, &until);
+}
+
+/* Waits up to PASS_MS for a wake of the senders after gen. Caller holds fw->lock. */
+static void wait_wake(struct forwarder *fw, unsigned gen)
+{
+    if (gen != fw->wake_gen || fw->stopping)
+        return;
+    struct timespec until;
+    clock_deadline(&until, PASS_MS);
+    pthread_cond_timedwait(&fw->wake, &fw->lock, &until);
+}
+
+static void wake_senders(struct forwarder *fw)
+{
+    fw->wake_gen++;
+    pthread_cond_broadcast(&fw->wake);
+}
+
+static void *sender_main(void *arg)
+{
+    struct pixel_sender *ps = arg;
+    struct forwarder *fw = ps->fw;
+
+    pthread_mutex_lock(&fw->lock);
+    while (!fw->stopping) {
+        unsigned gen = fw->wake_gen;
+        if (ps->seen_resume != ps->resume_gen) {
+            /* A reload resumed the pixel: its past failures no longer say anything. */
+            ps->seen_resume = ps->resume_gen;
+            ps->failures = 0;
+            ps->blocked_until = 0;
+        }
+        pthread_mutex_unlock(&fw->lock);
+
+        struct config *cfg = current_config(fw);
+        int busy = send_pixel(fw, cfg, ps, clock_wall_ms()) >= cfg->batch_size;
+        config_drop(cfg);
+
+        pthread_mutex_lock(&fw->lock);
+        if (!busy)
+            wait_wake(fw, gen);
+    }
+    pthread_mutex_unlock(&fw->lock);
+    return NULL;
+}
+
+/* Starts the sender of a pixel that has none. Caller holds fw->lock. */
+static void sender_ensure(struct forwarder *fw, const char *code)
+{
+    struct pixel_sender *ps;
+
+    if (fw->stopping || sender_find(fw, code))
+        return;
+    ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return;
+    ps->fw = fw;
+    STR_SET(ps->code, code);
+    ps->tokens = 1;
+    ps->refilled_ms = clock_wall_ms();
+    ps->seed = (unsigned int)(clock_wall_ms() ^ (long long)getpid() ^ (long long)(intptr_t)ps);
+    if (pthread_create(&ps->thread, NULL, sender_main, ps) != 0) {
+        log_error("cannot start a pixel's sender; retried on the next pass", "pixel=%s error=%s",
+                  code, strerror(errno));
+        free(ps);
+        return;
+    }
+    ps->next = fw->senders;
+    fw->senders = ps;
+    log_debug("pixel sender started", "pixel=%s", code);
+}
+
+/* Every BACKLOG_CHECK_MS: warns when the oldest event waiting to be sent was received more
+ * than TikTok's 5-minute merge window ago (it will then only be deduplicated, not merged). */
+static void check_backlog(struct forwarder *fw, long long now)
+{
+    if (now - fw->backlog_checked_ms < BACKLOG_CHECK_MS)
+        return;
+    fw->backlog_checked_ms = now;
+    long long oldest = store_oldest_due_ms(fw->st);
+    if (oldest <= 0 || now - oldest <= MERGE_WINDOW_MS)
+        return;
+    if (now - fw->backlog_logged_ms < BACKLOG_LOG_EVERY_MS)
+        return;
+    fw->backlog_logged_ms = now;
+    log_warn("delivery backlog past TikTok's 5-minute merge window: events will be deduplicated "
+             "but not merged with their pixel events",
+             "oldest_age_s=%lld", (now - oldest) / 1000);
+}
+
+/* One dispatcher pass: a sender for every pixel with due events, then the store's upkeep. */
+static void run_pass(struct forwarder *fw)
+{
+    struct config *cfg = current_config(fw);
+    long long now = clock_wall_ms();
+    char **pixels = NULL;
+
+    int n = store_due_pixels(fw->st, now, &pixels);
+    pthread_mutex_lock(&fw->lock);
+    for (int i = 0; i < n; i++)
+        if (config_find_pixel(cfg, pixels[i]) || cfg->dry_run)
+            sender_ensure(fw, pixels[i]);
+    pthread_mutex_unlock(&fw->lock);
+    for (int i = 0; i < n; i++)
+        free(pixels[i]);
+    free(pixels);
+    store_checkpoint(fw->st, now);
+    check_backlog(fw, now);
+    if (now - fw->purged_ms >= PURGE_EVERY_MS) {
+        long removed =
+            store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s, cfg->retention_s);
+        if (removed > 0)
+            log_info("purged expired rows", "rows=%ld", removed);
+        fw->purged_ms = now;
+    }
+    config_drop(cfg);
 }
 
 static void *matcher_main(void *arg)
@@ -583,10 +787,8 @@ static void *matcher_main(void *arg)
 
         pthread_mutex_lock(&fw->lock);
         fw->match_heartbeat_ms = clock_wall_ms();
-        if (n > 0) {
-            fw->woken = 1; /* new ready events for the sender */
-            pthread_cond_signal(&fw->wake);
-        }
+        if (n > 0)
+            wake_senders(fw); /* new ready events */
         if (n < PROMOTE_LIMIT)
             wait_pass(fw, &fw->match_wake, &fw->match_woken);
     }
@@ -594,22 +796,21 @@ static void *matcher_main(void *arg)
     return NULL;
 }
 
-static void *forwarder_main(void *arg)
+static void *dispatcher_main(void *arg)
 {
     struct forwarder *fw = arg;
 
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
+        unsigned gen = fw->wake_gen;
         fw->heartbeat_ms = clock_wall_ms();
-        fw->woken = 0;
         pthread_mutex_unlock(&fw->lock);
 
-        int busy = run_pass(fw);
+        run_pass(fw);
 
         pthread_mutex_lock(&fw->lock);
         fw->heartbeat_ms = clock_wall_ms();
-        if (!busy)
-            wait_pass(fw, &fw->wake, &fw->woken);
+        wait_wake(fw, gen);
     }
     pthread_mutex_unlock(&fw->lock);
     return NULL;
@@ -624,7 +825,6 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     }
     fw->st = st;
     fw->cfg = config_hold(cfg);
-    fw->seed = (unsigned int)(clock_wall_ms() ^ (long long)getpid());
     fw->heartbeat_ms = fw->match_heartbeat_ms = clock_wall_ms();
     pthread_mutex_init(&fw->lock, NULL);
     pthread_cond_init(&fw->wake, NULL);
@@ -635,7 +835,7 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
         free(fw);
         return NULL;
     }
-    if (pthread_create(&fw->thread, NULL, forwarder_main, fw) != 0) {
+    if (pthread_create(&fw->thread, NULL, dispatcher_main, fw) != 0) {
         snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
         pthread_mutex_lock(&fw->lock);
         fw->stopping = 1;
@@ -657,17 +857,15 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg)
     /* A reload is how an operator says "fixed": a new token, or permissions granted on
      * TikTok's side with the same token. Resume; a still-bad token pauses again after
      * one request. */
-    for (int i = 0; i < fw->npixels; i++) {
-        struct pixel_state *ps = &fw->pixels[i];
+    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next) {
         if (!ps->paused)
             continue;
         ps->paused = 0;
-        ps->failures = 0;
-        ps->blocked_until = 0;
+        ps->resume_gen++;
         log_info("pixel resumed after reload", "pixel=%s", ps->code);
     }
-    fw->woken = fw->match_woken = 1;
-    pthread_cond_signal(&fw->wake);
+    fw->match_woken = 1;
+    wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
     config_drop(old);
@@ -676,8 +874,8 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg)
 void forwarder_wake(struct forwarder *fw)
 {
     pthread_mutex_lock(&fw->lock);
-    fw->woken = fw->match_woken = 1;
-    pthread_cond_signal(&fw->wake);
+    fw->match_woken = 1;
+    wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
 }
@@ -688,19 +886,28 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
         return;
     pthread_mutex_lock(&fw->lock);
     fw->stopping = 1;
-    pthread_cond_signal(&fw->wake);
+    wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
     /* The matcher never waits on the network: at most one chunk of promotions. */
     pthread_join(fw->matcher, NULL);
     struct timespec until;
     clock_deadline(&until, grace_ms);
-    if (pthread_timedjoin_np(fw->thread, NULL, &until) != 0) {
-        /* The request in flight outlived the grace period: its events stay queued and
-         * are resent with the same event_id at the next start. */
+    /* No sender is created once stopping is set, so the list is final. */
+    int late = pthread_timedjoin_np(fw->thread, NULL, &until) != 0;
+    for (struct pixel_sender *ps = fw->senders; ps && !late; ps = ps->next)
+        late = pthread_timedjoin_np(ps->thread, NULL, &until) != 0;
+    if (late) {
+        /* A request in flight outlived the grace period: its events stay queued and are
+         * resent with the same event_id at the next start. */
         log_warn("forwarder did not finish in time; queued events are kept", "grace_ms=%ld",
                  grace_ms);
-        return; /* the thread still uses fw; the process is about to exit */
+        return; /* threads still use fw; the process is about to exit */
+    }
+    while (fw->senders) {
+        struct pixel_sender *next = fw->senders->next;
+        free(fw->senders);
+        fw->senders = next;
     }
     config_drop(fw->cfg);
     pthread_mutex_destroy(&fw->lock);
@@ -721,19 +928,18 @@ long long forwarder_idle_ms(struct forwarder *fw)
 
 char *forwarder_pixels_json(struct forwarder *fw)
 {
-    size_t cap = 256 + (size_t)MAX_PIXELS * 512, len = 0;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
     pthread_mutex_lock(&fw->lock);
     struct config *cfg = fw->cfg;
+    size_t cap = 256 + (size_t)cfg->npixels * 800, len = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        pthread_mutex_unlock(&fw->lock);
+        return NULL;
+    }
     len += (size_t)snprintf(out + len, cap - len, "[");
     for (int i = 0; i < cfg->npixels; i++) {
-        struct pixel_state *ps = NULL;
-        for (int j = 0; j < fw->npixels; j++)
-            if (strcmp(fw->pixels[j].code, cfg->pixels[i].code) == 0)
-                ps = &fw->pixels[j];
-        char reason[400] = "";
+        struct pixel_sender *ps = sender_find(fw, cfg->pixels[i].code);
+        char reason[700] = "";
         for (size_t k = 0, o = 0; ps && ps->reason[k] && o < sizeof reason - 2; k++) {
             char ch = ps->reason[k];
             if (ch == '"' || ch == '\\')
@@ -741,15 +947,15 @@ char *forwarder_pixels_json(struct forwarder *fw)
             reason[o++] = (ch >= 0 && ch < 0x20) ? ' ' : ch;
             reason[o] = '\0';
         }
-        len +=
-            (size_t)snprintf(out + len, cap - len,
-                             "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
-                             i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false",
-                             reason, ps && ps->paused ? ps->paused_since : 0LL);
-        if (len >= cap - 600)
+        len += (size_t)snprintf(
+            out + len, cap - len, "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
+            i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false", reason,
+            ps && ps->paused ? ps->paused_since : 0LL);
+        if (len >= cap)
             break;
     }
-    snprintf(out + len, cap - len, "]");
+    if (len < cap)
+        snprintf(out + len, cap - len, "]");
     pthread_mutex_unlock(&fw->lock);
     return out;
 }
@@ -758,8 +964,8 @@ int forwarder_paused_count(struct forwarder *fw)
 {
     int n = 0;
     pthread_mutex_lock(&fw->lock);
-    for (int i = 0; i < fw->npixels; i++)
-        n += fw->pixels[i].paused;
+    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next)
+        n += ps->paused;
     pthread_mutex_unlock(&fw->lock);
     return n;
 }

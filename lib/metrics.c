@@ -12,7 +12,8 @@
 
 #define MET_LABEL_MAX 64 /* longer label values are cut; they are known short strings */
 #define MET_SLOTS 128    /* label sets per counter family, the last kept for "other" */
-#define MET_HIST_SLOTS 8 /* label sets per histogram family, likewise */
+#define MET_HIST_SLOTS 8 /* label sets per histogram family, likewise, unless it says more */
+#define MET_HIST_SLOTS_MAX 32
 #define MET_BUCKETS_MAX 12
 
 struct met_counter {
@@ -43,8 +44,9 @@ struct met_hist_family {
     const double *bounds;
     const char *const *bound_text; /* the le="" strings, written exactly */
     int nbounds;
+    int max; /* label sets kept (0: MET_HIST_SLOTS), at most MET_HIST_SLOTS_MAX */
     int n;
-    struct met_hist slots[MET_HIST_SLOTS];
+    struct met_hist slots[MET_HIST_SLOTS_MAX];
 };
 
 static const double met_latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -52,6 +54,10 @@ static const double met_latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 
 static const char *const met_latency_text[] = {"0.0005", "0.001", "0.0025", "0.005",
                                                "0.01",   "0.025", "0.05",   "0.1",
                                                "0.25",   "0.5",   "1",      "2.5"};
+/* Around TikTok's 5-minute merge window (300 s), then up to a day. */
+static const double met_delay_bounds[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400};
+static const char *const met_delay_text[] = {"1",   "5",   "15",   "30",   "60",    "120",
+                                             "300", "600", "1800", "3600", "21600", "86400"};
 static const double met_group_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 static const char *const met_group_text[] = {"1",  "2",  "4",   "8",   "16",
                                              "32", "64", "128", "256", "512"};
@@ -102,6 +108,17 @@ static struct met_hist_family met_latency = {
     .bounds = met_latency_bounds,
     .bound_text = met_latency_text,
     .nbounds = 12,
+};
+static struct met_hist_family met_delay = {
+    .name = "ttrelay_delivery_delay_seconds",
+    .help = "Delay from a conversion's start (the matched touch, else the webhook) to TikTok's "
+            "acceptance, by pixel. TikTok merges a server event into its pixel event only within "
+            "about 300 s.",
+    .label_name = "pixel",
+    .bounds = met_delay_bounds,
+    .bound_text = met_delay_text,
+    .nbounds = 12,
+    .max = MET_HIST_SLOTS_MAX, /* one series per pixel */
 };
 static struct met_hist_family met_group = {
     .name = "ttrelay_commit_group_size",
@@ -184,7 +201,7 @@ static void met_observe(struct met_hist_family *f, const char *label, double v)
     met_copy(l, f->label_name ? label : "");
     pthread_mutex_lock(&met_lock);
     h = met_hist_find(f, l);
-    if (!h && f->n >= MET_HIST_SLOTS - 1) {
+    if (!h && f->n >= (f->max ? f->max : MET_HIST_SLOTS) - 1) {
         met_copy(l, "other");
         h = met_hist_find(f, l);
     }
@@ -251,6 +268,11 @@ void metrics_request_latency(const char *route, double seconds)
     met_observe(&met_latency, route, seconds);
 }
 
+void metrics_delivery_delay(const char *pixel, double seconds)
+{
+    met_observe(&met_delay, pixel, seconds);
+}
+
 void metrics_commit_group(int rows)
 {
     if (rows > 0)
@@ -263,6 +285,7 @@ void metrics_reset(void)
     for (size_t i = 0; i < sizeof met_counters / sizeof met_counters[0]; i++)
         met_counters[i]->n = 0;
     met_latency.n = 0;
+    met_delay.n = 0;
     met_group.n = 0;
     pthread_mutex_unlock(&met_lock);
 }
@@ -414,6 +437,10 @@ static void met_render_gauges(struct met_buf *b, const struct metrics_gauges *g)
               (double)g->queue_depth);
     met_gauge(b, "ttrelay_oldest_queued_age_seconds", "Age of the oldest waiting event.", "%.3f",
               isfinite(g->oldest_queued_age_s) ? g->oldest_queued_age_s : 0);
+    met_gauge(b, "ttrelay_oldest_due_event_age_seconds",
+              "Age of the oldest event waiting to be sent (ready or retry), from its receipt; past "
+              "300 s TikTok no longer merges it into its pixel event.",
+              "%.3f", isfinite(g->oldest_due_age_s) ? g->oldest_due_age_s : 0);
     met_gauge(b, "ttrelay_touches", "Browser touches held for matching.", "%.0f",
               (double)g->touches);
     met_gauge(b, "ttrelay_pixels_paused", "Pixels paused after a permission or token error.",
@@ -435,6 +462,7 @@ char *metrics_render(const struct metrics_gauges *g)
     for (size_t i = 0; i < sizeof met_counters / sizeof met_counters[0]; i++)
         met_render_counters(&b, met_counters[i]);
     met_render_hist(&b, &met_latency);
+    met_render_hist(&b, &met_delay);
     met_render_hist(&b, &met_group);
     pthread_mutex_unlock(&met_lock);
     if (g)

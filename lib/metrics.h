@@ -22,6 +22,9 @@ void metrics_events_sent(const char *pixel, long n);
 void metrics_events_dead(const char *pixel, long n);
 /* ttrelay_request_duration_seconds{route} histogram; route: webhook|collect|admin|other */
 void metrics_request_latency(const char *route, double seconds);
+/* ttrelay_delivery_delay_seconds{pixel} histogram: from the conversion's start (the matched
+ * touch, else the webhook's receipt) to TikTok's acceptance. */
+void metrics_delivery_delay(const char *pixel, double seconds);
 /* ttrelay_commit_group_size histogram */
 void metrics_commit_group(int rows);
 
@@ -30,6 +33,7 @@ struct metrics_gauges {
     long long events_by_state[7]; /* in enum event_state order */
     long long queue_depth;        /* held + ready + retry */
     double oldest_queued_age_s;
+    double oldest_due_age_s; /* oldest ready/retry event, from its receipt; 0 when none */
     long long touches;
     int pixels_paused;
     double uptime_s;

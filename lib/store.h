@@ -91,6 +91,7 @@ struct event_row {
     char *data;    /* conversion JSON (conversion_to_json) */
     char *payload;    /* the TikTok data[] element, once built */
     char *match_info; /* the matching engine's explanation (JSON), once matched */
+    long long origin_ms; /* the matched touch's capture or the webhook's receipt, the earlier */
 };
 /* Frees what one row owns (data, payload, match_info); the row itself is the caller's. */
 void store_row_clear(struct event_row *row);
@@ -146,8 +147,12 @@ int store_hold(struct store *st, long long id, long long due_ms);
 /* ready/retry events of pixel due at now_ms, oldest first, up to limit. *rows is new. */
 int store_due_events(struct store *st, const char *pixel, long long now_ms, int limit,
                      struct event_row **rows);
-/* Distinct pixels with due ready/retry events. *pixels is new (free each and the array). */
+/* Every pixel with due ready/retry events, the one whose oldest due event has waited
+ * longest first (no cap). *pixels is new, NULL-terminated (free each and the array). */
 int store_due_pixels(struct store *st, long long now_ms, char ***pixels);
+/* Receipt time of the oldest event waiting to be sent (ready or retry): 0 when none, -1 on
+ * error. */
+long long store_oldest_due_ms(struct store *st);
 int store_mark_sent(struct store *st, const long long *ids, int n, const char *request_id,
                     long long now_ms);
 int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,

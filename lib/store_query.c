@@ -13,14 +13,22 @@
 #define DELIVERY_KEEP_S (7 * 86400)
 #define DELIVERY_KEEP_ROWS 100000
 
+/* When the conversion began: the matched touch's capture (the pixel event TikTok merges
+ * with, within about 5 minutes) or the webhook's receipt, whichever came first. A purged
+ * touch leaves the receipt. */
+#define ORIGIN_COL                                                                                 \
+    "MIN(received_ms, COALESCE((SELECT t.ts*1000 FROM touches t WHERE t.id=conversions.touch_id),"  \
+    " received_ms))"
+
 #define EVENT_COLS                                                                                 \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
-    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload,match_info"
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload,match_info,"   \
+    ORIGIN_COL
 
 /* The same columns without the stored conversion, for sending (the payload is enough). */
 #define EVENT_COLS_NO_DATA                                                                         \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
-    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload,NULL"
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload,NULL," ORIGIN_COL
 
 #define TOUCH_COLS                                                                                 \
     "id,vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,referrer,email_hash,phone_hash,"  \
@@ -62,6 +70,7 @@ static void read_event(sqlite3_stmt *s, struct event_row *r)
     r->data = col_dup(s, 18);
     r->payload = col_dup(s, 19);
     r->match_info = col_dup(s, 20);
+    r->origin_ms = sqlite3_column_int64(s, 21);
 }
 
 static void read_touch(sqlite3_stmt *s, struct touch_row *r)
@@ -497,27 +506,56 @@ int store_due_events(struct store *st, const char *pixel, long long now, int lim
     return n;
 }
 
+/* Every pixel with due events, the one waiting longest first: no pixel is left out however
+ * many there are, and none is always served last. */
 int store_due_pixels(struct store *st, long long now, char ***pixels)
 {
     sqlite3_stmt *s = NULL;
-    int n = 0, cap = 8;
+    int n = 0, cap = 16;
     char **out = calloc((size_t)cap + 1, sizeof *out);
 
     *pixels = NULL;
     if (!out)
         return -1;
     pthread_mutex_lock(&st->work_lock);
-    if (sqlite3_prepare_v2(
-            st->work, "SELECT DISTINCT pixel FROM conversions WHERE state IN (1,3) AND due_ms<=?",
-            -1, &s, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(st->work,
+                           "SELECT pixel FROM conversions WHERE state IN (1,3) AND due_ms<=? "
+                           "GROUP BY pixel ORDER BY MIN(due_ms), pixel",
+                           -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, now);
-        while (sqlite3_step(s) == SQLITE_ROW && n < cap)
-            out[n++] = strdup(col_text(s, 0));
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            if (n == cap) {
+                char **bigger = realloc(out, ((size_t)cap * 2 + 1) * sizeof *out);
+                if (!bigger)
+                    break;
+                out = bigger;
+                cap *= 2;
+            }
+            if ((out[n] = strdup(col_text(s, 0))) != NULL)
+                out[++n] = NULL;
+        }
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->work_lock);
     *pixels = out;
     return n;
+}
+
+long long store_oldest_due_ms(struct store *st)
+{
+    sqlite3_stmt *s = NULL;
+    long long oldest = 0;
+
+    pthread_mutex_lock(&st->work_lock);
+    if (sqlite3_prepare_v2(st->work, "SELECT MIN(received_ms) FROM conversions WHERE state IN (1,3)",
+                           -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        oldest = sqlite3_column_int64(s, 0);
+    else
+        oldest = -1;
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->work_lock);
+    return oldest;
 }
 
 /* Applies one UPDATE to each id in a transaction. */

@@ -307,6 +307,9 @@ static int tt_read_body(const char *body, struct tiktok_response *resp)
         resp->code = (long)json_integer_value(v);
         rc = 0;
     }
+    v = json_object_get(root, "data");
+    if (resp->code == 20001 && v && !json_is_null(v))
+        resp->details = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 out:
     json_decref(root);
     return rc;
@@ -323,6 +326,7 @@ void tiktok_classify(long http_status, const char *body, struct tiktok_response 
     if (http_status >= 200 && http_status < 300) {
         if (parsed) {
             resp->outcome = tt_outcome_for_code(resp->code);
+            resp->partial = resp->code == 20001;
         } else {
             /* A 200 we cannot read may still have been accepted; retrying is safe because
              * TikTok deduplicates on event_id. */
@@ -341,8 +345,91 @@ void tiktok_classify(long http_status, const char *body, struct tiktok_response 
         if (resp->outcome == TT_SENT)
             resp->outcome = TT_REJECTED;
     }
+    if (!resp->partial) {
+        free(resp->details);
+        resp->details = NULL;
+    }
     if (!resp->message[0] && http_status != 0 && (http_status < 200 || http_status >= 300))
         snprintf(resp->message, sizeof resp->message, "HTTP %ld", http_status);
+}
+
+void tiktok_response_clear(struct tiktok_response *resp)
+{
+    if (!resp)
+        return;
+    free(resp->details);
+    resp->details = NULL;
+}
+
+/* The first array among data itself and its members (UNCONFIRMED shape: see tiktok.h). */
+static json_t *tt_details_array(json_t *data)
+{
+    const char *key;
+    json_t *v;
+
+    if (json_is_array(data))
+        return data;
+    json_object_foreach(data, key, v)
+    {
+        if (json_is_array(v) && json_array_size(v) > 0 && json_is_object(json_array_get(v, 0)))
+            return v;
+    }
+    return NULL;
+}
+
+static const char *tt_detail_message(json_t *item)
+{
+    static const char *const keys[] = {"message", "msg", "error", "reason", "error_message"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *m = json_string_value(json_object_get(item, keys[i]));
+        if (m && *m)
+            return m;
+    }
+    return "rejected (no message)";
+}
+
+/* Marks the events item names; returns how many. */
+static int tt_detail_mark(json_t *item, const char *const *event_ids, int n, int *rejected,
+                          char (*messages)[200])
+{
+    json_t *index = json_object_get(item, "index");
+    const char *event_id = json_string_value(json_object_get(item, "event_id"));
+    const char *message = tt_detail_message(item);
+    int marked = 0;
+
+    for (int i = 0; i < n; i++) {
+        int named = json_is_integer(index) ? json_integer_value(index) == i
+                                           : event_id && event_ids[i] &&
+                                                 strcmp(event_id, event_ids[i]) == 0;
+        if (named && !rejected[i]) {
+            rejected[i] = 1;
+            snprintf(messages[i], 200, "%s", message);
+            marked++;
+        }
+    }
+    return marked;
+}
+
+int tiktok_partial_rejections(const struct tiktok_response *resp, const char *const *event_ids,
+                              int n, int *rejected, char (*messages)[200])
+{
+    json_t *data, *list, *item;
+    size_t i;
+    int marked = 0;
+
+    for (int k = 0; k < n; k++)
+        rejected[k] = 0;
+    if (!resp || !resp->details)
+        return -1;
+    data = json_loads(resp->details, JSON_DECODE_ANY, NULL);
+    list = tt_details_array(data);
+    json_array_foreach(list, i, item)
+    {
+        if (json_is_object(item))
+            marked += tt_detail_mark(item, event_ids, n, rejected, messages);
+    }
+    json_decref(data);
+    return marked > 0 ? marked : -1;
 }
 
 struct tt_buffer {

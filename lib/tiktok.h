@@ -18,7 +18,7 @@ char *tiktok_batch_body(const char *pixel, const char *test_event_code, const ch
                         int n);
 
 enum tiktok_outcome {
-    TT_SENT,     /* HTTP 200 and code 0 or 20001 */
+    TT_SENT,     /* HTTP 200 and code 0, or 20001 (partial set: some events rejected) */
     TT_RETRY,    /* 40100, 429, 5xx, timeout, connection error */
     TT_BAD_ROWS, /* 40002: split the batch */
     TT_AUTH,     /* 40001, 40105 or another credential error: pause the pixel */
@@ -32,7 +32,22 @@ struct tiktok_response {
     char message[256];
     char request_id[80];
     long retry_after_s; /* from Retry-After, 0 when absent */
+    int partial;        /* code 20001: TikTok accepted only part of the batch */
+    char *details;      /* 20001 only: the answer's "data" as JSON text, or NULL (new; see
+                           tiktok_response_clear) */
 };
+
+/* Frees what a response owns (details). */
+void tiktok_response_clear(struct tiktok_response *resp);
+/* The events a partial answer (20001) rejected, from its per-event details. The shape of
+ * those details is UNCONFIRMED (TikTok's docs were not readable, no SDK or integration reads
+ * them); accepted: "data" is an array, or an object with an array member, of objects naming
+ * an event by "index" (position in the request's data[]) or "event_id", with a "message"
+ * (or "msg", "error", "reason"). event_ids[i] is the i-th event's event_id. Sets rejected[i]
+ * and messages[i] for each rejected event. Returns how many, or -1 when the answer names no
+ * event of the batch (no readable details). */
+int tiktok_partial_rejections(const struct tiktok_response *resp, const char *const *event_ids,
+                              int n, int *rejected, char (*messages)[200]);
 
 /* Posts body to {api_base}/open_api/v1.3/event/track/. Never logs the token. */
 void tiktok_post(const char *api_base, const char *access_token, const char *body, long timeout_ms,

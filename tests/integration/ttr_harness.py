@@ -94,6 +94,17 @@ def done():
     sys.exit(1 if _tap.failed or _tap.n == 0 else 0)
 
 
+def _sanitizer_check(d):
+    """A sanitizer's report in the daemon's log (stderr) fails the case: under TSan the
+    daemon keeps running after a report, so the log is the only witness."""
+    text = d.log_text()
+    for marker in ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "runtime error:"):
+        if marker in text:
+            at = text.index(marker)
+            ok(False, "no sanitizer report in the daemon's log", text[max(0, at - 200):at + 4000])
+            return
+
+
 def run_cases(cases):
     """Runs each case function in order. An exception fails the case; the logs of the
     daemons it started are printed for any failing case."""
@@ -107,6 +118,8 @@ def run_cases(cases):
             ok(False, fn.__name__ + " raised", traceback.format_exc())
         finally:
             mine = _all_daemons[started:]
+            for d in mine:
+                _sanitizer_check(d)
             if _tap.failed != before:
                 for d in mine:
                     diag("---- ttrelayd log (%s), last lines ----" % d.dir)
@@ -301,6 +314,8 @@ class MockTikTok:
         self.requests = []
         self.rules = []
         self.bad_ids = set()
+        self.hang = {}
+        self.partial = None
         self.token = None
         self.port = 0
         self.httpd = None
@@ -370,6 +385,23 @@ class MockTikTok:
         with self.lock:
             self.bad_ids = set(event_ids)
 
+    def hang_pixel(self, pixel, seconds):
+        """Every request for this pixel (event_source_id) is answered only after seconds,
+        whatever else is queued: a pixel whose endpoint hangs. seconds=None ends it."""
+        with self.lock:
+            if seconds is None:
+                self.hang.pop(pixel, None)
+            else:
+                self.hang[pixel] = seconds
+
+    def partial_reject(self, event_ids, details=True):
+        """Answers 20001 (partial success) for any batch holding one of these event_ids. With
+        details, "data" lists the rejected events as {"failed_events": [{"index", "event_id",
+        "code", "message"}]}: a shape of our own, since TikTok's is UNCONFIRMED (README
+        "Delivery"). Without, "data" is {}."""
+        with self.lock:
+            self.partial = (set(event_ids), details)
+
     def require_token(self, token):
         """Answers 40105 unless Access-Token equals token (None turns the check off)."""
         with self.lock:
@@ -379,6 +411,8 @@ class MockTikTok:
         with self.lock:
             self.rules = []
             self.bad_ids = set()
+            self.hang = {}
+            self.partial = None
             self.token = None
 
     def _decide(self, rec):
@@ -393,6 +427,10 @@ class MockTikTok:
             elif self.token is not None and rec["headers"].get("access-token") != self.token:
                 body = {"code": 40105, "message": "The access token is invalid or has expired.",
                         "request_id": "mock-%d" % n, "data": {}}
+            elif ((rec["json"] or {}).get("event_source_id") in self.hang
+                  if isinstance(rec["json"], dict) else False):
+                sleep_s = self.hang[rec["json"]["event_source_id"]]
+                rec["hung"] = True
             elif self.rules:
                 rule = self.rules[0]
                 rule["n"] -= 1
@@ -410,6 +448,18 @@ class MockTikTok:
                             "request_id": "mock-%d" % n, "data": {}}
                 else:
                     sleep_s = rule["seconds"]
+            if body is None and self.partial:
+                ids, details = self.partial
+                data = (rec["json"] or {}).get("data") or []
+                failed = [{"index": i, "event_id": ev.get("event_id"), "code": 40002,
+                           "message": "properties.currency: mock rejects %s" % ev.get("event_id")}
+                          for i, ev in enumerate(data)
+                          if isinstance(ev, dict) and ev.get("event_id") in ids]
+                if failed:
+                    body = {"code": 20001, "message": "Partial success",
+                            "request_id": "mock-%d" % n,
+                            "data": {"failed_events": failed} if details else {}}
+                    rec["rejected"] = [f["event_id"] for f in failed]
             if body is None and self.bad_ids:
                 data = (rec["json"] or {}).get("data") or []
                 for i, ev in enumerate(data):
@@ -423,7 +473,7 @@ class MockTikTok:
                 body = {"code": 0, "message": "OK", "request_id": "mock-%d" % n, "data": {}}
             rec["status"] = status
             rec["code"] = body.get("code")
-            rec["accepted"] = status == 200 and body.get("code") == 0
+            rec["accepted"] = status == 200 and body.get("code") == 0 and not rec.get("hung")
             rec["slow_s"] = sleep_s
             self.requests.append(rec)
             self.cond.notify_all()
@@ -445,9 +495,12 @@ class MockTikTok:
         answered with HTTP 200 and code 0."""
         out = []
         for r in self.all_requests():
-            if accepted_only and not r["accepted"]:
+            partly = r.get("code") == 20001 and r.get("status") == 200 and not r.get("hung")
+            if accepted_only and not r["accepted"] and not partly:
                 continue
             for ev in ((r["json"] or {}).get("data") or []):
+                if accepted_only and partly and ev.get("event_id") in r.get("rejected", ()):
+                    continue  # what a partial answer refused was not accepted
                 out.append((r, ev))
         return out
 

@@ -206,7 +206,7 @@ static void test_empty(void)
 
     ok(t != NULL, "render without gauges returns text");
     ok(scrape_parse(&sc, t) == 0, "empty exposition parses (%s)", sc.error);
-    is_int(sc.nfam, 10, "ten counter/histogram families declared");
+    is_int(sc.nfam, 11, "eleven counter/histogram families declared");
     ok(strstr(t, "# HELP ttrelay_webhooks_total ") != NULL, "HELP line for webhooks");
     ok(strstr(t, "# TYPE ttrelay_request_duration_seconds histogram\n") != NULL,
        "latency declared as a histogram");
@@ -394,6 +394,7 @@ static void test_gauges(void)
         .events_by_state = {1, 2, 30, 4, 5, 6, 9},
         .queue_depth = 7,
         .oldest_queued_age_s = 12.5,
+        .oldest_due_age_s = 310.5,
         .touches = 42,
         .pixels_paused = 1,
         .uptime_s = 3600.25,
@@ -402,7 +403,7 @@ static void test_gauges(void)
     char *t = metrics_render(&g);
     struct scrape sc;
     ok(scrape_parse(&sc, t) == 0, "exposition with gauges parses (%s)", sc.error);
-    is_int(sc.nfam, 16, "16 families with gauges");
+    is_int(sc.nfam, 18, "18 families with gauges");
     ok(strstr(t, "# TYPE ttrelay_events gauge\n") != NULL, "events declared a gauge");
     ok(sample(t, "ttrelay_events{state=\"held\"}") == 1, "held");
     ok(sample(t, "ttrelay_events{state=\"sent\"}") == 30, "sent");
@@ -410,10 +411,44 @@ static void test_gauges(void)
     ok(sample(t, "ttrelay_events{state=\"dry_run\"}") == 9, "dry_run (last state)");
     ok(sample(t, "ttrelay_queue_depth") == 7, "queue depth");
     ok(sample(t, "ttrelay_oldest_queued_age_seconds") == 12.5, "oldest age");
+    ok(sample(t, "ttrelay_oldest_due_event_age_seconds") == 310.5, "oldest due event's age");
     ok(sample(t, "ttrelay_touches") == 42, "touches");
     ok(sample(t, "ttrelay_pixels_paused") == 1, "paused pixels");
     ok(sample(t, "ttrelay_uptime_seconds") == 3600.25, "uptime");
-    is_int(sc.samples, 7 + 5 + 11 + 2, "gauge samples plus the commit group histogram");
+    is_int(sc.samples, 7 + 6 + 11 + 2, "gauge samples plus the commit group histogram");
+    free(t);
+}
+
+/* The delay from touch (or webhook) to TikTok's acceptance: one series per pixel, buckets
+ * around the 5-minute merge window. */
+static void test_delivery_delay(void)
+{
+    metrics_reset();
+    metrics_delivery_delay("CPIXELA", 2.0);
+    metrics_delivery_delay("CPIXELA", 299.0);
+    metrics_delivery_delay("CPIXELA", 301.0);
+    metrics_delivery_delay("CPIXELB", 0.5);
+    for (int i = 0; i < 12; i++) {
+        char px[32];
+        snprintf(px, sizeof px, "CPIXEL%02d", i);
+        metrics_delivery_delay(px, 1.0);
+    }
+    char *t = metrics_render(NULL);
+    struct scrape sc;
+    ok(scrape_parse(&sc, t) == 0, "exposition with delays parses (%s)", sc.error);
+    ok(strstr(t, "# TYPE ttrelay_delivery_delay_seconds histogram\n") != NULL,
+       "delay declared as a histogram");
+    ok(sample(t, "ttrelay_delivery_delay_seconds_bucket{pixel=\"CPIXELA\",le=\"5\"}") == 1,
+       "2 s falls under 5 s");
+    ok(sample(t, "ttrelay_delivery_delay_seconds_bucket{pixel=\"CPIXELA\",le=\"300\"}") == 2,
+       "two of pixel A's three within the 5-minute merge window");
+    ok(sample(t, "ttrelay_delivery_delay_seconds_count{pixel=\"CPIXELA\"}") == 3, "A counted 3");
+    ok(sample(t, "ttrelay_delivery_delay_seconds_sum{pixel=\"CPIXELA\"}") == 602, "A's sum");
+    ok(sample(t, "ttrelay_delivery_delay_seconds_bucket{pixel=\"CPIXELB\",le=\"1\"}") == 1,
+       "B's half second under 1 s");
+    ok(sample(t, "ttrelay_delivery_delay_seconds_count{pixel=\"CPIXEL11\"}") == 1,
+       "14 pixels each keep their own series");
+    ok(strstr(t, "pixel=\"other\"") == NULL, "no pixel lumped into other");
     free(t);
 }
 
@@ -436,6 +471,7 @@ int main(void)
     test_bounded();
     test_threads();
     test_gauges();
+    test_delivery_delay();
     test_reset();
     return tap_done();
 }

@@ -232,6 +232,47 @@ static void test_classify(void)
     is_int(r.http_status, 200, "http_status copied");
 }
 
+/* 20001's per-event details (UNCONFIRMED shape): by index or event_id, in "data" itself or
+ * in an array member of it; none readable gives -1 so the forwarder isolates by splitting. */
+static void test_partial_rejections(void)
+{
+    const char *eids[4] = {"e0", "e1", "e2", "e3"};
+    int rej[4];
+    char msgs[4][200];
+    struct tiktok_response r;
+
+    tiktok_classify(200,
+                    "{\"code\":20001,\"message\":\"Partial success\",\"request_id\":\"r1\","
+                    "\"data\":{\"failed_events\":[{\"index\":1,\"message\":\"bad currency\"},"
+                    "{\"event_id\":\"e3\",\"msg\":\"bad value\"}]}}",
+                    &r);
+    is_int(r.outcome, TT_SENT, "20001 is a (partial) success");
+    is_int(r.partial, 1, "20001 is flagged partial");
+    is_int(tiktok_partial_rejections(&r, eids, 4, rej, msgs), 2, "two events named");
+    ok(!rej[0] && rej[1] && !rej[2] && rej[3], "by index and by event_id");
+    is_str(msgs[1], "bad currency", "message kept");
+    is_str(msgs[3], "bad value", "msg kept");
+    tiktok_response_clear(&r);
+
+    tiktok_classify(200,
+                    "{\"code\":20001,\"message\":\"p\",\"data\":[{\"index\":0,"
+                    "\"error\":\"e\"},{\"index\":9}]}",
+                    &r);
+    is_int(tiktok_partial_rejections(&r, eids, 4, rej, msgs), 1, "data as an array; index 9 out of range");
+    is_str(msgs[0], "e", "error kept");
+    tiktok_response_clear(&r);
+
+    tiktok_classify(200, "{\"code\":20001,\"message\":\"p\",\"data\":{}}", &r);
+    is_int(tiktok_partial_rejections(&r, eids, 4, rej, msgs), -1, "no details: -1");
+    tiktok_response_clear(&r);
+    tiktok_classify(200, "{\"code\":20001,\"data\":{\"x\":[{\"event_id\":\"zz\"}]}}", &r);
+    is_int(tiktok_partial_rejections(&r, eids, 4, rej, msgs), -1, "naming no event of ours: -1");
+    tiktok_response_clear(&r);
+    tiktok_classify(200, "{\"code\":0,\"data\":[{\"index\":0}]}", &r);
+    ok(!r.partial && !r.details, "code 0 keeps no details");
+    tiktok_response_clear(&r);
+}
+
 /* A one-shot HTTP server: accepts one connection, records the request, sends reply
  * (or nothing, after delay_ms, when reply is NULL). */
 struct oneshot {
@@ -386,6 +427,7 @@ int main(void)
     test_value_forms();
     test_batch_body();
     test_classify();
+    test_partial_rejections();
     test_post_request_and_reply();
     test_post_retry_after();
     test_post_timeout_and_refused();
