@@ -109,6 +109,7 @@ static const struct conversion_field conversion_fields[] = {
     CONV_FIELD(value),      CONV_FIELD(currency),   CONV_FIELD(ttclid),
     CONV_FIELD(ttp),        CONV_FIELD(ip),         CONV_FIELD(user_agent),
     CONV_FIELD(url),        CONV_FIELD(referrer),   CONV_FIELD(page_ref),
+    CONV_FIELD(value_note),
 };
 
 /* jansson writes reals with %.17g (9.2 -> 9.1999999999999993); 15 significant digits give

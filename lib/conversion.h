@@ -26,6 +26,7 @@ struct conversion {
     char external_id_hash[65];
     char value[40]; /* exact decimal text, "" when unknown */
     char currency[4];
+    char value_note[96]; /* why the sender's value/currency are not sent ("" when they are) */
     char *contents_json; /* owned: JSON array text of TikTok contents[], or NULL */
     char ttclid[256];
     char ttp[160];

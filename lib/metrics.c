@@ -94,6 +94,11 @@ static struct met_counter_family met_consent =
                 "Conversions of opted-out visitors, by what the consent policy did "
                 "(ldu: sent with limited_data_use, suppressed: not sent, ignored: sent as is).",
                 "outcome");
+static struct met_counter_family met_currency = MET_COUNTER(
+    "ttrelay_currency_refused_total",
+    "Conversions whose currency TikTok does not accept, sent without value and currency, by "
+    "source.",
+    "source");
 static struct met_counter_family met_tiktok = MET_COUNTER(
     "ttrelay_tiktok_responses_total", "Responses from the TikTok Events API, by code.", "code");
 static struct met_counter_family met_sent =
@@ -129,7 +134,7 @@ static struct met_hist_family met_group = {
 };
 
 static struct met_counter_family *const met_counters[] = {
-    &met_webhooks, &met_collect, &met_conversions, &met_refusals, &met_consent, &met_tiktok, &met_sent, &met_dead};
+    &met_webhooks, &met_collect, &met_conversions, &met_refusals, &met_consent, &met_currency, &met_tiktok, &met_sent, &met_dead};
 
 static void met_copy(char *dst, const char *src)
 {
@@ -244,6 +249,11 @@ void metrics_match_refusal(const char *reason)
 void metrics_consent(const char *outcome)
 {
     met_count(&met_consent, outcome, NULL, 1);
+}
+
+void metrics_currency_refused(const char *source)
+{
+    met_count(&met_currency, source, NULL, 1);
 }
 
 void metrics_tiktok_response(const char *code)

@@ -15,6 +15,9 @@ void metrics_match_refusal(const char *reason);
 /* ttrelay_consent_events_total{outcome}: a conversion of an opted-out visitor;
  * outcome: ldu|suppressed|ignored */
 void metrics_consent(const char *outcome);
+/* ttrelay_currency_refused_total{source}: orders whose currency TikTok does not accept,
+ * sent without value and currency */
+void metrics_currency_refused(const char *source);
 /* ttrelay_tiktok_responses_total{code}: TikTok's code, or "http_<status>", or "error" */
 void metrics_tiktok_response(const char *code);
 /* ttrelay_events_sent_total / ttrelay_events_dead_total{pixel} */

@@ -13,5 +13,8 @@ int money_from_minor(long long amount, const char *currency, char *out, size_t s
 int money_currency_exponent(const char *currency);
 /* Canonical upper-case currency code into out[4]; returns 0 or -1 when not 3 letters. */
 int money_currency(const char *s, char out[4]);
+/* 1 when TikTok accepts this (canonical, upper-case) code as an event's currency, else 0.
+ * The one table of them is in money.c, with its source. */
+int money_tiktok_accepts(const char *code);
 
 #endif

@@ -3,6 +3,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "money.h"
 #include "normalize.h"
 #include "source.h"
 
@@ -106,6 +109,24 @@ static enum source_result source_check_text(struct conversion *c, char *why, siz
     return SOURCE_OK;
 }
 
+/* TikTok refuses an event whose currency is not on its list, and a refused row can fail the
+ * whole batch. Such an order is still sent, without value and currency: the conversion
+ * counts, its value does not. Said in the log, ttrelay_currency_refused_total and the
+ * event's conversion (value_note). */
+static void source_check_currency(struct conversion *c)
+{
+    if (!c->currency[0] || money_tiktok_accepts(c->currency))
+        return;
+    snprintf(c->value_note, sizeof c->value_note,
+             "currency %s is not one TikTok accepts: value %s %s not sent", c->currency,
+             c->value[0] ? c->value : "-", c->currency);
+    log_warn("currency TikTok does not accept: the event is sent without value and currency",
+             "source=%s object=%s currency=%s", c->source_id, c->object_id, c->currency);
+    metrics_currency_refused(c->source_id);
+    c->value[0] = '\0';
+    c->currency[0] = '\0';
+}
+
 /* out is cleared here; it is left holding a conversion (the caller's to conversion_clear)
  * only on SOURCE_OK, and is empty after any other result. */
 enum source_result source_handle(const struct source_cfg *src, const struct webhook_request *req,
@@ -129,6 +150,8 @@ enum source_result source_handle(const struct source_cfg *src, const struct webh
         rc = ops->parse(src, req, out, why, whylen);
     if (rc == SOURCE_OK)
         rc = source_check_text(out, why, whylen);
+    if (rc == SOURCE_OK)
+        source_check_currency(out);
     /* Renewals are detected by each parser from its sender's own fields; the policy is
      * applied here, once for all. */
     if (rc == SOURCE_OK && out->renewal && src->renewals == RENEWALS_IGNORE) {

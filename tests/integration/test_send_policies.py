@@ -259,6 +259,37 @@ def test_policy_mistakes_are_refused():
         d.close()
 
 
+def test_unsupported_currency_sent_without_value():
+    """A currency TikTok does not accept (money.c's table) is validated at ingest: the order
+    is still sent, without value and currency, beside an accepted one in the same batch."""
+    mock, d = start()
+    now = int(time.time()) - 30
+    for oid, value, cur in (("cur-xbt", "12.50", "XBT"), ("cur-eur", "9.20", "EUR")):
+        st, resp = post_generic(d, "crm", {"id": oid, "kind": "order", "value": value,
+                                           "currency": cur, "email": oid + "@example.com",
+                                           "event_time": now})
+        ok(st == 200 and (resp or {}).get("status") == "accepted", "%s accepted" % oid, resp)
+    evs = mock.wait_for_events(2, HOLD_S + 15)
+    by_id = {ev.get("properties", {}).get("order_id"): ev for _, ev in evs}
+    is_(sorted(by_id), ["cur-eur", "cur-xbt"], "both orders sent")
+    is_(len({r["n"] for r, _ in evs}), 1, "in one batch, which TikTok accepted")
+    props = by_id.get("cur-xbt", {}).get("properties", {})
+    ok("value" not in props and "currency" not in props,
+       "the XBT order carries neither value nor currency", props)
+    is_((by_id.get("cur-eur", {}).get("properties", {}).get("value"),
+         by_id.get("cur-eur", {}).get("properties", {}).get("currency")), (9.2, "EUR"),
+        "the EUR order keeps its value")
+    ev = [e for e in d.admin_events() if e.get("object_id") == "cur-xbt"]
+    ev = d.admin_event(ev[0]["id"]) if ev else {}
+    note = ((ev.get("conversion") or {}).get("value_note")) or ""
+    ok("XBT" in note and "12.50" in note, "the event says why its value was not sent", note)
+    st, _, text = d.request("admin", "GET", "/metrics", None, d._admin_headers())
+    ok(re.search(r'ttrelay_currency_refused_total\{source="crm"\} 1\b', text.decode()),
+       "ttrelay_currency_refused_total counts it")
+    ok(re.search(r'level=warn msg="currency TikTok does not accept.*currency=XBT', d.log_text()),
+       "a warning is logged")
+
+
 if __name__ == "__main__":
     run_cases([
         test_stripe_subscription_checkout_is_one_event,
@@ -268,4 +299,5 @@ if __name__ == "__main__":
         test_opted_out_visitor_under_ldu,
         test_opted_out_visitor_under_suppress,
         test_policy_mistakes_are_refused,
+        test_unsupported_currency_sent_without_value,
     ])

@@ -206,7 +206,7 @@ static void test_empty(void)
 
     ok(t != NULL, "render without gauges returns text");
     ok(scrape_parse(&sc, t) == 0, "empty exposition parses (%s)", sc.error);
-    is_int(sc.nfam, 11, "eleven counter/histogram families declared");
+    is_int(sc.nfam, 12, "twelve counter/histogram families declared");
     ok(strstr(t, "# HELP ttrelay_webhooks_total ") != NULL, "HELP line for webhooks");
     ok(strstr(t, "# TYPE ttrelay_request_duration_seconds histogram\n") != NULL,
        "latency declared as a histogram");
@@ -403,7 +403,7 @@ static void test_gauges(void)
     char *t = metrics_render(&g);
     struct scrape sc;
     ok(scrape_parse(&sc, t) == 0, "exposition with gauges parses (%s)", sc.error);
-    is_int(sc.nfam, 18, "18 families with gauges");
+    is_int(sc.nfam, 19, "19 families with gauges");
     ok(strstr(t, "# TYPE ttrelay_events gauge\n") != NULL, "events declared a gauge");
     ok(sample(t, "ttrelay_events{state=\"held\"}") == 1, "held");
     ok(sample(t, "ttrelay_events{state=\"sent\"}") == 30, "sent");

@@ -104,8 +104,21 @@ static void test_currency(void)
     is_str(code, "", "refused currency leaves out empty");
 }
 
+/* The one table of currencies TikTok accepts (money.c cites its source). */
+static void test_tiktok_currencies(void)
+{
+    const char *yes[] = {"USD", "EUR", "GBP", "JPY", "AED", "ZAR", "VND", "KWD"};
+    const char *no[] = {"XBT", "XAU", "BTC", "HRK", "BGN", "usd", "US", "", "USDT"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        ok(money_tiktok_accepts(yes[i]) == 1, "TikTok accepts %s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        ok(money_tiktok_accepts(no[i]) == 0, "TikTok does not accept \"%s\"", no[i]);
+    ok(money_tiktok_accepts(NULL) == 0, "NULL is not a currency");
+}
+
 int main(void)
 {
+    test_tiktok_currencies();
     test_decimal();
     test_minor();
     test_currency();
