@@ -289,6 +289,42 @@ static json_t *report_json(struct report_row *rr)
                      percentile(rr->delays, rr->ndelays, 0.95));
 }
 
+/* TikTok merges a server event into its pixel event only within about 5 minutes. */
+#define MERGE_WINDOW_MS (5 * 60 * 1000)
+
+/* Per pixel, the delay from each sent event's start (the matched touch, else the webhook)
+ * to TikTok's acceptance: p50, p95 and the share within the merge window. New array. */
+static json_t *report_pixels(const struct event_row *rows, int n)
+{
+    json_t *out = json_array();
+    long long *delays = calloc((size_t)n + 1, sizeof *delays);
+    char *done = calloc((size_t)n + 1, 1);
+
+    for (int i = 0; out && delays && done && i < n; i++) {
+        if (done[i] || rows[i].test)
+            continue;
+        int nd = 0, within = 0;
+        for (int k = i; k < n; k++) {
+            if (done[k] || rows[k].test || strcmp(rows[k].pixel, rows[i].pixel) != 0)
+                continue;
+            done[k] = 1;
+            long long from = rows[k].origin_ms ? rows[k].origin_ms : rows[k].received_ms;
+            if (rows[k].state != EV_SENT || rows[k].sent_ms < from)
+                continue;
+            delays[nd] = rows[k].sent_ms - from;
+            within += delays[nd] <= MERGE_WINDOW_MS;
+            nd++;
+        }
+        json_array_append_new(
+            out, json_pack("{s:s,s:i,s:f,s:f,s:i}", "pixel", rows[i].pixel, "sent", nd,
+                           "delay_p50_s", percentile(delays, nd, 0.5), "delay_p95_s",
+                           percentile(delays, nd, 0.95), "within_merge_window", within));
+    }
+    free(done);
+    free(delays);
+    return out;
+}
+
 static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn,
                       struct MHD_Response **resp)
 {
@@ -323,9 +359,11 @@ static int get_report(struct daemon_ctx *ctx, struct MHD_Connection *conn,
         json_decref(rr[j].refusals);
     }
     free(rr);
+    json_t *pixels = report_pixels(rows, n);
     store_row_free(rows, n);
-    return respond(json_pack("{s:I,s:o}", "since_s", (json_int_t)since, "rows", arr), MHD_HTTP_OK,
-                   resp);
+    return respond(json_pack("{s:I,s:o,s:o}", "since_s", (json_int_t)since, "rows", arr, "pixels",
+                             pixels ? pixels : json_array()),
+                   MHD_HTTP_OK, resp);
 }
 
 /* A test event goes through the normal path (store, hold, match, forwarder) so it

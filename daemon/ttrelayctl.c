@@ -720,6 +720,31 @@ static void report_row(struct table *m, struct table *d, const json_t *row)
               s[1], s[2], p[0], p[1]);
 }
 
+/* Per pixel: delay from the touch (or webhook) to TikTok's acceptance. TikTok merges a
+ * server event into its pixel event only within about 5 minutes of it. */
+static void report_pixels(const json_t *pixels)
+{
+    struct table t = {.ncols = 5, .align = "lrrrr"};
+    const json_t *px;
+    size_t i;
+
+    table_row(&t, "PIXEL", "SENT", "DELAY_P50", "DELAY_P95", "WITHIN_5MIN");
+    json_array_foreach(pixels, i, px)
+    {
+        char c[4][24];
+        double sent = ctl_jnum(px, "sent");
+        fmt_ll(c[0], sizeof c[0], (long long)sent);
+        fmt_duration(c[1], sizeof c[1], ctl_jnum(px, "delay_p50_s"));
+        fmt_duration(c[2], sizeof c[2], ctl_jnum(px, "delay_p95_s"));
+        fmt_pct(c[3], sizeof c[3], ctl_jnum(px, "within_merge_window"), sent);
+        table_row(&t, ctl_jstr(px, "pixel"), c[0], c[1], c[2], c[3]);
+    }
+    printf("\ndelay from touch (or webhook) to TikTok, per pixel (merged with the pixel event "
+           "within 5 min):\n");
+    table_print(&t);
+    table_free(&t);
+}
+
 static int cmd_report(const struct ctl *ctl)
 {
     char path[64], span[32];
@@ -761,6 +786,7 @@ static int cmd_report(const struct ctl *ctl)
         table_print(&r);
         printf("\nopted-out visitors (consent policy):\n");
         table_print(&cs);
+        report_pixels(json_object_get(j, "pixels"));
     }
     table_free(&m);
     table_free(&d);
