@@ -630,6 +630,42 @@ static int check_keys(const config_t *lc, const char *file, char *err, size_t er
     return 0;
 }
 
+/* The longest retry window of a sender ttrelay knows: Stripe retries a live webhook for up
+ * to 3 days (../reference/webhook-sources.md; Calendly 24 h, Shopify 4 h, WooCommerce and
+ * Cal.com not at all). */
+#define SENDER_RETRY_WINDOW_S (3L * 86400)
+
+/* Business keys live match.retention_s: a sender's redelivery, or an event TikTok would
+ * still take, after its key was purged would be stored and sent again as a new conversion
+ * (a new event_id when unmatched). */
+static int check_retention(const config_t *lc, const struct config *cfg, const char *file,
+                           char *err, size_t errlen)
+{
+    config_setting_t *r = config_lookup(lc, "match.retention_s");
+    int line = setting_line(r ? r : config_lookup(lc, "match"));
+
+    if (cfg->retention_s < SENDER_RETRY_WINDOW_S) {
+        set_err(err, errlen, file, line,
+                "match.retention_s = %ld is shorter than the longest sender retry window (Stripe "
+                "retries for 3 days): a redelivery after the purge would be sent again; set it "
+                "to at least %ld",
+                cfg->retention_s, cfg->max_age_s > SENDER_RETRY_WINDOW_S ? cfg->max_age_s
+                                                                         : SENDER_RETRY_WINDOW_S);
+        return -1;
+    }
+    if (cfg->retention_s < cfg->max_age_s) {
+        if (!r) /* the default retention: the line that raised max_age_s is the one to see */
+            line = setting_line(config_lookup(lc, "tiktok.max_age_s"));
+        set_err(err, errlen, file, line,
+                "match.retention_s = %ld is shorter than tiktok.max_age_s = %ld: a conversion "
+                "purged while TikTok would still take it could be sent twice; set "
+                "match.retention_s to at least %ld (or lower tiktok.max_age_s)",
+                cfg->retention_s, cfg->max_age_s, cfg->max_age_s);
+        return -1;
+    }
+    return 0;
+}
+
 static int refuse_examples(const config_t *lc, const struct config *cfg, const char *file,
                            char *err, size_t errlen)
 {
@@ -692,6 +728,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     if (load_misc(&lc, cfg, path, err, errlen) < 0 ||
         load_pixels(&lc, cfg, path, err, errlen) < 0 ||
         load_sources(&lc, cfg, path, err, errlen) < 0 ||
+        check_retention(&lc, cfg, path, err, errlen) < 0 ||
         refuse_examples(&lc, cfg, path, err, errlen) < 0)
         goto out;
     ok = 1;

@@ -250,7 +250,11 @@ def test_policy_mistakes_are_refused():
     for where, conf, want in (
             ("source", {"sources": [dict(default_sources()[0], consent="maybe")]}, "consent must be"),
             ("source", {"sources": [dict(default_sources()[0], renewals="")]}, "renewals must be"),
-            ("global", {"consent": "later"}, "consent must be")):
+            ("global", {"consent": "later"}, "consent must be"),
+            ("match", {"match": {"hold_s": 1, "retention_s": 3600}},
+             "shorter than the longest sender retry window"),
+            ("match", {"match": {"hold_s": 1, "retention_s": 300000}},
+             "shorter than tiktok.max_age_s")):
         d = Daemon(None, start=False, **conf)
         r = subprocess.run([ttrelayd_path(), "-t", "-c", d.conf_path], capture_output=True,
                            text=True, timeout=30)

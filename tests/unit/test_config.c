@@ -41,6 +41,37 @@ static void refused(const char *text, const char *expected, const char *what)
     config_drop(cfg);
 }
 
+/* A retention shorter than a sender's retries or than max_age would send a redelivery
+ * again once its business key is purged. */
+static void retention(void)
+{
+    char err[600];
+    refused(BASE "match = { retention_s = 3600; };\n",
+            "3: match.retention_s = 3600 is shorter than the longest sender retry window (Stripe "
+            "retries for 3 days): a redelivery after the purge would be sent again; set it to at "
+            "least 604800",
+            "retention of an hour");
+    refused(BASE "match = {\n  hold_s = 5;\n  retention_s = 300000;\n};\n",
+            "5: match.retention_s = 300000 is shorter than tiktok.max_age_s = 604800: a conversion "
+            "purged while TikTok would still take it could be sent twice; set match.retention_s "
+            "to at least 604800 (or lower tiktok.max_age_s)",
+            "retention under max_age");
+    refused("admin = { token = \"0123456789abcdef\"; };\n"
+            "tiktok = { default_pixel = \"CPIX\"; pixels = ( { code = \"CPIX\"; access_token = "
+            "\"tok\"; } );\n  max_age_s = 5184000; };\n",
+            "3: match.retention_s = 2592000 is shorter than tiktok.max_age_s = 5184000: a "
+            "conversion purged while TikTok would still take it could be sent twice; set "
+            "match.retention_s to at least 5184000 (or lower tiktok.max_age_s)",
+            "the default retention under a raised max_age names max_age_s's line");
+    struct config *cfg = load("admin = { token = \"0123456789abcdef\"; };\n"
+               "tiktok = { default_pixel = \"CPIX\"; pixels = ( { code = \"CPIX\"; "
+               "access_token = \"tok\"; } ); max_age_s = 259200; };\n"
+               "match = { retention_s = 259200; };\n",
+               err, sizeof err);
+    ok(cfg != NULL, "3 days of retention with a 3-day max_age loads (%s)", err);
+    config_drop(cfg);
+}
+
 static void refusals(char *path, size_t size)
 {
     refused("admin = { token = \"0123456789abcdef\"; };\n"
@@ -183,6 +214,7 @@ int main(void)
 
     if (tap_tempdir(dir, sizeof dir, "ttr-config") < 0)
         return 1;
+    retention();
     cfg = load(BASE "sources = ( { id = \"shop\"; type = \"shopify\"; secret = \"s\"; } );\n", err,
                sizeof err);
     ok(cfg != NULL, "a minimal configuration loads (%s)", err);
