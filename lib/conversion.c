@@ -89,6 +89,32 @@ void conversion_add_guessable_ref(struct conversion *c, const char *ref)
     conversion_put_ref(c, ref, 1);
 }
 
+int conversion_merge(struct conversion *into, const struct conversion *from)
+{
+    int changed = 0, before = into->nrefs;
+    unsigned guessable = into->guessable_refs;
+    struct {
+        char *dst;
+        size_t size;
+        const char *src;
+    } f[] = {
+#define MERGE_FIELD(x) {into->x, sizeof into->x, from->x}
+        MERGE_FIELD(page_ref),   MERGE_FIELD(event_id),         MERGE_FIELD(vid),
+        MERGE_FIELD(email_hash), MERGE_FIELD(phone_hash),       MERGE_FIELD(external_id_hash),
+        MERGE_FIELD(ttclid),     MERGE_FIELD(ttp),              MERGE_FIELD(ip),
+        MERGE_FIELD(user_agent), MERGE_FIELD(url),              MERGE_FIELD(referrer),
+#undef MERGE_FIELD
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!f[i].dst[0] && f[i].src[0]) {
+            str_copy(f[i].dst, f[i].size, f[i].src);
+            changed = 1;
+        }
+    for (int i = 0; i < from->nrefs; i++)
+        conversion_put_ref(into, from->refs[i], (from->guessable_refs >> i) & 1);
+    return changed || into->nrefs != before || into->guessable_refs != guessable;
+}
+
 /* The string fields, by name, as offsets into struct conversion: one table drives both
  * directions so a field cannot be written and forgotten on read. */
 struct conversion_field {

@@ -71,6 +71,10 @@ void conversion_add_ref(struct conversion *c, const char *ref);
  * counts only when another key links the beacon's visitor to the order. Adding a value
  * that is already an unguessable reference keeps it unguessable. */
 void conversion_add_guessable_ref(struct conversion *c, const char *ref);
+/* Fills what into lacks from a sibling webhook of the same business fact: its references
+ * (with their guessability), page reference, event_id, vid, hashes and context fields.
+ * What into already has is kept. Returns 1 when into changed, 0 when not. */
+int conversion_merge(struct conversion *into, const struct conversion *from);
 /* Index of ref among c's references, or -1. */
 int conversion_ref_index(const struct conversion *c, const char *ref);
 /* Bounded copy that always NUL-terminates (NULL src gives ""). */

@@ -46,7 +46,7 @@ struct store {
     unsigned long long commits, committed_rows;
     int last_commit_failed;
 
-    sqlite3_stmt *ins_conv, *find_conv, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
+    sqlite3_stmt *ins_conv, *find_conv, *up_data, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
     sqlite3_stmt *ins_delivery;
     /* On the match connection, prepared once. */
     sqlite3_stmt *find_touch[6]; /* per enum match_key */

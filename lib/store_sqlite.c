@@ -189,7 +189,10 @@ static int prepare_writer(struct store *st)
                    "received_ms,due_ms,event_time,data) VALUES(?,?,?,?,0,?,?,?,?,?)") ||
                    prepare(
                        db, &st->find_conv,
-                       "SELECT id FROM conversions WHERE source=? AND kind=? AND object_id=?") ||
+                       "SELECT id,state,data FROM conversions WHERE source=? AND kind=? AND "
+                       "object_id=?") ||
+                   prepare(db, &st->up_data,
+                           "UPDATE conversions SET data=?1 WHERE id=?2 AND state=0") ||
                    prepare(db, &st->ins_ref, "INSERT INTO conv_refs(ref,conv_id) VALUES(?,?)") ||
                    prepare(db, &st->ins_touch,
                            "INSERT INTO "
@@ -233,6 +236,49 @@ static int step_done(sqlite3_stmt *s)
     return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : -1;
 }
 
+/* The references that end a hold early (from index first on). Only those a beacon cannot
+ * guess: anyone can post the next order number. */
+static int write_refs(struct store *st, const struct conversion *c, long long id, int first)
+{
+    for (int i = first; i < c->nrefs; i++) {
+        if ((c->guessable_refs >> i) & 1)
+            continue;
+        bind_text(st->ins_ref, 1, c->refs[i]);
+        sqlite3_bind_int64(st->ins_ref, 2, id);
+        if (step_done(st->ins_ref) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Folds the keys of a sibling webhook (Stripe's session after its intent, Shopify's
+ * orders/paid after orders/create) into the held conversion j->id stored as data. */
+static int merge_sibling(struct store *st, const struct job *j, const char *data)
+{
+    struct conversion held;
+    char *text = NULL;
+    int rc = -1;
+
+    if (conversion_from_json(data, &held) < 0)
+        return 0; /* unreadable: the forwarder marks it dead; the duplicate stays one */
+    int nrefs = held.nrefs;
+    if (!conversion_merge(&held, &j->c)) {
+        rc = 0;
+        goto out;
+    }
+    if (!(text = conversion_to_json(&held)))
+        goto out;
+    sqlite3_bind_text(st->up_data, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->up_data, 2, j->id);
+    if (step_done(st->up_data) < 0 || write_refs(st, &held, j->id, nrefs) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(text);
+    conversion_clear(&held);
+    return rc;
+}
+
 static void write_conversion(struct store *st, struct job *j)
 {
     const struct conversion *c = &j->c;
@@ -254,16 +300,8 @@ static void write_conversion(struct store *st, struct job *j)
         return;
     if (sqlite3_changes(st->wdb) == 1) {
         j->id = sqlite3_last_insert_rowid(st->wdb);
-        /* Only references a beacon cannot guess end a hold early: anyone can post the next
-         * order number. */
-        for (int i = 0; i < c->nrefs; i++) {
-            if ((c->guessable_refs >> i) & 1)
-                continue;
-            bind_text(st->ins_ref, 1, c->refs[i]);
-            sqlite3_bind_int64(st->ins_ref, 2, j->id);
-            if (step_done(st->ins_ref) < 0)
-                return;
-        }
+        if (write_refs(st, c, j->id, 0) < 0)
+            return;
         j->result = STORE_OK;
         return;
     }
@@ -273,6 +311,16 @@ static void write_conversion(struct store *st, struct job *j)
     if (sqlite3_step(st->find_conv) == SQLITE_ROW) {
         j->id = sqlite3_column_int64(st->find_conv, 0);
         j->result = STORE_DUPLICATE;
+        if (sqlite3_column_int(st->find_conv, 1) == EV_HELD) {
+            /* A sibling topic while the first is held: its keys join the conversion's. */
+            const char *data = (const char *)sqlite3_column_text(st->find_conv, 2);
+            char *merged = data ? strdup(data) : NULL;
+            sqlite3_reset(st->find_conv);
+            if (merged && merge_sibling(st, j, merged) < 0)
+                j->result = STORE_ERROR;
+            free(merged);
+            return;
+        }
     }
     sqlite3_reset(st->find_conv);
 }
@@ -628,7 +676,8 @@ void store_close(struct store *st)
         pthread_join(st->writer, NULL);
     }
     sqlite3_stmt *stmts[] = {st->ins_conv,   st->find_conv, st->ins_ref, st->ins_touch,
-                             st->up_visitor, st->ins_vkey,  st->release, st->ins_delivery};
+                             st->up_visitor, st->ins_vkey,  st->release, st->ins_delivery,
+                             st->up_data};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     store_work_finalize(st);

@@ -539,6 +539,38 @@ static void test_hold_and_rematch(void)
     store_close(st);
 }
 
+static void test_sibling_merge(void)
+{
+    struct store *st = fresh_store("sibling");
+    struct conversion first, second, stored;
+    struct match_result m;
+    struct event_row *rows = NULL;
+    long long id = 0, id2 = 0, wall_ms = (long long)time(NULL) * 1000;
+
+    /* Stripe: the intent's webhook first (no visitor, no session), then the session's. */
+    order(&first, "pi_3Sib");
+    STR_SET(first.page_ref, "");
+    store_add_conversion(st, &first, "CPIX", 0, wall_ms + 30000, &id);
+    order(&second, "pi_3Sib");
+    STR_SET(second.page_ref, "cs_test_sib");
+    conversion_add_ref(&second, "cs_test_sib");
+    STR_SET(second.vid, "v-sib");
+    is_int(store_add_conversion(st, &second, "CPIX", 0, wall_ms + 30000, &id2), STORE_DUPLICATE,
+           "the sibling topic is a duplicate");
+    is_int(id2, id, "of the same conversion");
+    TOUCH(st, "v-sib", .event_id = "pix-sib", .order_id = "cs_test_sib", .age_s = 0);
+    int n = store_held_due(st, (long long)time(NULL) * 1000 + 1000, 10, &rows);
+    is_int(n, 1, "the sibling's unguessable reference ends the hold early");
+    ok(n == 1 && conversion_from_json(rows[0].data, &stored) == 0, "the stored conversion reads");
+    is_str(stored.vid, "v-sib", "the sibling's visitor id joined the held conversion");
+    is_str(stored.page_ref, "cs_test_sib", "and its page reference");
+    match_pass(st, cfg, &stored, &id, 1, now_s, &m);
+    is_str(m.event_id, "pix-sib", "the thank-you touch matches through the sibling's keys");
+    store_row_free(rows, n);
+    conversion_clear(&stored);
+    store_close(st);
+}
+
 static void test_enrichment(void)
 {
     struct store *st = fresh_store("enrich");
@@ -593,6 +625,7 @@ int main(void)
     test_alias_groups_and_window();
     test_consume_once();
     test_hold_and_rematch();
+    test_sibling_merge();
     test_enrichment();
     config_drop(cfg);
     tap_rmdir(dir);
