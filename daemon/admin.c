@@ -94,6 +94,10 @@ static int get_status(struct daemon_ctx *ctx, struct MHD_Response **resp)
                   pixels ? json_loads(pixels, 0, NULL) : json_array(), "forwarder_idle_ms",
                   (json_int_t)forwarder_idle_ms(ctx->fw));
     free(pixels);
+    /* Where webhooks are received (the bound port when listen.port is 0): send-test posts there. */
+    json_object_set_new(
+        o, "listen",
+        json_pack("{s:s,s:i}", "address", cfg->listen_address, "port", ctx->public_port));
     config_drop(cfg);
     return respond(o, MHD_HTTP_OK, resp);
 }
