@@ -15,6 +15,7 @@
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
+#include "procstat.h"
 #include "store.h"
 #include "tiktok.h"
 
@@ -113,6 +114,9 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     g.touches = store_touch_count(ctx->st);
     g.pixels_paused = forwarder_paused_count(ctx->fw);
     g.uptime_s = uptime_s(ctx);
+    struct procstat ps;
+    if (procstat_read(&ps) == 0)
+        g.process = &ps;
     char *text = metrics_render(&g);
     *resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
