@@ -15,6 +15,7 @@
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
+#include "procstat.h"
 #include "store.h"
 #include "tiktok.h"
 
@@ -94,6 +95,10 @@ static int get_status(struct daemon_ctx *ctx, struct MHD_Response **resp)
                   pixels ? json_loads(pixels, 0, NULL) : json_array(), "forwarder_idle_ms",
                   (json_int_t)forwarder_idle_ms(ctx->fw));
     free(pixels);
+    /* Where webhooks are received (the bound port when listen.port is 0): send-test posts there. */
+    json_object_set_new(
+        o, "listen",
+        json_pack("{s:s,s:i}", "address", cfg->listen_address, "port", ctx->public_port));
     config_drop(cfg);
     return respond(o, MHD_HTTP_OK, resp);
 }
@@ -111,6 +116,9 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     g.touches = store_touch_count(ctx->st);
     g.pixels_paused = forwarder_paused_count(ctx->fw);
     g.uptime_s = uptime_s(ctx);
+    struct procstat ps;
+    if (procstat_read(&ps) == 0)
+        g.process = &ps;
     char *text = metrics_render(&g);
     *resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
                                             text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);

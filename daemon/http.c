@@ -353,8 +353,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Refused as soon as the limit is passed: the rest is never read. */
     }
     if (rq->too_large) {
-        log_warn("request refused: body too large", "route=%s status=413 limit=%zu", rq->route,
-                 rq->limit);
+        log_limited(LOG_LVL_WARN, rq->route, "request refused: body too large",
+                    "route=%s status=413 limit=%zu", rq->route, rq->limit);
         if (strcmp(rq->route, "webhook") == 0) {
             metrics_webhook("any", "too_large");
             ingest_log_delivery(lc->ctx, conn, url + 10, 413, "too_large",
@@ -374,7 +374,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (status)
             return http_reply(conn, (unsigned int)status, resp);
         if ((status = dashboard_authorize(lc->ctx, conn, method, why, sizeof why))) {
-            log_warn("admin request refused", "status=%d reason=\"%s\"", status, why);
+            log_limited(LOG_LVL_WARN, "admin", "admin request refused", "status=%d reason=\"%s\"",
+                        status, why);
             return http_reply_error(conn, (unsigned int)status, why);
         }
         status = admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);

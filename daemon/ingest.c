@@ -109,19 +109,22 @@ static enum MHD_Result webhook_refused(struct daemon_ctx *ctx, struct MHD_Connec
         return ret;
     }
     case SOURCE_UNAUTHORIZED:
-        log_warn("webhook refused: bad signature", "source=%s status=401 reason=%s", source, q);
+        log_limited(LOG_LVL_WARN, source, "webhook refused: bad signature",
+                    "source=%s status=401 reason=%s", source, q);
         ingest_log_delivery(ctx, conn, source, 401, "unauthorized", why, NULL, 0);
         metrics_webhook(source, "unauthorized");
         return http_reply_error(conn, MHD_HTTP_UNAUTHORIZED, "bad or missing signature");
     case SOURCE_BAD_MEDIA:
-        log_warn("webhook refused: content type", "source=%s status=415", source);
+        log_limited(LOG_LVL_WARN, source, "webhook refused: content type",
+                    "source=%s status=415 reason=%s", source, q);
         ingest_log_delivery(ctx, conn, source, 415, "unsupported_media", why, NULL, 0);
         metrics_webhook(source, "unsupported_media");
         return http_reply_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported content type");
     case SOURCE_OK:
     case SOURCE_BAD_REQUEST:
     default:
-        log_warn("webhook refused: malformed body", "source=%s status=400 reason=%s", source, q);
+        log_limited(LOG_LVL_WARN, source, "webhook refused: malformed body",
+                    "source=%s status=400 reason=%s", source, q);
         ingest_log_delivery(ctx, conn, source, 400, "bad_request", why, NULL, 0);
         metrics_webhook(source, "bad_request");
         return http_reply_error(conn, MHD_HTTP_BAD_REQUEST, why[0] ? why : "malformed body");
@@ -140,8 +143,9 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
     memset(&c, 0, sizeof c);
     if (!src) {
         char q[200];
-        log_warn("webhook for unknown source: no sources entry has this id", "source=%s status=404",
-                 log_quote(source_id, q, sizeof q));
+        log_limited(LOG_LVL_WARN, source_id,
+                    "webhook for unknown source: no sources entry has this id",
+                    "source=%s status=404", log_quote(source_id, q, sizeof q));
         ingest_log_delivery(ctx, conn, source_id, 404, "not_found",
                             "no source with this id in the configuration", NULL, 0);
         metrics_webhook("unknown", "not_found");
@@ -267,7 +271,12 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
     struct touch t;
 
     if (origin && !allowed) {
-        log_warn("collect refused: origin not allowed", "status=403");
+        char qo[300];
+        log_limited(LOG_LVL_WARN, origin,
+                    "collect refused: origin not allowed; add it to collect.allowed_origins "
+                    "and reload if it is your site",
+                    "status=403 origin=%s key=collect.allowed_origins",
+                    log_quote(origin, qo, sizeof qo));
         ret = reply_collect(conn, MHD_HTTP_FORBIDDEN, NULL, "forbidden");
         goto out;
     }
@@ -278,6 +287,11 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
     http_client_ip(cfg, conn, ip, sizeof ip);
     if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst,
                          clock_wall_ms())) {
+        /* One client address for every browser means the proxy is not trusted. */
+        log_limited(LOG_LVL_WARN, ip,
+                    "collect refused: rate limited (collect.rate_per_s, collect.burst; behind a "
+                    "proxy, list it in collect.trusted_proxies)",
+                    "status=429 ip=%s", ip);
         ret = reply_collect(conn, MHD_HTTP_TOO_MANY_REQUESTS, allowed, "rate_limited");
         goto out;
     }
@@ -289,8 +303,8 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
     language_country(conn, country);
     if (collect_parse(rq->body ? rq->body : "", rq->len, country, cfg->collect_phone_country, &t,
                       why, sizeof why) < 0) {
-        log_warn("collect refused: malformed body", "status=400 reason=%s",
-                 log_quote(why, q, sizeof q));
+        log_limited(LOG_LVL_WARN, ip, "collect refused: malformed body", "status=400 reason=%s",
+                    log_quote(why, q, sizeof q));
         ret = reply_collect(conn, MHD_HTTP_BAD_REQUEST, allowed, "bad_request");
         goto out;
     }

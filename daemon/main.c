@@ -14,6 +14,7 @@
 #include "dashboard.h"
 #include "forwarder.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "ratelimit.h"
 #include "store.h"
@@ -73,6 +74,18 @@ static void usage(FILE *f)
                "  -t        check the configuration and exit\n");
 }
 
+/* Per-pixel and per-source series exist at 0 from the moment they are configured. */
+static void config_loaded(const struct config *cfg)
+{
+    if (cfg->default_pixel[0])
+        metrics_declare_pixel(cfg->default_pixel);
+    for (int i = 0; i < cfg->npixels; i++)
+        metrics_declare_pixel(cfg->pixels[i].code);
+    for (int i = 0; i < cfg->nsources; i++)
+        metrics_declare_source(cfg->sources[i].id);
+    metrics_config_reload(1, (double)clock_wall_ms() / 1000.0);
+}
+
 static void reload(struct daemon_ctx *ctx, const char *path)
 {
     char err[600];
@@ -81,6 +94,7 @@ static void reload(struct daemon_ctx *ctx, const char *path)
     if (!cfg) {
         log_error("reload refused, keeping the running configuration", "reason=\"%s\"", err);
         dashboard_note_reload(err);
+        metrics_config_reload(0, 0);
         notify_ready();
         return;
     }
@@ -95,6 +109,7 @@ static void reload(struct daemon_ctx *ctx, const char *path)
     log_set_level(cfg->log_level);
     forwarder_set_config(ctx->fw, cfg);
     config_drop(old);
+    config_loaded(cfg);
     log_info("configuration reloaded", "sources=%d pixels=%d", cfg->nsources, cfg->npixels);
     dashboard_note_reload(NULL);
     notify_ready();
@@ -198,6 +213,7 @@ int main(int argc, char **argv)
         log_error("cannot listen", "reason=\"%s\"", err);
         goto out;
     }
+    config_loaded(ctx.cfg);
     log_info("ready", "version=%s store=%s sources=%d pixels=%d dry_run=%s", TTR_VERSION,
              ctx.cfg->store_path, ctx.cfg->nsources, ctx.cfg->npixels,
              ctx.cfg->dry_run ? "true" : "false");

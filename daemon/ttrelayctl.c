@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "sample.h"
 #include "setup.h"
 
 #ifndef TTR_VERSION
@@ -39,6 +40,10 @@ struct ctl {
     long limit;  /* 0: the daemon's default */
     long long since_s;
     int dead; /* bulk replay: BULK_DEAD (--dead) or BULK_DRY_RUN (--dry-run-events) */
+    const char *arg;        /* send-test: the source id */
+    const char *public_url; /* send-test --public-url */
+    long long wait_s;       /* send-test --wait */
+    struct config *cfg;     /* held for send-test (the source's secret) */
 };
 
 enum { BULK_NONE, BULK_DEAD, BULK_DRY_RUN };
@@ -68,6 +73,9 @@ static void ctl_usage(FILE *out)
         "  deliveries [--source S] [--status CODE] [--limit N]\n"
         "                                      every request to /webhooks/*, newest first\n"
         "  report [--since D]                  matching and delivery per source (default 7d)\n"
+        "  send-test SOURCE [--wait D] [--public-url URL]\n"
+        "                                      post a signed test delivery of SOURCE's type to\n"
+        "                                      the daemon and show the conversion it made\n"
         "\n"
         "  -c, --config FILE   daemon configuration (default " CTL_DEFAULT_CONFIG ")\n"
         "      --url URL       admin API base URL (default from admin.address/port)\n"
@@ -816,8 +824,20 @@ static int ctl_read_token_file(const char *path, char **out)
     return *out ? EXIT_OK : ctl_fail(EXIT_USAGE, "%s holds no token", path);
 }
 
-/* Fills ctl->base and ctl->token from flags, falling back to the configuration file. */
-static int ctl_resolve(struct ctl *ctl, const char *cfgpath, int cfg_given, const char *url)
+/* A listen address as a URL host: a wildcard is reached through loopback, IPv6 in brackets. */
+static void ctl_url_host(const char *a, char *host, size_t n)
+{
+    if (!strcmp(a, "0.0.0.0") || !*a)
+        a = "127.0.0.1";
+    else if (!strcmp(a, "::"))
+        a = "::1";
+    snprintf(host, n, strchr(a, ':') ? "[%s]" : "%s", a);
+}
+
+/* Fills ctl->base and ctl->token from flags, falling back to the configuration file;
+ * keep_cfg: the command needs the configuration itself (held in ctl->cfg). */
+static int ctl_resolve(struct ctl *ctl, const char *cfgpath, int cfg_given, const char *url,
+                       int keep_cfg)
 {
     char err[1024], host[80];
     struct config *cfg;
@@ -831,7 +851,7 @@ static int ctl_resolve(struct ctl *ctl, const char *cfgpath, int cfg_given, cons
         memcpy(ctl->base, url, n);
         ctl->base[n] = '\0';
     }
-    if (url && ctl->token && !cfg_given)
+    if (url && ctl->token && !cfg_given && !keep_cfg)
         return EXIT_OK;
     /* Outside the service there is no $CREDENTIALS_DIRECTORY; the unit file loads each
      * credential from the configuration directory under the same name, so look there. */
@@ -844,19 +864,242 @@ static int ctl_resolve(struct ctl *ctl, const char *cfgpath, int cfg_given, cons
     if (!(cfg = config_load(cfgpath, err, sizeof err)))
         return ctl_fail(EXIT_USAGE, "%s (or give --url and --token)", err);
     if (!url) {
-        const char *a = cfg->admin_address;
-        /* A wildcard listen address is reached through loopback. */
-        if (!strcmp(a, "0.0.0.0") || !*a)
-            a = "127.0.0.1";
-        else if (!strcmp(a, "::"))
-            a = "::1";
-        snprintf(host, sizeof host, strchr(a, ':') ? "[%s]" : "%s", a);
+        ctl_url_host(cfg->admin_address, host, sizeof host);
         snprintf(ctl->base, sizeof ctl->base, "http://%s:%d", host, cfg->admin_port);
     }
     if (!ctl->token && cfg->admin_token)
         ctl->token = strdup(cfg->admin_token);
-    config_drop(cfg);
+    if (keep_cfg)
+        ctl->cfg = cfg;
+    else
+        config_drop(cfg);
     return ctl->token ? EXIT_OK : ctl_fail(EXIT_USAGE, "no admin token");
+}
+
+/* ---- send-test ---- */
+
+/* Where the daemon receives webhooks: --public-url, else what it says it listens on (the
+ * bound port when listen.port is 0), else the configuration's listen section. */
+static int sendtest_url(const struct ctl *ctl, const json_t *status, char *out, size_t n)
+{
+    const json_t *l = json_object_get(status, "listen");
+    const char *addr = ctl_jstr(l, "address");
+    long port = (long)ctl_jnum(l, "port");
+    char host[80];
+
+    if (ctl->public_url) {
+        size_t len = strlen(ctl->public_url);
+        while (len > 0 && ctl->public_url[len - 1] == '/')
+            len--;
+        snprintf(out, n, "%.*s/webhooks/%s", (int)len, ctl->public_url, ctl->arg);
+        return EXIT_OK;
+    }
+    if (port <= 0) {
+        addr = ctl->cfg->listen_address;
+        port = ctl->cfg->listen_port;
+    }
+    if (port <= 0)
+        return ctl_fail(EXIT_USAGE, "send-test: listen.port is 0 and the daemon did not say which "
+                                    "port it took; give --public-url");
+    ctl_url_host(addr, host, sizeof host);
+    snprintf(out, n, "http://%s:%ld/webhooks/%s", host, port, ctl->arg);
+    return EXIT_OK;
+}
+
+/* POSTs the sample as its sender would: its headers only, never the admin token. */
+static int sendtest_post(const char *url, const struct sample_delivery *d, struct ctl_response *r)
+{
+    struct curl_slist *hdr = NULL;
+    CURL *curl = curl_easy_init();
+    CURLcode rc = CURLE_FAILED_INIT;
+
+    memset(r, 0, sizeof *r);
+    if (!curl)
+        goto out;
+    for (int i = 0; i < d->nheaders; i++)
+        hdr = curl_slist_append(hdr, d->headers[i]);
+    hdr = curl_slist_append(hdr, "Expect:");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, d->body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->len);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "ttrelayctl/" TTR_VERSION " send-test");
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ctl_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
+    rc = curl_easy_perform(curl);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+out:
+    curl_slist_free_all(hdr);
+    if (curl)
+        curl_easy_cleanup(curl);
+    if (rc != CURLE_OK)
+        return ctl_fail(EXIT_UNREACHABLE, "send-test: cannot post to %s: %s", url,
+                        curl_easy_strerror(rc));
+    return EXIT_OK;
+}
+
+static int sendtest_final(const char *state)
+{
+    return !strcmp(state, "sent") || !strcmp(state, "dead") || !strcmp(state, "ignored") ||
+           !strcmp(state, "dry_run");
+}
+
+/* The event the delivery made, followed for up to --wait. *out new (NULL when not found). */
+static int sendtest_event(const struct ctl *ctl, long long id, json_t **out)
+{
+    struct ctl c = *ctl;
+    char path[64];
+    struct timespec pause = {0, 250 * 1000 * 1000};
+    time_t until = time(NULL) + (time_t)ctl->wait_s;
+    int rc;
+
+    c.json = 0;
+    snprintf(path, sizeof path, "/admin/events/%lld", id);
+    for (;;) {
+        if ((rc = ctl_call(&c, "GET", path, NULL, out)) || !*out)
+            return rc;
+        if (sendtest_final(ctl_jstr(*out, "state")) || time(NULL) >= until)
+            return EXIT_OK;
+        json_decref(*out);
+        *out = NULL;
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* What the event's state means for a test, in words. */
+static const char *sendtest_state_text(const json_t *ev, char *buf, size_t n)
+{
+    const char *state = ctl_jstr(ev, "state");
+    int test = json_is_true(json_object_get(ev, "test"));
+
+    if (!strcmp(state, "held") || !strcmp(state, "ready"))
+        snprintf(buf, n, "%s: not sent yet (match.hold_s first; --wait 60 follows it to the end)",
+                 state);
+    else if (!strcmp(state, "retry"))
+        snprintf(buf, n, "retry: %s (sent again after a backoff)", ctl_jstr(ev, "last_error"));
+    else if (!strcmp(state, "sent"))
+        snprintf(buf, n,
+                 test ? "sent: to TikTok with the pixel's test_event_code (Events Manager "
+                        "> Test Events), not counted as a conversion"
+                      : "sent");
+    else if (!strcmp(state, "dry_run"))
+        snprintf(buf, n, "dry_run: built, not sent (tiktok.dry_run = true)");
+    else if (!strcmp(state, "ignored"))
+        snprintf(buf, n, "ignored: %s%s", ctl_jstr(ev, "last_error"),
+                 test ? " (give the pixel a test_event_code to see test events in TikTok)" : "");
+    else
+        snprintf(buf, n, "%s: %s", state, ctl_jstr(ev, "last_error"));
+    return buf;
+}
+
+/* Says what a refusal means when the request was signed with the configuration's secret. */
+static void sendtest_hint(const struct ctl *ctl, long status, const json_t *reply)
+{
+    const char *cfg = ctl->cfg->path, *why = ctl_jstr(reply, "reason");
+
+    if (status == 401)
+        printf("hint        signed with source %s's secret from %s, and refused: the daemon runs "
+               "with another secret. Reload it after editing the file (systemctl reload "
+               "ttrelayd); ttrelayctl deliveries --source %s shows the reason\n",
+               ctl->arg, cfg, ctl->arg);
+    else if (status == 404)
+        printf("hint        the daemon has no source %s although %s has: reload it "
+               "(systemctl reload ttrelayd)\n",
+               ctl->arg, cfg);
+    else if (status == 200 && !strcmp(ctl_jstr(reply, "status"), "ignored") &&
+             (strstr(why, "test order") || strstr(why, "test mode")))
+        printf("hint        verified, then ignored: %s's test deliveries are not sent unless the "
+               "source has send_tests = true (and its pixel a test_event_code). The URL and "
+               "the secret work.\n",
+               config_find_source(ctl->cfg, ctl->arg)->type);
+}
+
+static void sendtest_print(const struct ctl *ctl, const char *url, const struct sample_delivery *d,
+                           const struct ctl_response *r, const json_t *reply, const json_t *ev)
+{
+    const struct source_cfg *src = config_find_source(ctl->cfg, ctl->arg);
+    char buf[512], signed_by[80] = "";
+
+    for (int i = 0; i < d->nheaders; i++)
+        if (strcasestr(d->headers[i], "signature") || strcasestr(d->headers[i], "hmac"))
+            snprintf(signed_by, sizeof signed_by, "%.*s", (int)strcspn(d->headers[i], ":"),
+                     d->headers[i]);
+    printf("source      %s (%s)\n", src->id, src->type);
+    printf("posted      %s\n", d->what);
+    printf("test mark   %s\n", d->test_mark);
+    printf("to          %s, signed (%s)\n", url, signed_by);
+    printf("answer      %ld %.*s\n", r->status, (int)strcspn(r->body ? r->body : "", "\n"),
+           r->body ? r->body : "");
+    if (ev) {
+        char id[32];
+        printf("conversion  %s: %s %s, pixel %s%s\n",
+               fmt_ll(id, sizeof id, (long long)ctl_jnum(ev, "id")), ctl_jstr(ev, "kind"),
+               ctl_jstr(ev, "object_id"), ctl_jstr(ev, "pixel"),
+               json_is_true(json_object_get(ev, "test")) ? ", test" : "");
+        if (*ctl_jstr(ev, "event_id"))
+            printf("event       %s %s\n", ctl_jstr(ev, "event_name"), ctl_jstr(ev, "event_id"));
+        else
+            printf("event       - (named when the hold ends and matching has run)\n");
+        printf("state       %s\n", sendtest_state_text(ev, buf, sizeof buf));
+        printf("more        ttrelayctl show %s\n", id);
+    }
+    sendtest_hint(ctl, r->status, reply);
+}
+
+static int cmd_send_test(const struct ctl *ctl, long long unused)
+{
+    const struct source_cfg *src = config_find_source(ctl->cfg, ctl->arg);
+    struct sample_delivery d;
+    struct ctl_response r = {0};
+    struct ctl quiet = *ctl;
+    json_t *status = NULL, *reply = NULL, *ev = NULL;
+    char url[1024], err[256];
+    int rc;
+
+    if (!src) {
+        rc = ctl_fail(EXIT_USAGE, "send-test: %s has no source %s", ctl->cfg->path, ctl->arg);
+        for (int i = 0; i < ctl->cfg->nsources; i++)
+            fprintf(stderr, "%s %s", i ? "," : "  sources:", ctl->cfg->sources[i].id);
+        fputc('\n', stderr);
+        return rc;
+    }
+    if (sample_build(src, time(NULL), &d, err, sizeof err) < 0)
+        return ctl_fail(EXIT_USAGE, "send-test: %s", err);
+    quiet.json = 0;
+    /* The admin API first: it says where the daemon listens, and a wrong token shows here. */
+    if ((rc = ctl_call(&quiet, "GET", "/admin/status", NULL, &status)) ||
+        (rc = sendtest_url(ctl, status, url, sizeof url)) || (rc = sendtest_post(url, &d, &r)))
+        goto out;
+    reply = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    if (r.status == 200 && json_is_integer(json_object_get(reply, "id")) &&
+        (rc =
+             sendtest_event(ctl, (long long)json_integer_value(json_object_get(reply, "id")), &ev)))
+        goto out;
+    if (ctl->json) {
+        json_t *o =
+            json_pack("{s:s,s:s,s:s,s:i,s:O?,s:O?}", "source", src->id, "url", url, "object_id",
+                      d.object_id, "http_status", (int)r.status, "reply", reply, "event", ev);
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(o);
+    } else {
+        sendtest_print(ctl, url, &d, &r, reply, ev);
+    }
+    rc = r.status == 200 ? EXIT_OK : EXIT_DAEMON;
+out:
+    json_decref(status);
+    json_decref(reply);
+    json_decref(ev);
+    free(r.body);
+    sample_clear(&d);
+    return rc;
 }
 
 enum {
@@ -871,7 +1114,9 @@ enum {
     OPT_SINCE,
     OPT_DRY_RUN_EVENTS,
     OPT_SOURCE,
-    OPT_STATUS
+    OPT_STATUS,
+    OPT_PUBLIC_URL,
+    OPT_WAIT
 };
 
 static const struct option ctl_options[] = {
@@ -890,6 +1135,8 @@ static const struct option ctl_options[] = {
     {"dry-run-events", no_argument, NULL, OPT_DRY_RUN_EVENTS},
     {"source", required_argument, NULL, OPT_SOURCE},
     {"status", required_argument, NULL, OPT_STATUS},
+    {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
+    {"wait", required_argument, NULL, OPT_WAIT},
     {NULL, 0, NULL, 0}};
 
 #define OPTBIT(o) (1u << ((o)-OPT_STATE))
@@ -954,6 +1201,11 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
                 return ctl_fail(EXIT_USAGE,
                                 "--since takes a duration such as 3600, 90m, 24h or 7d");
             break;
+        case OPT_PUBLIC_URL: ctl->public_url = optarg; break;
+        case OPT_WAIT:
+            if (ctl_parse_duration(optarg, &ctl->wait_s) < 0 || ctl->wait_s > 3600)
+                return ctl_fail(EXIT_USAGE, "--wait takes a duration up to 1h, such as 60 or 2m");
+            break;
         default: ctl_usage(stderr); return EXIT_USAGE;
         }
         if (c >= OPT_STATE)
@@ -1002,9 +1254,11 @@ static int run_deliveries(const struct ctl *ctl, long long id)
     return cmd_deliveries(ctl);
 }
 
+enum { TAKES_NONE, TAKES_ID, TAKES_NAME };
+
 struct ctl_command {
     const char *name;
-    int takes_id;
+    int takes_id;     /* TAKES_ID: an event id; TAKES_NAME: a name (ctl->arg) */
     int dead;         /* replay: --dead selects the bulk form */
     unsigned allowed; /* OPTBIT()s of the command options it takes */
     int (*run)(const struct ctl *ctl, long long id);
@@ -1013,8 +1267,8 @@ struct ctl_command {
 static const struct ctl_command ctl_commands[] = {
     {"status", 0, 0, 0, run_status},
     {"events", 0, 0, OPTBIT(OPT_STATE) | OPTBIT(OPT_LIMIT), run_events},
-    {"show", 1, 0, 0, cmd_show},
-    {"replay", 1, 0, 0, cmd_replay_one},
+    {"show", TAKES_ID, 0, 0, cmd_show},
+    {"replay", TAKES_ID, 0, 0, cmd_replay_one},
     {"replay", 0, BULK_DEAD, OPTBIT(OPT_DEAD) | OPTBIT(OPT_PIXEL) | OPTBIT(OPT_SINCE),
      cmd_replay_dead},
     {"replay", 0, BULK_DRY_RUN, OPTBIT(OPT_DRY_RUN_EVENTS) | OPTBIT(OPT_PIXEL) | OPTBIT(OPT_SINCE),
@@ -1023,6 +1277,7 @@ static const struct ctl_command ctl_commands[] = {
     {"report", 0, 0, OPTBIT(OPT_SINCE), run_report},
     {"deliveries", 0, 0, OPTBIT(OPT_SOURCE) | OPTBIT(OPT_STATUS) | OPTBIT(OPT_LIMIT),
      run_deliveries},
+    {"send-test", TAKES_NAME, 0, OPTBIT(OPT_PUBLIC_URL) | OPTBIT(OPT_WAIT), cmd_send_test},
 };
 
 /* Checks the command line before anything is loaded or sent. Returns the command or NULL
@@ -1041,9 +1296,10 @@ static const struct ctl_command *ctl_command_find(const struct ctl *ctl, const s
         if (strcmp(c->name, args[0]) != 0)
             continue;
         known = 1;
-        if (c->dead != ctl->dead || nargs != 1 + c->takes_id)
+        if (c->dead != ctl->dead || nargs != 1 + (c->takes_id != TAKES_NONE))
             continue;
-        if (ctl_allow(a->used, c->name, c->allowed) || (c->takes_id && ctl_parse_id(args[1], id)))
+        if (ctl_allow(a->used, c->name, c->allowed) ||
+            (c->takes_id == TAKES_ID && ctl_parse_id(args[1], id)))
             return NULL;
         return c;
     }
@@ -1228,11 +1484,15 @@ int main(int argc, char **argv)
         rc = ctl_fail(EXIT_UNREACHABLE, "cannot initialise libcurl");
         goto out;
     }
-    rc = ctl_resolve(&ctl, a.cfgpath, a.cfg_given, a.url);
+    if (cmd->takes_id == TAKES_NAME)
+        ctl.arg = argv[optind + 1];
+    rc = ctl_resolve(&ctl, a.cfgpath, a.cfg_given, a.url, cmd->run == cmd_send_test);
     if (!rc)
         rc = cmd->run(&ctl, id);
     curl_global_cleanup();
 out:
+    if (ctl.cfg)
+        config_drop(ctl.cfg);
     if (ctl.token) {
         explicit_bzero(ctl.token, strlen(ctl.token));
         free(ctl.token);

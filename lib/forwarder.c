@@ -506,8 +506,14 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         snprintf(msg, sizeof msg, "%s (http %ld, code %s)",
                  r->message[0] ? r->message : "no answer", r->http_status, code);
         store_mark_retry(fw->st, ids, b->n, now + wait, msg);
-        log_warn("batch will be retried", "pixel=%s events=%d http=%ld code=%s retry_in_ms=%lld",
-                 b->pixel, b->n, r->http_status, code, wait);
+        log_quote(r->message[0] ? r->message : "no answer", msg, sizeof msg);
+        if (r->http_status == 0) /* no HTTP answer: curl's own words say why */
+            log_warn("batch will be retried: TikTok not reached",
+                     "pixel=%s events=%d error=%s retry_in_ms=%lld", b->pixel, b->n, msg, wait);
+        else
+            log_warn("batch will be retried",
+                     "pixel=%s events=%d http=%ld code=%s message=%s retry_in_ms=%lld", b->pixel,
+                     b->n, r->http_status, code, msg, wait);
         break;
     }
     case TT_AUTH: pause_pixel(ps, code, r->message, now); break;

@@ -3,12 +3,17 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level log_threshold = LOG_LVL_INFO;
 
@@ -116,25 +121,161 @@ static void log_timestamp(char *out, size_t size)
     snprintf(out, size, "%s.%03ldZ", base, (long)(tv.tv_usec / 1000));
 }
 
-void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
+/* sd-daemon(3) priorities: LOG_DEBUG 7, LOG_INFO 6, LOG_WARNING 4, LOG_ERR 3. */
+static const char *const log_journal_prefix[] = {"<7>", "<6>", "<4>", "<3>"};
+static pthread_once_t log_journal_once = PTHREAD_ONCE_INIT;
+static int log_to_journal;
+
+/* JOURNAL_STREAM is "<dev>:<inode>" of the journal's stream; it counts only when it is
+ * still our stderr (a child whose stderr was redirected inherits the variable). */
+static void log_journal_detect(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0)
+        log_to_journal =
+            (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static void log_vwrite(enum log_level level, const char *msg, const char *extra, const char *fmt,
+                       va_list ap)
 {
     char ts[40], qmsg[512], kv[4096];
+
+    pthread_once(&log_journal_once, log_journal_detect);
+    log_timestamp(ts, sizeof ts);
+    /* The message is always quoted so that readers can rely on msg="…". */
+    log_quote_into(msg, qmsg, sizeof qmsg, 1);
+    kv[0] = '\0';
+    if (fmt && *fmt)
+        vsnprintf(kv, sizeof kv, fmt, ap);
+    fprintf(stderr, "%sts=%s level=%s msg=%s%s%s%s\n",
+            log_to_journal ? log_journal_prefix[level] : "", ts, log_level_names[level], qmsg,
+            kv[0] ? " " : "", kv, extra ? extra : "");
+}
+
+void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
+{
     va_list ap;
     int saved_errno = errno;
 
     if (level < log_threshold || level < LOG_LVL_DEBUG || level > LOG_LVL_ERROR)
         return;
-    log_timestamp(ts, sizeof ts);
-    /* The message is always quoted so that readers can rely on msg="…". */
-    log_quote_into(msg, qmsg, sizeof qmsg, 1);
-    kv[0] = '\0';
-    if (fmt && *fmt) {
+    va_start(ap, fmt);
+    log_vwrite(level, msg, NULL, fmt, ap);
+    va_end(ap);
+    /* Callers may log between a failing call and their own use of errno. */
+    errno = saved_errno;
+}
+
+/* ---- rate-limited lines ---- */
+
+#define LOG_LIMIT_SLOTS 1024 /* keys remembered; a collision only costs an extra line */
+#define LOG_LIMIT_MSGS 32
+
+struct log_limit_slot {
+    uint64_t hash;
+    long long last_ms;
+    unsigned long suppressed;
+};
+
+struct log_limit_msg {
+    const char *msg; /* the caller's literal: compared by address */
+    long long window_ms;
+    int lines;
+    unsigned long suppressed;
+};
+
+static pthread_mutex_t log_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct log_limit_slot log_limit_slots[LOG_LIMIT_SLOTS];
+static struct log_limit_msg log_limit_msgs[LOG_LIMIT_MSGS];
+static long log_limit_window_ms = 10000;
+
+void log_set_limit_window_ms(long ms)
+{
+    pthread_mutex_lock(&log_limit_lock);
+    log_limit_window_ms = ms;
+    memset(log_limit_slots, 0, sizeof log_limit_slots);
+    memset(log_limit_msgs, 0, sizeof log_limit_msgs);
+    pthread_mutex_unlock(&log_limit_lock);
+}
+
+static uint64_t log_hash(const char *msg, const char *key)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (const char *p = msg; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *p = key ? key : ""; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h | 1; /* 0 marks a free slot */
+}
+
+static struct log_limit_msg *log_limit_msg_of(const char *msg)
+{
+    for (int i = 0; i < LOG_LIMIT_MSGS; i++)
+        if (log_limit_msgs[i].msg == msg || !log_limit_msgs[i].msg) {
+            log_limit_msgs[i].msg = msg;
+            return &log_limit_msgs[i];
+        }
+    return &log_limit_msgs[LOG_LIMIT_MSGS - 1];
+}
+
+/* Decides under the lock whether this line is written; extra gets the counts to append. */
+static int log_limit_pass(const char *key, const char *msg, char *extra, size_t n)
+{
+    struct timespec now;
+    long long ms;
+    uint64_t h = log_hash(msg, key);
+    struct log_limit_slot *s = &log_limit_slots[h % LOG_LIMIT_SLOTS];
+    struct log_limit_msg *m;
+    int pass = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    extra[0] = '\0';
+    pthread_mutex_lock(&log_limit_lock);
+    m = log_limit_msg_of(msg);
+    if (ms - m->window_ms >= log_limit_window_ms) {
+        m->window_ms = ms;
+        m->lines = 0;
+    }
+    if (s->hash == h && ms - s->last_ms < log_limit_window_ms) {
+        s->suppressed++;
+    } else if (m->lines >= LOG_LIMIT_KEYS) {
+        m->suppressed++;
+    } else {
+        int k = 0;
+        if (s->hash == h && s->suppressed)
+            k = snprintf(extra, n, " suppressed=%lu", s->suppressed);
+        if (m->suppressed && k >= 0 && (size_t)k < n)
+            snprintf(extra + k, n - (size_t)k, " suppressed_other=%lu", m->suppressed);
+        s->hash = h;
+        s->last_ms = ms;
+        s->suppressed = 0;
+        m->suppressed = 0;
+        m->lines++;
+        pass = 1;
+    }
+    pthread_mutex_unlock(&log_limit_lock);
+    return pass;
+}
+
+void log_limited(enum log_level level, const char *key, const char *msg, const char *fmt, ...)
+{
+    char extra[96];
+    va_list ap;
+    int saved_errno = errno;
+
+    if (level < log_threshold || level < LOG_LVL_DEBUG || level > LOG_LVL_ERROR)
+        return;
+    if (log_limit_pass(key, msg, extra, sizeof extra)) {
         va_start(ap, fmt);
-        vsnprintf(kv, sizeof kv, fmt, ap);
+        log_vwrite(level, msg, extra, fmt, ap);
         va_end(ap);
     }
-    fprintf(stderr, "ts=%s level=%s msg=%s%s%s\n", ts, log_level_names[level], qmsg,
-            kv[0] ? " " : "", kv);
-    /* Callers may log between a failing call and their own use of errno. */
     errno = saved_errno;
 }

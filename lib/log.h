@@ -1,5 +1,7 @@
 /* Logging in logfmt (ts=… level=… msg=… key=value) to stderr.
- * Callers pass already-safe values: never a secret, token or raw email/phone. */
+ * Callers pass already-safe values: never a secret, token or raw email/phone.
+ * When stderr is the journal (JOURNAL_STREAM names it), each line starts with the
+ * sd-daemon priority prefix <N>, so the journal keeps the level. */
 #ifndef TTR_LOG_H
 #define TTR_LOG_H
 
@@ -17,6 +19,16 @@ void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
 #define log_info(msg, ...) log_msg(LOG_LVL_INFO, msg, __VA_ARGS__)
 #define log_warn(msg, ...) log_msg(LOG_LVL_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_msg(LOG_LVL_ERROR, msg, __VA_ARGS__)
+
+/* Like log_msg, for what anyone can repeat (refused requests): at most one line per key
+ * every 10 s; the next line of that key says how many were left out (suppressed=N), and
+ * at most LOG_LIMIT_KEYS lines per msg every 10 s whatever the keys, the rest counted in
+ * suppressed_other=N. Only the log is limited: callers count every event themselves. */
+#define LOG_LIMIT_KEYS 20
+void log_limited(enum log_level level, const char *key, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The window of log_limited, for tests (default 10000 ms). */
+void log_set_limit_window_ms(long ms);
 
 /* Writes value as a logfmt value (quoted and escaped when needed) into buf; returns buf. */
 const char *log_quote(const char *value, char *buf, unsigned long size);

@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "procstat.h"
+
+#ifndef TTR_VERSION
+#define TTR_VERSION "0"
+#endif
+
 #define MET_LABEL_MAX 64 /* longer label values are cut; they are known short strings */
 #define MET_SLOTS 128    /* label sets per counter family, the last kept for "other" */
 #define MET_HIST_SLOTS 8 /* label sets per histogram family, likewise, unless it says more */
@@ -67,6 +73,8 @@ static const char *const met_state_names[7] = {"held", "ready",   "sent",   "ret
                                                "dead", "ignored", "dry_run"};
 
 static pthread_mutex_t met_lock = PTHREAD_MUTEX_INITIALIZER;
+static int met_reload_ok = -1; /* -1: no configuration loaded yet */
+static double met_reload_success_s;
 
 #define MET_COUNTER(n_, h_, ...)                                                                   \
     {                                                                                              \
@@ -289,9 +297,31 @@ void metrics_commit_group(int rows)
         met_observe(&met_group, NULL, (double)rows);
 }
 
+void metrics_declare_pixel(const char *pixel)
+{
+    met_count(&met_sent, pixel, NULL, 0);
+    met_count(&met_dead, pixel, NULL, 0);
+}
+
+void metrics_declare_source(const char *source)
+{
+    met_count(&met_webhooks, source, "accepted", 0);
+}
+
+void metrics_config_reload(int ok, double unix_s)
+{
+    pthread_mutex_lock(&met_lock);
+    met_reload_ok = ok ? 1 : 0;
+    if (ok)
+        met_reload_success_s = unix_s;
+    pthread_mutex_unlock(&met_lock);
+}
+
 void metrics_reset(void)
 {
     pthread_mutex_lock(&met_lock);
+    met_reload_ok = -1;
+    met_reload_success_s = 0;
     for (size_t i = 0; i < sizeof met_counters / sizeof met_counters[0]; i++)
         met_counters[i]->n = 0;
     met_latency.n = 0;
@@ -457,6 +487,40 @@ static void met_render_gauges(struct met_buf *b, const struct metrics_gauges *g)
               "%.0f", (double)g->pixels_paused);
     met_gauge(b, "ttrelay_uptime_seconds", "Seconds since the daemon started.", "%.3f",
               isfinite(g->uptime_s) ? g->uptime_s : 0);
+    if (!g->process)
+        return;
+    met_gauge(b, "process_start_time_seconds",
+              "Start time of the process since unix epoch in seconds.", "%.2f",
+              g->process->start_time_s);
+    met_header(b, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+               "counter");
+    met_printf(b, "process_cpu_seconds_total %.2f\n", g->process->cpu_s);
+    met_gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.", "%.0f",
+              g->process->resident_bytes);
+    met_gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", "%.0f",
+              g->process->virtual_bytes);
+    met_gauge(b, "process_open_fds", "Number of open file descriptors.", "%.0f",
+              g->process->open_fds);
+    met_gauge(b, "process_max_fds", "Maximum number of open file descriptors.", "%.0f",
+              g->process->max_fds);
+}
+
+/* Called with met_lock held. */
+static void met_render_state(struct met_buf *b)
+{
+    met_header(b, "ttrelay_build_info", "The running version; the value is always 1.", "gauge");
+    met_printf(b, "ttrelay_build_info{");
+    met_put_label(b, "version", TTR_VERSION);
+    met_printf(b, "} 1\n");
+    if (met_reload_ok < 0)
+        return;
+    met_header(b, "ttrelay_config_last_reload_successful",
+               "Whether the last configuration load (start or SIGHUP) succeeded.", "gauge");
+    met_printf(b, "ttrelay_config_last_reload_successful %d\n", met_reload_ok);
+    met_header(b, "ttrelay_config_last_reload_success_timestamp_seconds",
+               "When the configuration was last loaded successfully, unix seconds.", "gauge");
+    met_printf(b, "ttrelay_config_last_reload_success_timestamp_seconds %.3f\n",
+               met_reload_success_s);
 }
 
 /* Returns a new string (free it), or NULL when out of memory. g may be NULL to leave the
@@ -469,6 +533,7 @@ char *metrics_render(const struct metrics_gauges *g)
         return NULL;
     b.data[0] = '\0';
     pthread_mutex_lock(&met_lock);
+    met_render_state(&b);
     for (size_t i = 0; i < sizeof met_counters / sizeof met_counters[0]; i++)
         met_render_counters(&b, met_counters[i]);
     met_render_hist(&b, &met_latency);

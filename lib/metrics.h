@@ -31,6 +31,17 @@ void metrics_delivery_delay(const char *pixel, double seconds);
 /* ttrelay_commit_group_size histogram */
 void metrics_commit_group(int rows);
 
+/* Series present at 0 before the first event, so rate() and alerts see them from the
+ * start: ttrelay_events_sent_total and ttrelay_events_dead_total for a pixel, and
+ * ttrelay_webhooks_total{result="accepted"} for a source. */
+void metrics_declare_pixel(const char *pixel);
+void metrics_declare_source(const char *source);
+/* ttrelay_config_last_reload_successful (1/0) and, when ok, the success timestamp: the
+ * configuration read at start counts as the first load. */
+void metrics_config_reload(int ok, double unix_s);
+
+struct procstat;
+
 /* Gauges supplied at render time. */
 struct metrics_gauges {
     long long events_by_state[7]; /* in enum event_state order */
@@ -40,6 +51,7 @@ struct metrics_gauges {
     long long touches;
     int pixels_paused;
     double uptime_s;
+    const struct procstat *process; /* the process_* family; NULL leaves it out */
 };
 /* The whole exposition text (new; free it). */
 char *metrics_render(const struct metrics_gauges *g);

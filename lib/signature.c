@@ -194,3 +194,38 @@ enum signature_result signature_check_timestamped(const char *secret, const char
         return SIG_STALE;
     return SIG_OK;
 }
+
+int signature_sign_base64(const char *secret, const char *body, size_t len, char *out,
+                          size_t outlen)
+{
+    unsigned char mac[32];
+
+    hash_hmac_sha256(secret, strlen(secret), body, body ? len : 0, mac);
+    return hash_base64_encode(mac, sizeof mac, out, outlen) < 0 ? -1 : 0;
+}
+
+int signature_sign_hex(const char *secret, const char *body, size_t len, char *out, size_t outlen)
+{
+    unsigned char mac[32];
+
+    if (outlen < 2 * sizeof mac + 1)
+        return -1;
+    hash_hmac_sha256(secret, strlen(secret), body, body ? len : 0, mac);
+    hash_hex_encode(mac, sizeof mac, out);
+    return 0;
+}
+
+int signature_sign_timestamped(const char *secret, const char *body, size_t len, time_t t,
+                               char *out, size_t outlen)
+{
+    unsigned char mac[32];
+    char t_text[24], hex[2 * sizeof mac + 1];
+    int n;
+
+    snprintf(t_text, sizeof t_text, "%lld", (long long)t);
+    if (sig_hmac_timestamped(secret, t_text, body, body ? len : 0, mac) != 0)
+        return -1;
+    hash_hex_encode(mac, sizeof mac, hex);
+    n = snprintf(out, outlen, "t=%s,v1=%s", t_text, hex);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}

@@ -15,4 +15,13 @@ enum signature_result { SIG_OK, SIG_MISSING, SIG_MALFORMED, SIG_MISMATCH, SIG_ST
 enum signature_result signature_check_timestamped(const char *secret, const char *body, size_t len,
                                                   const char *header, time_t now, long tolerance_s);
 
+/* The sender's side of the same schemes, for ttrelayctl send-test: out receives the header
+ * value. Each returns 0, or -1 when out is too small. */
+int signature_sign_base64(const char *secret, const char *body, size_t len, char *out,
+                          size_t outlen);
+int signature_sign_hex(const char *secret, const char *body, size_t len, char *out, size_t outlen);
+/* "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" */
+int signature_sign_timestamped(const char *secret, const char *body, size_t len, time_t t,
+                               char *out, size_t outlen);
+
 #endif

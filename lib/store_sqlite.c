@@ -116,8 +116,11 @@ static sqlite3 *open_conn(const char *path, int sync_full, int cache_kb, char *e
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path,
-                 db ? sqlite3_errmsg(db) : "out of memory");
+        /* SQLite's "unable to open database file" hides the system's reason. */
+        int sys = db ? sqlite3_system_errno(db) : 0;
+        snprintf(err, errlen, "cannot open %s: %s%s%s%s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory", sys ? " (" : "",
+                 sys ? strerror(sys) : "", sys ? ")" : "");
         sqlite3_close(db);
         return NULL;
     }

@@ -73,7 +73,7 @@ static void calcom_map_contact(json_t *payload, struct conversion *out)
  * oversized value is dropped, since a cut id would match nothing or the wrong visitor. */
 static void calcom_map_metadata(json_t *payload, struct conversion *out)
 {
-    static const char *const keys[] = {"event_id", "ttr_vid", "ttclid", "ttp"};
+    static const char *const keys[] = {"event_id", "ttr_vid", "ttclid", "ttp", "ttr_test"};
     json_t *metadata = json_object_get(payload, "metadata");
 
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

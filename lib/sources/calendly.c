@@ -156,7 +156,8 @@ static void calendly_fill(char *dst, size_t size, const char *s, size_t n)
 /* Calendly keeps only utm_* and salesforce_uuid from the booking link, so ttrelay's keys ride
  * in tracking.utm_content (then salesforce_uuid) with this convention:
  *   vid:<vid>   eid:<event_id>   ttclid:<ttclid>   several joined with '|'
- *   a bare value starting with "E.C.P." is a ttclid; any other bare value is a vid.
+ *   a bare value starting with "E.C.P." is a ttclid; ttr_test marks a test (ttrelayctl
+ *   send-test: Calendly has no test flag); any other bare value is a vid.
  * Prefixes are case-insensitive; a field already filled is kept (utm_content wins). */
 static void calendly_map_token(const char *tok, size_t n, struct conversion *out)
 {
@@ -176,6 +177,8 @@ static void calendly_map_token(const char *tok, size_t n, struct conversion *out
         calendly_fill(out->ttclid, sizeof out->ttclid, tok + 7, n - 7);
     else if (n >= sizeof ecp - 1 && strncmp(tok, ecp, sizeof ecp - 1) == 0)
         calendly_fill(out->ttclid, sizeof out->ttclid, tok, n);
+    else if (n == 8 && strncasecmp(tok, "ttr_test", 8) == 0)
+        out->test = 1;
     else
         calendly_fill(out->vid, sizeof out->vid, tok, n);
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "hash.h"
 #include "normalize.h"
 #include "signature.h"
 #include "source.h"
@@ -189,7 +190,11 @@ static enum source_result shopify_verify(const struct source_cfg *src,
         return SOURCE_UNAUTHORIZED;
     }
     if (!src->secret || !signature_check_base64(src->secret, req->body, req->len, sig)) {
-        source_util_why(why, whylen, "bad X-Shopify-Hmac-Sha256");
+        /* The usual mistake when signing by hand: the hex digest instead of the raw bytes. */
+        source_util_why(why, whylen, "bad X-Shopify-Hmac-Sha256%s",
+                        hash_is_sha256_hex(sig) ? ": it is hex, Shopify signs in base64 (of the "
+                                                  "raw HMAC-SHA256 bytes of the exact body)"
+                                                : "");
         return SOURCE_UNAUTHORIZED;
     }
     return SOURCE_OK;

@@ -256,6 +256,8 @@ int source_util_map_tracking(const char *key, const char *value, struct conversi
         source_util_id_set(out->ttclid, sizeof out->ttclid, value);
     else if (!strcmp(key, "ttp") || !strcmp(key, "_ttp"))
         source_util_id_set(out->ttp, sizeof out->ttp, value);
+    else if (!strcmp(key, "ttr_test"))
+        out->test |= value && (!strcmp(value, "1") || !strcasecmp(value, "true"));
     else
         return 0;
     return 1;

@@ -74,8 +74,9 @@ void source_util_map_total(const json_t *order, const char *total_key, struct co
 char *source_util_contents(const json_t *items, const struct source_item_keys *keys);
 
 /* Maps one tracking key that storefront plugins and ttr.js write (event_id or ttr_event_id,
- * ttr_vid, ttclid, ttp or _ttp) onto its field when the value fits. Returns 1 when key is
- * one of them, 0 otherwise. value may be NULL. */
+ * ttr_vid, ttclid, ttp or _ttp) onto its field when the value fits; ttr_test = "1" or "true"
+ * marks a test (ttrelayctl send-test, for senders without a test flag of their own).
+ * Returns 1 when key is one of them, 0 otherwise. value may be NULL. */
 int source_util_map_tracking(const char *key, const char *value, struct conversion *out);
 
 /* Adds obj[key] as a match reference for each key (NULL-terminated) that holds an id. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "hash.h"
 #include "normalize.h"
 #include "signature.h"
 #include "source.h"
@@ -126,7 +127,10 @@ static enum source_result woo_verify(const struct source_cfg *src,
         return SOURCE_UNAUTHORIZED;
     }
     if (!src->secret || !signature_check_base64(src->secret, req->body, req->len, sig)) {
-        source_util_why(why, whylen, "bad X-WC-Webhook-Signature");
+        source_util_why(why, whylen, "bad X-WC-Webhook-Signature%s",
+                        hash_is_sha256_hex(sig) ? ": it is hex, WooCommerce signs in base64 (of "
+                                                  "the raw HMAC-SHA256 bytes of the exact body)"
+                                                : "");
         return SOURCE_UNAUTHORIZED;
     }
     return SOURCE_OK;

@@ -2,12 +2,15 @@
  * scraper would: every sample line must be `name{labels} value` under a # TYPE of its
  * family, histogram buckets must be cumulative and end with +Inf equal to _count. */
 #include "metrics.h"
+#include "procstat.h"
 #include "tap.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_FAMILIES 64
 
@@ -206,7 +209,10 @@ static void test_empty(void)
 
     ok(t != NULL, "render without gauges returns text");
     ok(scrape_parse(&sc, t) == 0, "empty exposition parses (%s)", sc.error);
-    is_int(sc.nfam, 12, "twelve counter/histogram families declared");
+    is_int(sc.nfam, 13, "build info and twelve counter/histogram families declared");
+    ok(sample(t, "ttrelay_build_info{version=\"" TTR_VERSION "\"}") == 1,
+       "ttrelay_build_info names the version, value 1");
+    ok(strstr(t, "ttrelay_config_last_reload") == NULL, "no reload gauge before a load");
     ok(strstr(t, "# HELP ttrelay_webhooks_total ") != NULL, "HELP line for webhooks");
     ok(strstr(t, "# TYPE ttrelay_request_duration_seconds histogram\n") != NULL,
        "latency declared as a histogram");
@@ -403,7 +409,7 @@ static void test_gauges(void)
     char *t = metrics_render(&g);
     struct scrape sc;
     ok(scrape_parse(&sc, t) == 0, "exposition with gauges parses (%s)", sc.error);
-    is_int(sc.nfam, 19, "19 families with gauges");
+    is_int(sc.nfam, 20, "20 families with gauges");
     ok(strstr(t, "# TYPE ttrelay_events gauge\n") != NULL, "events declared a gauge");
     ok(sample(t, "ttrelay_events{state=\"held\"}") == 1, "held");
     ok(sample(t, "ttrelay_events{state=\"sent\"}") == 30, "sent");
@@ -415,7 +421,9 @@ static void test_gauges(void)
     ok(sample(t, "ttrelay_touches") == 42, "touches");
     ok(sample(t, "ttrelay_pixels_paused") == 1, "paused pixels");
     ok(sample(t, "ttrelay_uptime_seconds") == 3600.25, "uptime");
-    is_int(sc.samples, 7 + 6 + 11 + 2, "gauge samples plus the commit group histogram");
+    is_int(sc.samples, 1 + 7 + 6 + 11 + 2,
+           "build info, gauge samples plus the commit group histogram");
+    ok(strstr(t, "process_") == NULL, "no process family without its figures");
     free(t);
 }
 
@@ -462,6 +470,72 @@ static void test_reset(void)
     free(t);
 }
 
+static void test_declared_at_zero(void)
+{
+    metrics_reset();
+    metrics_declare_pixel("CPIXEL1");
+    metrics_declare_source("shop");
+    metrics_declare_pixel("CPIXEL1");
+    char *t = metrics_render(NULL);
+    ok(sample(t, "ttrelay_events_sent_total{pixel=\"CPIXEL1\"}") == 0 &&
+           sample(t, "ttrelay_events_dead_total{pixel=\"CPIXEL1\"}") == 0,
+       "a declared pixel's sent and dead counters are present at 0");
+    ok(sample(t, "ttrelay_webhooks_total{source=\"shop\",result=\"accepted\"}") == 0,
+       "a declared source's accepted counter is present at 0");
+    is_int(count_lines_with(t, "ttrelay_events_sent_total{"), 1, "declaring twice adds nothing");
+    free(t);
+    metrics_events_sent("CPIXEL1", 3);
+    t = metrics_render(NULL);
+    ok(sample(t, "ttrelay_events_sent_total{pixel=\"CPIXEL1\"}") == 3, "then it counts");
+    free(t);
+}
+
+static void test_config_reload(void)
+{
+    metrics_reset();
+    metrics_config_reload(1, 1700000000.5);
+    char *t = metrics_render(NULL);
+    ok(sample(t, "ttrelay_config_last_reload_successful") == 1 &&
+           sample(t, "ttrelay_config_last_reload_success_timestamp_seconds") == 1700000000.5,
+       "a successful load: 1 and its time");
+    free(t);
+    metrics_config_reload(0, 1700000100);
+    t = metrics_render(NULL);
+    ok(sample(t, "ttrelay_config_last_reload_successful") == 0 &&
+           sample(t, "ttrelay_config_last_reload_success_timestamp_seconds") == 1700000000.5,
+       "a refused reload: 0, the last success's time kept");
+    ok(strstr(t, "# TYPE ttrelay_config_last_reload_successful gauge\n") != NULL, "a gauge");
+    free(t);
+}
+
+static void test_process(void)
+{
+    struct procstat ps;
+    struct metrics_gauges g = {.uptime_s = 1};
+    struct scrape sc;
+    double now = (double)time(NULL);
+
+    ok(procstat_read(&ps) == 0, "/proc/self is read");
+    ok(ps.start_time_s > now - 120 && ps.start_time_s <= now + 1,
+       "the start time is this test's (%.0f, now %.0f)", ps.start_time_s, now);
+    ok(ps.resident_bytes > 100000 && ps.virtual_bytes >= ps.resident_bytes, "memory figures");
+    ok(ps.open_fds >= 3 && ps.max_fds >= ps.open_fds, "descriptors: %.0f of %.0f", ps.open_fds,
+       ps.max_fds);
+    ok(ps.cpu_s >= 0 && ps.cpu_s < 60, "cpu seconds");
+    metrics_reset();
+    g.process = &ps;
+    char *t = metrics_render(&g);
+    ok(scrape_parse(&sc, t) == 0, "exposition with the process family parses (%s)", sc.error);
+    ok(strstr(t, "# TYPE process_cpu_seconds_total counter\n") &&
+           strstr(t, "# TYPE process_start_time_seconds gauge\n"),
+       "cpu seconds a counter, start time a gauge");
+    ok(sample(t, "process_open_fds") == ps.open_fds && sample(t, "process_max_fds") == ps.max_fds &&
+           sample(t, "process_resident_memory_bytes") == ps.resident_bytes &&
+           fabs(sample(t, "process_start_time_seconds") - ps.start_time_s) < 0.01,
+       "the figures as read");
+    free(t);
+}
+
 int main(void)
 {
     test_empty();
@@ -473,5 +547,8 @@ int main(void)
     test_gauges();
     test_delivery_delay();
     test_reset();
+    test_declared_at_zero();
+    test_config_reload();
+    test_process();
     return tap_done();
 }

@@ -102,11 +102,37 @@ static void test_rotated_secret(void)
            "a malformed v1 next to a good one does not hide it");
 }
 
+/* The signing side (ttrelayctl send-test) gives the independently computed values. */
+static void test_sign(void)
+{
+    size_t len = strlen(shop_body);
+    char out[128], tiny[16];
+
+    ok(signature_sign_base64("shpss_test", shop_body, len, out, sizeof out) == 0,
+       "base64 signing succeeds");
+    is_str(out, SHOP_SIG, "base64 signature is Shopify's");
+    ok(signature_sign_hex("calcom_secret", shop_body, len, out, sizeof out) == 0,
+       "hex signing succeeds");
+    is_str(out, CAL_SIG, "hex signature is Cal.com's");
+    ok(signature_sign_timestamped("whsec_test", stripe_body, strlen(stripe_body), T0, out,
+                                  sizeof out) == 0,
+       "timestamped signing succeeds");
+    is_str(out, "t=1700000000,v1=" STRIPE_SIG, "timestamped header is Stripe's");
+    ok(signature_sign_base64("shpss_test", shop_body, len, tiny, sizeof tiny) < 0,
+       "a base64 buffer too small is refused");
+    ok(signature_sign_hex("calcom_secret", shop_body, len, tiny, sizeof tiny) < 0,
+       "a hex buffer too small is refused");
+    ok(signature_sign_timestamped("whsec_test", stripe_body, strlen(stripe_body), T0, tiny,
+                                  sizeof tiny) < 0,
+       "a header buffer too small is refused");
+}
+
 int main(void)
 {
     test_base64();
     test_hex();
     test_timestamped();
     test_rotated_secret();
+    test_sign();
     return tap_done();
 }
