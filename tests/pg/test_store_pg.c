@@ -67,8 +67,11 @@ static void sleep_ms(long ms)
  * restarted server or a network cut does to an instance. */
 static int kill_role(const char *role)
 {
-    return (int)sql_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-                        "datname=current_database() AND application_name='ttrelayd-%s'",
+    /* With a timeout the call waits until the backend has exited (and released its
+     * locks), so that what follows does not race its departure. */
+    return (int)sql_int("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM "
+                        "pg_stat_activity WHERE datname=current_database() AND "
+                        "application_name='ttrelayd-%s'",
                         role);
 }
 
@@ -449,6 +452,34 @@ static void ids_of(const struct event_row *rows, int n, long long *ids)
         ids[i] = rows[i].id;
 }
 
+/* Holds row locks on the five oldest CLAIM rows until told (or 3 s: a claim that waits
+ * for them instead of skipping them fails its check rather than hanging). */
+struct locker {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int locked, release;
+};
+
+static void *lock_rows(void *arg)
+{
+    struct locker *lk = arg;
+    struct timespec deadline;
+    PGconn *db = PQconnectdb(conninfo);
+    PQclear(PQexec(db, "BEGIN"));
+    PQclear(PQexec(db, "SELECT id FROM conversions WHERE pixel='CLAIM' ORDER BY id LIMIT 5 "
+                       "FOR UPDATE"));
+    clock_deadline(&deadline, 3000);
+    pthread_mutex_lock(&lk->m);
+    lk->locked = 1;
+    pthread_cond_broadcast(&lk->c);
+    while (!lk->release && pthread_cond_timedwait(&lk->c, &lk->m, &deadline) == 0)
+        ;
+    pthread_mutex_unlock(&lk->m);
+    PQclear(PQexec(db, "ROLLBACK"));
+    PQfinish(db);
+    return NULL;
+}
+
 static void test_claims(struct pg_store *a, struct pg_store *b)
 {
     long long now = clock_wall_ms();
@@ -461,17 +492,23 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
     sql_do("UPDATE conversions SET state=1, payload='{}' WHERE pixel IN ('CLAIM','OTHER')");
 
     /* Another session locks the five oldest: a claim skips them instead of waiting. */
-    PGconn *locker = PQconnectdb(conninfo);
-    PQclear(PQexec(locker, "BEGIN"));
-    PQclear(PQexec(locker, "SELECT id FROM conversions WHERE pixel='CLAIM' ORDER BY id LIMIT 5 "
-                           "FOR UPDATE"));
+    struct locker lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    pthread_t lt;
+    pthread_create(&lt, NULL, lock_rows, &lk);
+    pthread_mutex_lock(&lk.m);
+    while (!lk.locked)
+        pthread_cond_wait(&lk.c, &lk.m);
+    pthread_mutex_unlock(&lk.m);
     long long locked_min = sql_int("SELECT min(id) FROM conversions WHERE pixel='CLAIM'");
     struct event_row *ra = NULL;
     double t0 = clock_mono_s();
     int na = pg_claim_due(a, "CLAIM", now, 10, 30000, "tok-a", &ra);
     double took = clock_mono_s() - t0;
-    PQclear(PQexec(locker, "ROLLBACK"));
-    PQfinish(locker);
+    pthread_mutex_lock(&lk.m);
+    lk.release = 1;
+    pthread_cond_signal(&lk.c);
+    pthread_mutex_unlock(&lk.m);
+    pthread_join(lt, NULL);
     is_int(na, 10, "a claims 10 rows");
     ok(took < 2.0, "without waiting for the locked rows (%.3f s)", took);
     ok(!contains(ra, na, locked_min), "skipping the rows another session holds");
