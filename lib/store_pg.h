@@ -62,6 +62,8 @@ int pg_find_touches(struct pg_store *st, enum match_key key, const char *k1, con
 int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agent,
                       long long since);
 int pg_visitor_has_key(struct pg_store *st, const char *vid, const char *key);
+int pg_consent_denied(struct pg_store *st, const char *vid1, const char *vid2,
+                      const char *email_hash, const char *phone_hash);
 int pg_get_touch(struct pg_store *st, long long id, struct touch_row *out);
 int pg_find_visitor(struct pg_store *st, const char *vid, struct touch *out);
 int pg_promote_begin(struct pg_store *st);
@@ -130,5 +132,16 @@ int pg_counts(struct pg_store *st, long long counts[EV_STATE_COUNT], long long *
 int pg_report_rows(struct pg_store *st, long long since_ms, struct event_row **rows);
 int pg_list_touches(struct pg_store *st, const char *vid, int limit, struct touch_row **rows);
 long long pg_touch_count(struct pg_store *st);
+
+/* ---- dashboard views and the attempt log (see store.h) ---- */
+int pg_view_find(struct pg_store *st, const struct store_filter *f, int offset, int limit,
+                 long long **ids, long long *total);
+int pg_view_dead_count(struct pg_store *st, const struct store_filter *f,
+                       long long event_time_min, long long *dead, long long *too_old);
+int pg_view_latest(struct pg_store *st, const char *by, struct store_latest **out);
+/* On the sender's connection, like the results it follows. */
+int pg_attempt_record(struct pg_store *st, const long long *ids, int n,
+                      const struct store_attempt *a);
+int pg_view_attempts(struct pg_store *st, long long id, struct store_attempt **out);
 
 #endif

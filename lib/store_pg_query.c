@@ -204,6 +204,21 @@ int pg_visitor_has_key(struct pg_store *st, const char *vid, const char *key)
     return n < 0 ? -1 : n > 0;
 }
 
+int pg_consent_denied(struct pg_store *st, const char *vid1, const char *vid2,
+                      const char *email_hash, const char *phone_hash)
+{
+    const char *v[4] = {vid1, vid2, email_hash, phone_hash};
+    /* An empty value names no visitor: '' is no vid, and 'e:' alone is no key. */
+    for (int i = 0; i < 4; i++)
+        v[i] = v[i] && v[i][0] ? v[i] : "\x01";
+    long long n = scalar_locked(&st->match,
+                                "SELECT count(*) FROM visitors WHERE consent<0 AND (vid IN ($1,$2) "
+                                "OR vid IN (SELECT vid FROM visitor_keys WHERE key IN ('e:'||$3,"
+                                "'p:'||$4)))",
+                                "ssss", v[0], v[1], v[2], v[3]);
+    return n < 0 ? -1 : n > 0;
+}
+
 int pg_get_touch(struct pg_store *st, long long id, struct touch_row *out)
 {
     pthread_mutex_lock(&st->match.lock);

@@ -296,20 +296,22 @@ static int touch_vid_cmp(const void *a, const void *b, void *arg)
     return c ? c : x - y;
 }
 
-/* One row per visitor, in vid order: the group's latest non-empty values (what the
- * touches written one by one would leave), last_seen the latest. */
+/* One row per visitor, in vid order: the group's latest non-empty values and latest
+ * reported consent (what the touches written one by one would leave), last_seen the
+ * latest. */
 static int upsert_visitors(struct pg_conn *pc, struct pg_job *jobs, const int *idx, int m)
 {
     struct pg_params p = {0};
     struct pg_sql q = {0};
     int rows = 0;
 
-    pg_sql_add(&q, "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen)"
-                   " VALUES");
+    pg_sql_add(&q, "INSERT INTO visitors(vid,ttclid,ttp,ip,user_agent,url,referrer,last_seen,"
+                   "consent) VALUES");
     for (int a = 0, b; a < m; a = b) {
         const struct touch *first = &jobs[idx[a]].t;
         const char *v[6] = {"", "", "", "", "", ""};
         long long seen = first->ts;
+        int consent = 0;
         for (b = a; b < m && !strcmp(jobs[idx[b]].t.vid, first->vid); b++) {
             const struct touch *t = &jobs[idx[b]].t;
             const char *f[6] = {t->ttclid, t->ttp, t->ip, t->user_agent, t->url, t->referrer};
@@ -318,15 +320,20 @@ static int upsert_visitors(struct pg_conn *pc, struct pg_job *jobs, const int *i
                     v[k] = f[k];
             if (t->ts > seen)
                 seen = t->ts;
+            if (t->consent)
+                consent = t->consent;
         }
-        pg_sql_add(&q, "%s($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", rows++ ? "," : "", p.n + 1, p.n + 2,
-                   p.n + 3, p.n + 4, p.n + 5, p.n + 6, p.n + 7, p.n + 8);
+        pg_sql_add(&q, "%s($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", rows++ ? "," : "", p.n + 1,
+                   p.n + 2, p.n + 3, p.n + 4, p.n + 5, p.n + 6, p.n + 7, p.n + 8, p.n + 9);
         pg_params_text(&p, first->vid);
         for (int k = 0; k < 6; k++)
             pg_params_text(&p, v[k]);
         pg_params_int(&p, seen);
+        pg_params_int(&p, consent);
     }
     pg_sql_add(&q, " ON CONFLICT (vid) DO UPDATE SET"
+                   " consent=CASE WHEN EXCLUDED.consent<>0 THEN EXCLUDED.consent"
+                   " ELSE visitors.consent END,"
                    " ttclid=CASE WHEN EXCLUDED.ttclid<>'' THEN EXCLUDED.ttclid ELSE visitors.ttclid END,"
                    " ttp=CASE WHEN EXCLUDED.ttp<>'' THEN EXCLUDED.ttp ELSE visitors.ttp END,"
                    " ip=CASE WHEN EXCLUDED.ip<>'' THEN EXCLUDED.ip ELSE visitors.ip END,"

@@ -138,7 +138,7 @@ static void test_migration(void)
     }
     pthread_barrier_destroy(&start_line);
     is_int(ok_n, OPENERS, "%d instances starting together on an empty database all open", OPENERS);
-    is_int(sql_int("SELECT version FROM schema_version"), 4, "the schema is at version 4");
+    is_int(sql_int("SELECT version FROM schema_version"), 6, "the schema is at version 6");
     is_int(sql_int("SELECT count(*) FROM schema_version"), 1, "one version row");
     is_int(sql_int("SELECT count(*) FROM pg_indexes WHERE tablename='conversions'"), 5,
            "conversions has its key, unique key and three indexes, created once");
@@ -151,7 +151,7 @@ static void test_migration(void)
     again = pg_open(conninfo, err, sizeof err);
     ok(again == NULL && strstr(err, "newer"), "a newer schema is refused: %s", err);
     pg_close(again);
-    sql_do("UPDATE schema_version SET version=4");
+    sql_do("UPDATE schema_version SET version=6");
 
     again = pg_open("host=127.0.0.1 port=1 dbname=none connect_timeout=2", err, sizeof err);
     ok(again == NULL && strstr(err, "cannot connect"), "no server: %s", err);
@@ -332,7 +332,24 @@ static void test_matching(struct pg_store *st)
     n = pg_list_touches(st, "v1", 10, &rows);
     ok(n == 2 && rows[0].id == j[1].id, "a visitor's touches, newest first (%d)", n);
     free(rows);
-    is_int(pg_touch_count(st), 5, "five touches in all");
+    is_int(pg_touch_count(st), 5, "five touches in all (identifies without keys are not kept)");
+
+    is_int(pg_consent_denied(st, "v1", "", "", ""), 0, "no visitor denied consent yet");
+    struct pg_job cj[3];
+    touch_job(&cj[0], "v1", "", now);
+    cj[0].t.consent = -1;
+    touch_job(&cj[1], "v2", "", now);
+    cj[1].t.consent = 1;
+    touch_job(&cj[2], "v1", "", now); /* unknown after denied: denied stands */
+    is_int(pg_write_group(st, cj, 3), 0, "consent reports commit");
+    is_int(pg_consent_denied(st, "v1", "", "", ""), 1, "v1 denied consent");
+    is_int(pg_consent_denied(st, "", "nobody", "H1", ""), 1, "found through v1's email hash");
+    is_int(pg_consent_denied(st, "", "", "", "P1"), 1, "and through its phone hash");
+    is_int(pg_consent_denied(st, "v2", "", "", ""), 0, "v2 granted it");
+    is_int(pg_consent_denied(st, "", "", "", ""), 0, "empty arguments link nobody");
+    cj[0].t.consent = 1;
+    pg_write_group(st, cj, 1);
+    is_int(pg_consent_denied(st, "v1", "", "H1", ""), 0, "granted later: no longer denied");
 
     struct event_row *due = NULL;
     n = pg_held_due(st, clock_wall_ms(), 100, &due);
@@ -709,6 +726,93 @@ static void test_wait(struct pg_store *a, struct pg_store *b)
     ok(w.rc == 1 && w.took < 3.0, "and listens again once reconnected (%d, %.3f s)", w.rc, w.took);
 }
 
+/* ---- dashboard views and attempts ---- */
+
+static void test_views(struct pg_store *st)
+{
+    struct pg_job j;
+    long long now = clock_wall_ms();
+    conv_job(&j, "view-1", now);
+    STR_SET(j.c.order_id, "ORD-77");
+    STR_SET(j.c.delivery_id, "dlv-9");
+    conversion_add_ref(&j.c, "tok-77");
+    conversion_add_guessable_ref(&j.c, "#77");
+    char *json = conversion_to_json(&j.c);
+    j.data = json;
+    STR_SET(j.pixel, "VIEWPIX");
+    is_int(pg_write_group(st, &j, 1), 0, "a conversion for the views");
+    free(json);
+
+    struct store_filter f = {.state = -1};
+    long long *ids = NULL, total = 0;
+    char idtext[32];
+    snprintf(idtext, sizeof idtext, "%lld", j.id);
+    const char *qs[] = {"ORD-77", "dlv-9", "tok-77", "#77", "view-1", idtext};
+    int found = 0;
+    for (int i = 0; i < 6; i++) {
+        f.q = qs[i];
+        int n = pg_view_find(st, &f, 0, 10, &ids, &total);
+        found += n == 1 && total == 1 && ids[0] == j.id;
+        free(ids);
+    }
+    is_int(found, 6, "found by order id, delivery id, reference, guessable ref, object, id");
+    f.q = "no-such-thing";
+    is_int(pg_view_find(st, &f, 0, 10, &ids, &total), 0, "a search that matches nothing");
+    free(ids);
+    f.q = NULL;
+    f.pixel = "CLAIM";
+    int n = pg_view_find(st, &f, 2, 5, &ids, &total);
+    ok(n == 5 && total == 30 && ids[0] > ids[1], "a pixel's events, paged, newest first (%d/%lld)",
+       n, total);
+    free(ids);
+    f.state = EV_SENT;
+    pg_view_find(st, &f, 0, 50, &ids, &total);
+    is_int(total, sql_int("SELECT count(*) FROM conversions WHERE pixel='CLAIM' AND state=2"),
+           "and of a state");
+    free(ids);
+    struct store_filter tf = {.state = -1, .pixel = "VIEWPIX"};
+    sql_do("UPDATE conversions SET test=1 WHERE pixel='VIEWPIX'");
+    is_int(pg_view_find(st, &tf, 0, 10, &ids, &total), 0, "test events are left out");
+    free(ids);
+    tf.include_test = 1;
+    is_int(pg_view_find(st, &tf, 0, 10, &ids, &total), 1, "unless asked for");
+    free(ids);
+
+    long long dead = 0, too_old = 0;
+    struct store_filter df = {.state = -1, .pixel = "CLAIM"};
+    is_int(pg_view_dead_count(st, &df, time(NULL) + 10, &dead, &too_old), 0, "dead count");
+    ok(dead == 6 && too_old == 6, "dead events and those past the age limit (%lld, %lld)", dead,
+       too_old);
+    pg_view_dead_count(st, &df, 0, &dead, &too_old);
+    is_int(too_old, 0, "none older than the epoch");
+
+    struct store_latest *latest = NULL;
+    n = pg_view_latest(st, "pixel", &latest);
+    int claim = 0;
+    for (int i = 0; i < n; i++)
+        claim += !strcmp(latest[i].name, "CLAIM") && latest[i].ms > 0;
+    is_int(claim, 1, "latest send per pixel");
+    free(latest);
+    n = pg_view_latest(st, "source", &latest);
+    ok(n == 1 && !strcmp(latest[0].name, "shop"), "latest receive per source (%d)", n);
+    free(latest);
+
+    long long sent = sql_int("SELECT min(id) FROM conversions WHERE state=2 AND pixel='CLAIM'");
+    long long pair[2] = {sent, j.id};
+    struct store_attempt a = {now, 503, -1, "Service Unavailable", "", 120, "retry", 2};
+    is_int(pg_attempt_record(st, pair, 2, &a), 0, "an attempt recorded for a batch");
+    a = (struct store_attempt){now + 1000, 200, 0, "OK", "req-9", 80, "sent", 2};
+    is_int(pg_attempt_record(st, pair, 2, &a), 0, "and the next one");
+    struct store_attempt *at = NULL;
+    n = pg_view_attempts(st, sent, &at);
+    ok(n == 2 && at[0].http_status == 503 && at[0].code == -1 && !strcmp(at[1].request_id, "req-9") &&
+           !strcmp(at[1].outcome, "sent") && at[1].batch == 2,
+       "an event's attempts, oldest first, with their fields (%d)", n);
+    free(at);
+    is_int(pg_view_attempts(st, 987654321, &at), 0, "none for an unknown event");
+    free(at);
+}
+
 /* ---- admin ---- */
 
 static void test_admin(struct pg_store *st)
@@ -785,6 +889,7 @@ static void test_admin(struct pg_store *st)
     ok(sent > 0, "old sent events exist (%lld)", sent);
     ok(pg_purge(st, now / 1000, 172800, 2592000, 3600) >= sent, "purge removes them");
     is_int(sql_int("SELECT count(*) FROM conversions WHERE state=2"), 0, "gone");
+    is_int(sql_int("SELECT count(*) FROM attempts"), 2, "with their attempts (the others stay)");
     pg_checkpoint(st, now);
 }
 
@@ -891,6 +996,7 @@ int main(void)
         test_matching(a);
         test_promote(a, b);
         test_claims(a, b);
+        test_views(a);
         test_pixel_lock(a, b);
         test_wait(a, b);
         test_admin(a);
