@@ -113,9 +113,10 @@ static int utf8_len(const unsigned char *s)
 {
     if (s[0] < 0x80)
         return 1;
-    int n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
-                                           : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
-                                                                          : 0;
+    int n = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+            : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+            : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+                                           : 0;
     for (int i = 1; i < n; i++)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
@@ -166,8 +167,7 @@ int pg_conn_ready(struct pg_conn *pc)
     char app[64];
     snprintf(app, sizeof app, "ttrelayd-%s", pc->role);
     /* Defaults first: what the operator's conninfo (expanded from dbname) says wins. */
-    const char *keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
-                          NULL};
+    const char *keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
     const char *vals[] = {"5", app, "UTF8", pc->conninfo, NULL};
     pc->db = PQconnectdbParams(keys, vals, 1);
     if (!pc->db || PQstatus(pc->db) != CONNECTION_OK) {

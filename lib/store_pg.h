@@ -57,10 +57,9 @@ int pg_wait(struct pg_store *st, long long timeout_ms);
 /* ---- matcher (see store.h for each) ---- */
 int pg_held_due(struct pg_store *st, long long now_ms, int limit, struct event_row **rows);
 int pg_find_touches(struct pg_store *st, enum match_key key, const char *k1, const char *k2,
-                    const char *const *names, int nnames, long long since,
-                    struct touch_row *out, int max);
-int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agent,
-                      long long since);
+                    const char *const *names, int nnames, long long since, struct touch_row *out,
+                    int max);
+int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agent, long long since);
 int pg_visitor_has_key(struct pg_store *st, const char *vid, const char *key);
 int pg_consent_denied(struct pg_store *st, const char *vid1, const char *vid2,
                       const char *email_hash, const char *phone_hash);
@@ -136,8 +135,8 @@ long long pg_touch_count(struct pg_store *st);
 /* ---- dashboard views and the attempt log (see store.h) ---- */
 int pg_view_find(struct pg_store *st, const struct store_filter *f, int offset, int limit,
                  long long **ids, long long *total);
-int pg_view_dead_count(struct pg_store *st, const struct store_filter *f,
-                       long long event_time_min, long long *dead, long long *too_old);
+int pg_view_dead_count(struct pg_store *st, const struct store_filter *f, long long event_time_min,
+                       long long *dead, long long *too_old);
 int pg_view_latest(struct pg_store *st, const char *by, struct store_latest **out);
 /* On the sender's connection, like the results it follows. */
 int pg_attempt_record(struct pg_store *st, const long long *ids, int n,

@@ -88,8 +88,8 @@ int pg_take_events(PGresult *r, struct event_row **rows)
 }
 
 /* Event rows of a statement on pc (locking it). Count or -1. */
-static int run_events(struct pg_conn *pc, struct event_row **rows, const char *sql,
-                      const char *fmt, ...)
+static int run_events(struct pg_conn *pc, struct event_row **rows, const char *sql, const char *fmt,
+                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -152,8 +152,8 @@ static const char *const find_sql[] = {
 };
 
 int pg_find_touches(struct pg_store *st, enum match_key key, const char *k1, const char *k2,
-                    const char *const *names, int nnames, long long since,
-                    struct touch_row *out, int max)
+                    const char *const *names, int nnames, long long since, struct touch_row *out,
+                    int max)
 {
     struct pg_params p = {0};
     char sql[768];
@@ -185,8 +185,7 @@ int pg_find_touches(struct pg_store *st, enum match_key key, const char *k1, con
     return n;
 }
 
-int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agent,
-                      long long since)
+int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agent, long long since)
 {
     /* Two are enough to know the pair is shared. */
     long long n = scalar_locked(&st->match,
@@ -198,9 +197,9 @@ int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agen
 
 int pg_visitor_has_key(struct pg_store *st, const char *vid, const char *key)
 {
-    long long n = scalar_locked(&st->match,
-                                "SELECT count(*) FROM visitor_keys WHERE key=$2 AND vid=$1", "ss",
-                                vid ? vid : "", key ? key : "");
+    long long n =
+        scalar_locked(&st->match, "SELECT count(*) FROM visitor_keys WHERE key=$2 AND vid=$1", "ss",
+                      vid ? vid : "", key ? key : "");
     return n < 0 ? -1 : n > 0;
 }
 
@@ -309,8 +308,9 @@ int pg_promote(struct pg_store *st, long long id, const char *event_name, const 
     /* The compare-and-set: of two instances taking one touch, the second waits for the
      * first's commit, then finds consumed_by set and changes nothing. */
     if (touch_id > 0 &&
-        pg_conn_run(&st->match, "UPDATE touches SET consumed_by=$1 WHERE id=$2 AND consumed_by IS NULL",
-                    "ii", id, touch_id) != 1)
+        pg_conn_run(&st->match,
+                    "UPDATE touches SET consumed_by=$1 WHERE id=$2 AND consumed_by IS NULL", "ii",
+                    id, touch_id) != 1)
         goto rollback;
     if (pg_conn_run(&st->match,
                     "UPDATE conversions SET state=1, event_name=$2, event_id=$3, matched_by=$4, "
@@ -389,8 +389,8 @@ int pg_list_events(struct pg_store *st, int state, int limit, struct event_row *
 int pg_get_event(struct pg_store *st, long long id, struct event_row *row)
 {
     struct event_row *rows = NULL;
-    int n = run_events(&st->admin, &rows,
-                       "SELECT " PG_EVENT_COLS " FROM conversions WHERE id=$1", "i", id);
+    int n = run_events(&st->admin, &rows, "SELECT " PG_EVENT_COLS " FROM conversions WHERE id=$1",
+                       "i", id);
     if (n == 1) {
         *row = rows[0];
         free(rows);

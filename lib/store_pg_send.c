@@ -90,8 +90,8 @@ static int mark(struct pg_store *st, const char *set, const long long *ids, int 
 
     if (n <= 0)
         return 0;
-    snprintf(sql, sizeof sql, "UPDATE conversions SET %s, lease_until=NULL WHERE id=ANY($1)%s",
-             set, token ? " AND state=7 AND claim_token=$4" : "");
+    snprintf(sql, sizeof sql, "UPDATE conversions SET %s, lease_until=NULL WHERE id=ANY($1)%s", set,
+             token ? " AND state=7 AND claim_token=$4" : "");
     pg_params_ids(&p, ids, n);
     pg_params_text(&p, text ? text : "");
     pg_params_int(&p, num);
@@ -190,9 +190,8 @@ int pg_pixel_unlock(struct pg_store *st, const char *pixel)
     pthread_mutex_lock(&st->work.lock);
     int i = st->work.db ? held_index(st, pixel) : -1;
     if (i >= 0) {
-        PGresult *r =
-            pg_conn_query(&st->work, "SELECT pg_advisory_unlock($1::int4, hashtext($2))", "is",
-                          (long long)PG_LOCK_PIXEL, pixel);
+        PGresult *r = pg_conn_query(&st->work, "SELECT pg_advisory_unlock($1::int4, hashtext($2))",
+                                    "is", (long long)PG_LOCK_PIXEL, pixel);
         rc = r ? 0 : -1;
         PQclear(r);
         st->held[i][0] = '\0';

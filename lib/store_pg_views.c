@@ -61,10 +61,9 @@ int pg_view_find(struct pg_store *st, const struct store_filter *f, int offset, 
     if (r && PQntuples(r) == 1) {
         *total = pg_value_int(r, 0, 0);
         PQclear(r);
-        r = run_filter(st,
-                       "SELECT id FROM conversions" FILTER_WHERE
-                       " ORDER BY id DESC LIMIT $9 OFFSET $10",
-                       f, 2, limit > 0 ? limit : 0, offset > 0 ? offset : 0);
+        r = run_filter(
+            st, "SELECT id FROM conversions" FILTER_WHERE " ORDER BY id DESC LIMIT $9 OFFSET $10",
+            f, 2, limit > 0 ? limit : 0, offset > 0 ? offset : 0);
         if (r)
             for (n = 0; n < PQntuples(r) && n < limit; n++)
                 (*ids)[n] = pg_value_int(r, n, 0);
@@ -77,8 +76,8 @@ int pg_view_find(struct pg_store *st, const struct store_filter *f, int offset, 
     return n;
 }
 
-int pg_view_dead_count(struct pg_store *st, const struct store_filter *f,
-                       long long event_time_min, long long *dead, long long *too_old)
+int pg_view_dead_count(struct pg_store *st, const struct store_filter *f, long long event_time_min,
+                       long long *dead, long long *too_old)
 {
     struct store_filter only_dead = *f;
     only_dead.state = EV_DEAD;

@@ -36,8 +36,7 @@ static int ckey_cmp(const void *a, const void *b)
     return c ? c : x->job - y->job;
 }
 
-static int ckey_same(const struct ckey *x, const char *source, const char *kind,
-                     const char *object)
+static int ckey_same(const struct ckey *x, const char *source, const char *kind, const char *object)
 {
     return !strcmp(x->source, source) && !strcmp(x->kind, kind) && !strcmp(x->object, object);
 }
@@ -66,8 +65,8 @@ static int insert_conversions(struct pg_conn *pc, struct pg_job *jobs, struct ck
             continue;
         struct pg_job *j = &jobs[keys[i].job];
         int b = p.n;
-        pg_sql_add(&q, "%s($%d,$%d,$%d,$%d,0,$%d,$%d,$%d,$%d,$%d)", rows++ ? "," : "", b + 1,
-                   b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9);
+        pg_sql_add(&q, "%s($%d,$%d,$%d,$%d,0,$%d,$%d,$%d,$%d,$%d)", rows++ ? "," : "", b + 1, b + 2,
+                   b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9);
         pg_params_text(&p, keys[i].source);
         pg_params_text(&p, keys[i].kind);
         pg_params_text(&p, keys[i].object);
@@ -84,8 +83,8 @@ static int insert_conversions(struct pg_conn *pc, struct pg_job *jobs, struct ck
     if (!r)
         goto out;
     for (int row = 0; row < PQntuples(r); row++) {
-        int i = leader_of(keys, m, PQgetvalue(r, row, 1), PQgetvalue(r, row, 2),
-                          PQgetvalue(r, row, 3));
+        int i =
+            leader_of(keys, m, PQgetvalue(r, row, 1), PQgetvalue(r, row, 2), PQgetvalue(r, row, 3));
         if (i < 0)
             goto out_clear;
         jobs[keys[i].job].result = STORE_OK;
@@ -127,8 +126,8 @@ static int find_existing(struct pg_conn *pc, struct pg_job *jobs, struct ckey *k
     if (!r)
         goto out;
     for (int row = 0; row < PQntuples(r); row++) {
-        int i = leader_of(keys, m, PQgetvalue(r, row, 1), PQgetvalue(r, row, 2),
-                          PQgetvalue(r, row, 3));
+        int i =
+            leader_of(keys, m, PQgetvalue(r, row, 1), PQgetvalue(r, row, 2), PQgetvalue(r, row, 3));
         if (i >= 0) {
             jobs[keys[i].job].result = STORE_DUPLICATE;
             jobs[keys[i].job].id = pg_value_int(r, row, 0);
@@ -199,10 +198,10 @@ static int write_conversions(struct pg_conn *pc, struct pg_job *jobs, int n)
     }
     qsort(keys, (size_t)m, sizeof *keys, ckey_cmp);
     for (int i = 0; i < m; i++)
-        keys[i].leader = (i > 0 && ckey_same(&keys[i - 1], keys[i].source, keys[i].kind,
-                                             keys[i].object))
-                             ? keys[i - 1].leader
-                             : i;
+        keys[i].leader =
+            (i > 0 && ckey_same(&keys[i - 1], keys[i].source, keys[i].kind, keys[i].object))
+                ? keys[i - 1].leader
+                : i;
     if (insert_conversions(pc, jobs, keys, m) < 0 || find_existing(pc, jobs, keys, m) < 0 ||
         insert_refs(pc, jobs, keys, m) < 0)
         goto out;
@@ -331,18 +330,19 @@ static int upsert_visitors(struct pg_conn *pc, struct pg_job *jobs, const int *i
         pg_params_int(&p, seen);
         pg_params_int(&p, consent);
     }
-    pg_sql_add(&q, " ON CONFLICT (vid) DO UPDATE SET"
-                   " consent=CASE WHEN EXCLUDED.consent<>0 THEN EXCLUDED.consent"
-                   " ELSE visitors.consent END,"
-                   " ttclid=CASE WHEN EXCLUDED.ttclid<>'' THEN EXCLUDED.ttclid ELSE visitors.ttclid END,"
-                   " ttp=CASE WHEN EXCLUDED.ttp<>'' THEN EXCLUDED.ttp ELSE visitors.ttp END,"
-                   " ip=CASE WHEN EXCLUDED.ip<>'' THEN EXCLUDED.ip ELSE visitors.ip END,"
-                   " user_agent=CASE WHEN EXCLUDED.user_agent<>'' THEN EXCLUDED.user_agent"
-                   " ELSE visitors.user_agent END,"
-                   " url=CASE WHEN EXCLUDED.url<>'' THEN EXCLUDED.url ELSE visitors.url END,"
-                   " referrer=CASE WHEN EXCLUDED.referrer<>'' THEN EXCLUDED.referrer"
-                   " ELSE visitors.referrer END,"
-                   " last_seen=GREATEST(visitors.last_seen, EXCLUDED.last_seen)");
+    pg_sql_add(
+        &q, " ON CONFLICT (vid) DO UPDATE SET"
+            " consent=CASE WHEN EXCLUDED.consent<>0 THEN EXCLUDED.consent"
+            " ELSE visitors.consent END,"
+            " ttclid=CASE WHEN EXCLUDED.ttclid<>'' THEN EXCLUDED.ttclid ELSE visitors.ttclid END,"
+            " ttp=CASE WHEN EXCLUDED.ttp<>'' THEN EXCLUDED.ttp ELSE visitors.ttp END,"
+            " ip=CASE WHEN EXCLUDED.ip<>'' THEN EXCLUDED.ip ELSE visitors.ip END,"
+            " user_agent=CASE WHEN EXCLUDED.user_agent<>'' THEN EXCLUDED.user_agent"
+            " ELSE visitors.user_agent END,"
+            " url=CASE WHEN EXCLUDED.url<>'' THEN EXCLUDED.url ELSE visitors.url END,"
+            " referrer=CASE WHEN EXCLUDED.referrer<>'' THEN EXCLUDED.referrer"
+            " ELSE visitors.referrer END,"
+            " last_seen=GREATEST(visitors.last_seen, EXCLUDED.last_seen)");
     PGresult *r = q.failed ? NULL : pg_conn_exec(pc, q.s, &p);
     int rc = r ? 0 : -1;
     PQclear(r);

@@ -411,8 +411,7 @@ static void test_promote(struct pg_store *a, struct pg_store *b)
     is_int(sql_int("SELECT due_ms FROM conversions WHERE id=%lld", c2), 12345, "to due_ms");
     is_int(pg_promote(b, c2, "CompletePayment", "ttr_x", "none", 0, "{}", "{}"), 0,
            "promoted without a touch");
-    is_int(pg_promote(b, c2, "CompletePayment", "ttr_x", "none", 0, "{}", "{}"), -1,
-           "not twice");
+    is_int(pg_promote(b, c2, "CompletePayment", "ttr_x", "none", 0, "{}", "{}"), -1, "not twice");
 
     /* Simultaneous promotions of one touch, each in its own transaction. */
     int exactly_one = 0;
@@ -542,8 +541,7 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
     pthread_barrier_destroy(&start_line);
     int overlap = 0;
     for (int i = 0; i < c[0].n; i++)
-        overlap += contains(c[1].rows, c[1].n, c[0].rows[i].id) +
-                   contains(ra, na, c[0].rows[i].id);
+        overlap += contains(c[1].rows, c[1].n, c[0].rows[i].id) + contains(ra, na, c[0].rows[i].id);
     for (int i = 0; i < c[1].n; i++)
         overlap += contains(ra, na, c[1].rows[i].id);
     ok(c[0].n == 8 && c[1].n == 8, "two concurrent claimers get 8 each (%d, %d)", c[0].n, c[1].n);
@@ -582,8 +580,7 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
     int ne = pg_claim_due(b, "CLAIM", now + 31000, 100, 30000, "tok-e", &re);
     is_int(ne, 30, "expired claims are reclaimed");
     is_int(pg_reclaimed(b) - before, 30, "and counted");
-    is_int(sql_int("SELECT sum(reclaims) FROM conversions WHERE pixel='CLAIM'"), 30,
-           "per row too");
+    is_int(sql_int("SELECT sum(reclaims) FROM conversions WHERE pixel='CLAIM'"), 30, "per row too");
     long long ids_a[10], ids_e[30];
     ids_of(ra, na, ids_a);
     ids_of(re, ne, ids_e);
@@ -602,8 +599,9 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
     is_int(pg_mark_sent(b, ids_e, 10, "tok-e", "req-2", now), 0,
            "a result is recorded once: the rows are no longer sending");
     char req[32];
-    sql_text(req, sizeof req, "SELECT string_agg(DISTINCT request_id, ',') FROM conversions "
-                              "WHERE pixel='CLAIM' AND state=2");
+    sql_text(req, sizeof req,
+             "SELECT string_agg(DISTINCT request_id, ',') FROM conversions "
+             "WHERE pixel='CLAIM' AND state=2");
     is_str(req, "req-1", "the first result stands");
     is_int(sql_int("SELECT count(*) FROM conversions WHERE pixel='CLAIM' AND state=3 AND "
                    "attempts=1 AND lease_until IS NULL"),
@@ -805,8 +803,8 @@ static void test_views(struct pg_store *st)
     is_int(pg_attempt_record(st, pair, 2, &a), 0, "and the next one");
     struct store_attempt *at = NULL;
     n = pg_view_attempts(st, sent, &at);
-    ok(n == 2 && at[0].http_status == 503 && at[0].code == -1 && !strcmp(at[1].request_id, "req-9") &&
-           !strcmp(at[1].outcome, "sent") && at[1].batch == 2,
+    ok(n == 2 && at[0].http_status == 503 && at[0].code == -1 &&
+           !strcmp(at[1].request_id, "req-9") && !strcmp(at[1].outcome, "sent") && at[1].batch == 2,
        "an event's attempts, oldest first, with their fields (%d)", n);
     free(at);
     is_int(pg_view_attempts(st, 987654321, &at), 0, "none for an unknown event");
