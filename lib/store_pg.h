@@ -78,9 +78,12 @@ int pg_hold(struct pg_store *st, long long id, long long due_ms);
 /* ready/retry events of pixel due at now_ms, oldest first, without claiming them. */
 int pg_due_events(struct pg_store *st, const char *pixel, long long now_ms, int limit,
                   struct event_row **rows);
-/* Distinct pixels with due ready/retry events or expired claims. *pixels is new: free each
- * and the array (NULL-terminated). Count or -1. */
+/* Every pixel with due ready/retry events or expired claims, the one waiting longest
+ * first. *pixels is new: free each and the array (NULL-terminated). Count or -1. */
 int pg_due_pixels(struct pg_store *st, long long now_ms, char ***pixels);
+/* Receipt time of the oldest event waiting to be sent (ready, retry or claimed): 0 when
+ * none, -1 on error. */
+long long pg_oldest_due_ms(struct pg_store *st);
 /* Claims up to limit ready/retry events of pixel due at now_ms, and sending events whose
  * lease has expired (reclaimed: counted by pg_reclaimed and in the row's reclaims), oldest
  * first, skipping rows another instance is claiming: they become EV_SENDING with

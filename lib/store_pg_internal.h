@@ -80,13 +80,20 @@ const char *pg_value_text(const PGresult *r, int row, int col);
 /* New copy, NULL for NULL. */
 char *pg_value_dup(const PGresult *r, int row, int col);
 
-/* The columns read_event expects, with and without the stored conversion. */
+/* The columns read_event expects, with and without the stored conversion. The last is when
+ * the conversion began: the matched touch's capture or the webhook's receipt, the earlier
+ * (touch_id and received_ms resolve to the outer row, conversions or a CTE of its rows). */
+#define PG_ORIGIN_COL                                                                              \
+    "LEAST(received_ms, COALESCE((SELECT t.ts*1000 FROM touches t WHERE t.id=touch_id),"           \
+    " received_ms))"
 #define PG_EVENT_COLS                                                                              \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
-    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload,match_info"
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,data,payload,match_"            \
+    "info," PG_ORIGIN_COL
 #define PG_EVENT_COLS_NO_DATA                                                                      \
     "id,source,kind,object_id,pixel,state,test,received_ms,due_ms,sent_ms,event_time,attempts,"    \
-    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload,NULL"
+    "event_name,event_id,matched_by,touch_id,last_error,request_id,NULL,payload,"                  \
+    "NULL," PG_ORIGIN_COL
 /* Event rows of a result (PG_EVENT_COLS first) into a new array (*rows; NULL when none).
  * Count or -1; r is cleared either way (NULL: -1). */
 int pg_take_events(PGresult *r, struct event_row **rows);

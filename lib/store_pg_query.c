@@ -44,6 +44,7 @@ static void read_event(const PGresult *r, int i, struct event_row *e)
     e->data = pg_value_dup(r, i, 18);
     e->payload = pg_value_dup(r, i, 19);
     e->match_info = pg_value_dup(r, i, 20);
+    e->origin_ms = pg_value_int(r, i, 21);
 }
 
 static void read_touch(const PGresult *r, int i, struct touch_row *out)

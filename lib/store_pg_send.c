@@ -25,8 +25,10 @@ int pg_due_pixels(struct pg_store *st, long long now, char ***pixels)
     *pixels = NULL;
     pthread_mutex_lock(&st->work.lock);
     PGresult *r = pg_conn_query(&st->work,
-                                "SELECT DISTINCT pixel FROM conversions WHERE (state IN (1,3) AND "
-                                "due_ms<=$1) OR (state=7 AND lease_until<=$1) ORDER BY pixel",
+                                "SELECT pixel FROM conversions WHERE (state IN (1,3) AND "
+                                "due_ms<=$1) OR (state=7 AND lease_until<=$1) GROUP BY pixel "
+                                "ORDER BY min(CASE WHEN state=7 THEN lease_until ELSE due_ms END), "
+                                "pixel",
                                 "i", now);
     pthread_mutex_unlock(&st->work.lock);
     if (!r)
@@ -43,6 +45,18 @@ int pg_due_pixels(struct pg_store *st, long long now, char ***pixels)
     PQclear(r);
     *pixels = out;
     return out ? n : -1;
+}
+
+long long pg_oldest_due_ms(struct pg_store *st)
+{
+    pthread_mutex_lock(&st->work.lock);
+    /* Claimed rows still wait for their result: SQLite's stay ready while being sent. */
+    PGresult *r = pg_conn_query(
+        &st->work, "SELECT min(received_ms) FROM conversions WHERE state IN (1,3,7)", "");
+    pthread_mutex_unlock(&st->work.lock);
+    long long oldest = r && PQntuples(r) == 1 ? pg_value_int(r, 0, 0) : -1;
+    PQclear(r);
+    return oldest;
 }
 
 int pg_claim_due(struct pg_store *st, const char *pixel, long long now_ms, int limit,
@@ -66,7 +80,7 @@ int pg_claim_due(struct pg_store *st, const char *pixel, long long now_ms, int l
     pthread_mutex_unlock(&st->work.lock);
     long long reclaimed = 0;
     for (int i = 0; r && i < PQntuples(r); i++)
-        reclaimed += pg_value_int(r, i, 21) == 7;
+        reclaimed += pg_value_int(r, i, 22) == 7;
     if (reclaimed > 0) {
         __atomic_add_fetch(&st->reclaimed, reclaimed, __ATOMIC_RELAXED);
         log_warn("claims reclaimed after an expired lease", "pixel=%s events=%lld",

@@ -407,6 +407,15 @@ static void test_promote(struct pg_store *a, struct pg_store *b)
     is_int(sql_int("SELECT consumed_by FROM touches WHERE id=%lld", t), c1, "consumed by a's");
     is_int(sql_int("SELECT state FROM conversions WHERE id=%lld", c1), EV_READY, "a's is ready");
     is_int(sql_int("SELECT state FROM conversions WHERE id=%lld", c2), EV_HELD, "b's still held");
+    sql_do("UPDATE touches SET ts=ts-600 WHERE vid='v-promote'");
+    struct event_row e1, e2;
+    pg_get_event(b, c1, &e1);
+    pg_get_event(b, c2, &e2);
+    is_int(e1.origin_ms, sql_int("SELECT ts*1000 FROM touches WHERE id=%lld", t),
+           "a matched event began at its touch's capture (earlier than the webhook)");
+    is_int(e2.origin_ms, e2.received_ms, "an unmatched one at the webhook's receipt");
+    store_row_clear(&e1);
+    store_row_clear(&e2);
     is_int(pg_hold(b, c2, 12345), 0, "a failed promotion's hold is moved");
     is_int(sql_int("SELECT due_ms FROM conversions WHERE id=%lld", c2), 12345, "to due_ms");
     is_int(pg_promote(b, c2, "CompletePayment", "ttr_x", "none", 0, "{}", "{}"), 0,
@@ -507,6 +516,10 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
     add_conv(a, "other-pixel", "OTHER", 0);
     sql_do("UPDATE conversions SET state=1, payload='{}' WHERE pixel IN ('CLAIM','OTHER')");
 
+    is_int(pg_oldest_due_ms(a),
+           sql_int("SELECT min(received_ms) FROM conversions WHERE state IN (1,3)"),
+           "the oldest event waiting to be sent");
+
     /* Another session locks the five oldest: a claim skips them instead of waiting. */
     struct locker lk = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     pthread_t lt;
@@ -580,6 +593,8 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
     int ne = pg_claim_due(b, "CLAIM", now + 31000, 100, 30000, "tok-e", &re);
     is_int(ne, 30, "expired claims are reclaimed");
     is_int(pg_reclaimed(b) - before, 30, "and counted");
+    ok(ne > 0 && re[0].origin_ms == re[0].received_ms && re[0].payload,
+       "claimed rows carry what sending needs");
     is_int(sql_int("SELECT sum(reclaims) FROM conversions WHERE pixel='CLAIM'"), 30, "per row too");
     long long ids_a[10], ids_e[30];
     ids_of(ra, na, ids_a);
