@@ -108,8 +108,8 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     struct metrics_gauges g = {0};
     long long oldest;
     store_counts(ctx->st, g.events_by_state, &oldest);
-    g.queue_depth =
-        g.events_by_state[EV_HELD] + g.events_by_state[EV_READY] + g.events_by_state[EV_RETRY];
+    g.queue_depth = g.events_by_state[EV_HELD] + g.events_by_state[EV_READY] +
+                    g.events_by_state[EV_RETRY] + g.events_by_state[EV_SENDING];
     g.oldest_queued_age_s = oldest ? (double)(clock_wall_ms() - oldest) / 1000.0 : 0;
     long long due = store_oldest_due_ms(ctx->st);
     g.oldest_due_age_s = due > 0 ? (double)(clock_wall_ms() - due) / 1000.0 : 0;

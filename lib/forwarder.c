@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -63,6 +64,7 @@ struct pixel_sender {
     long long refilled_ms;
     long long logged_ms;
     unsigned int seed;
+    unsigned long long claims;
 };
 
 /* Threads: the matcher ends holds (match, build, make ready), the dispatcher starts a
@@ -87,6 +89,7 @@ struct forwarder {
     long long purged_ms;
     long long backlog_checked_ms;
     long long backlog_logged_ms;
+    char instance[96]; /* this process among the instances sharing the store (claim tokens) */
 };
 
 /* Caller holds fw->lock. */
@@ -294,7 +297,7 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
         p.ids[p.n++] = p.rows[i].id;
     }
     if (unreadable)
-        store_mark_dead(fw->st, p.dead, unreadable, "stored conversion is unreadable");
+        store_mark_dead(fw->st, p.dead, unreadable, NULL, "stored conversion is unreadable");
     p.ndead = 0;
     nmatch = promotion_split_renewals(cfg, &p);
     if (match_pass(fw->st, cfg, p.convs, p.ids, nmatch, now / 1000, p.results) < 0) {
@@ -311,12 +314,12 @@ static int promote_held(struct forwarder *fw, const struct config *cfg, long lon
     }
     /* After the commit: the work connection cannot write while the match one holds it. */
     if (p.ndead)
-        store_mark_dead(fw->st, p.dead, p.ndead,
+        store_mark_dead(fw->st, p.dead, p.ndead, NULL,
                         "the TikTok event cannot be built from this conversion");
     if (p.nsuppressed)
-        store_mark_ignored(fw->st, p.suppressed, p.nsuppressed, "consent");
+        store_mark_ignored(fw->st, p.suppressed, p.nsuppressed, NULL, "consent");
     if (p.nrenewals)
-        store_mark_ignored(fw->st, p.renewals, p.nrenewals, "renewal");
+        store_mark_ignored(fw->st, p.renewals, p.nrenewals, NULL, "renewal");
     log_info("holds ended, conversions matched", "count=%d",
              p.n - p.ndead - p.nsuppressed - p.nrenewals);
 out:
@@ -339,6 +342,7 @@ static long long backoff_ms(struct pixel_sender *ps, const struct config *cfg, i
 
 struct batch {
     const char *pixel;
+    const char *token; /* the claim these rows are held by */
     const struct pixel_cfg *px;
     int test;
     struct event_row *rows;
@@ -356,7 +360,7 @@ static void collect_ids(const struct batch *b, long long *ids)
 static void mark_sent(struct forwarder *fw, const struct batch *b, const long long *ids, int n,
                       const char *request_id, long long now)
 {
-    store_mark_sent(fw->st, ids, n, request_id, now);
+    store_mark_sent(fw->st, ids, n, b->token, request_id, now);
     metrics_events_sent(b->pixel, n);
     for (int i = 0; i < b->n; i++) {
         int j = 0;
@@ -379,7 +383,7 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     if (b->n == 1) {
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, r->message);
-        store_mark_dead(fw->st, &b->rows[0].id, 1, msg);
+        store_mark_dead(fw->st, &b->rows[0].id, 1, b->token, msg);
         metrics_events_dead(b->pixel, 1);
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[0].id, b->pixel,
                  r->code);
@@ -453,7 +457,7 @@ static void apply_partial(struct forwarder *fw, const struct config *cfg, struct
         }
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, messages[i]);
-        store_mark_dead(fw->st, &b->rows[i].id, 1, msg);
+        store_mark_dead(fw->st, &b->rows[i].id, 1, b->token, msg);
         ndead++;
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[i].id, b->pixel,
                  r->code);
@@ -505,7 +509,7 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         ps->blocked_until = now + wait;
         snprintf(msg, sizeof msg, "%s (http %ld, code %s)",
                  r->message[0] ? r->message : "no answer", r->http_status, code);
-        store_mark_retry(fw->st, ids, b->n, now + wait, msg);
+        store_mark_retry(fw->st, ids, b->n, b->token, now + wait, msg);
         log_quote(r->message[0] ? r->message : "no answer", msg, sizeof msg);
         if (r->http_status == 0) /* no HTTP answer: curl's own words say why */
             log_warn("batch will be retried: TikTok not reached",
@@ -540,7 +544,7 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     if (!body)
         goto out;
     if (cfg->dry_run) {
-        store_mark_dry_run(fw->st, ids, b->n, clock_wall_ms());
+        store_mark_dry_run(fw->st, ids, b->n, b->token, clock_wall_ms());
         log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel,
                  b->n, strlen(body));
         goto out;
@@ -556,14 +560,14 @@ out:
 }
 
 /* Events past max_age go dead before sending: TikTok would not attribute them. */
-static int drop_expired(struct forwarder *fw, const struct config *cfg, struct event_row *rows,
-                        int n)
+static int drop_expired(struct forwarder *fw, const struct config *cfg, const char *token,
+                        struct event_row *rows, int n)
 {
     long long oldest = time(NULL) - cfg->max_age_s;
     int kept = 0;
     for (int i = 0; i < n; i++) {
         if (rows[i].event_time > 0 && rows[i].event_time < oldest) {
-            store_mark_dead(fw->st, &rows[i].id, 1, "older than tiktok.max_age_s");
+            store_mark_dead(fw->st, &rows[i].id, 1, token, "older than tiktok.max_age_s");
             metrics_events_dead(rows[i].pixel, 1);
             store_row_clear(&rows[i]);
             continue;
@@ -571,6 +575,13 @@ static int drop_expired(struct forwarder *fw, const struct config *cfg, struct e
         rows[kept++] = rows[i];
     }
     return kept;
+}
+
+/* A claim outlives the longest round of sends it can take: a batch split down to single
+ * rows after a 40002 is about log2(1,000) = 10 requests. */
+static long long claim_lease_ms(const struct config *cfg)
+{
+    return 12LL * cfg->request_timeout_ms + 60000;
 }
 
 static int refill(struct pixel_sender *ps, const struct pixel_cfg *px, long long now)
@@ -587,7 +598,8 @@ static int refill(struct pixel_sender *ps, const struct pixel_cfg *px, long long
 /* Splits rows into live and test batches (test_event_code is per request: they never share
  * one) and sends them. */
 static void send_rows(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
-                      const struct pixel_cfg *px, struct event_row *rows, int n)
+                      const struct pixel_cfg *px, const char *token, struct event_row *rows,
+                      int n)
 {
     for (int pass = 0; pass < 2; pass++) {
         struct event_row *part = calloc((size_t)n + 1, sizeof *part);
@@ -600,11 +612,13 @@ static void send_rows(struct forwarder *fw, const struct config *cfg, struct pix
             }
         if (m > 0 && pass == 1 && !(px && px->test_event_code[0])) {
             /* Configuration refuses this; a reload may have removed the code since. */
-            store_mark_ignored(fw->st, ids, m, "test event: the pixel has no test_event_code");
+            store_mark_ignored(fw->st, ids, m, token,
+                               "test event: the pixel has no test_event_code");
             log_warn("test events not sent: the pixel has no test_event_code", "pixel=%s events=%d",
                      ps->code, m);
         } else if (m > 0) {
-            struct batch b = {.pixel = ps->code, .px = px, .test = pass, .rows = part, .n = m};
+            struct batch b = {.pixel = ps->code, .token = token, .px = px, .test = pass,
+                              .rows = part, .n = m};
             send_batch(fw, cfg, ps, &b);
         }
         free(ids);
@@ -641,11 +655,21 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pix
         /* A pixel removed from the config keeps its events until it comes back. */
         return 0;
     }
-    n = store_due_events(fw->st, ps->code, now, cfg->batch_size, &rows);
+    /* One instance sends for a pixel at a time (rate limit and pause stay exact); the
+     * claim fences this round's results against an instance that took over its lease. */
+    if (store_pixel_lock(fw->st, ps->code) != 1)
+        return 0;
+    char token[96];
+    snprintf(token, sizeof token, "%s.%s.%llu", fw->instance, ps->code, ++ps->claims);
+    n = store_claim_due(fw->st, ps->code, now, cfg->batch_size, claim_lease_ms(cfg), token,
+                        &rows);
     if (n > 0) {
         ps->tokens -= 1;
-        n = drop_expired(fw, cfg, rows, n);
-        send_rows(fw, cfg, ps, px, rows, n);
+        n = drop_expired(fw, cfg, token, rows, n);
+        send_rows(fw, cfg, ps, px, token, rows, n);
+        /* What the round did not settle (the pixel paused, a split cut short) is ready for
+         * the next one rather than waiting out the lease. */
+        store_release(fw->st, token);
     }
     store_row_free(rows, n > 0 ? n : 0);
     return n > 0 ? n : 0;
@@ -822,6 +846,23 @@ static void *dispatcher_main(void *arg)
     return NULL;
 }
 
+/* host:pid:random — unique among instances and across restarts of one. */
+static void forwarder_instance_id(char *out, size_t size)
+{
+    char host[64] = "";
+    unsigned int r = 0;
+    if (gethostname(host, sizeof host - 1) < 0)
+        STR_SET(host, "host");
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (unsigned int)clock_wall_ms();
+    snprintf(out, size, "%s:%d:%08x", host, (int)getpid(), r);
+}
+
+const char *forwarder_instance(const struct forwarder *fw)
+{
+    return fw->instance;
+}
+
 struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *err, size_t errlen)
 {
     struct forwarder *fw = calloc(1, sizeof *fw);
@@ -831,6 +872,7 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     }
     fw->st = st;
     fw->cfg = config_hold(cfg);
+    forwarder_instance_id(fw->instance, sizeof fw->instance);
     fw->heartbeat_ms = fw->match_heartbeat_ms = clock_wall_ms();
     pthread_mutex_init(&fw->lock, NULL);
     pthread_cond_init(&fw->wake, NULL);

@@ -21,5 +21,7 @@ long long forwarder_idle_ms(struct forwarder *fw);
 /* JSON array of {"pixel","paused","reason","since"} (new; free it). */
 char *forwarder_pixels_json(struct forwarder *fw);
 int forwarder_paused_count(struct forwarder *fw);
+/* This process's id among the instances sharing the store ("host:pid:random"). */
+const char *forwarder_instance(const struct forwarder *fw);
 
 #endif

@@ -69,8 +69,8 @@ static const char *const met_group_text[] = {"1",  "2",  "4",   "8",   "16",
                                              "32", "64", "128", "256", "512"};
 
 /* In enum event_state order (store.h); kept here so metrics does not pull in the store. */
-static const char *const met_state_names[7] = {"held", "ready",   "sent",   "retry",
-                                               "dead", "ignored", "dry_run"};
+static const char *const met_state_names[8] = {"held", "ready",   "sent",    "retry",
+                                               "dead", "ignored", "dry_run", "sending"};
 
 static pthread_mutex_t met_lock = PTHREAD_MUTEX_INITIALIZER;
 static int met_reload_ok = -1; /* -1: no configuration loaded yet */
@@ -468,7 +468,7 @@ static void met_gauge(struct met_buf *b, const char *name, const char *help, con
 static void met_render_gauges(struct met_buf *b, const struct metrics_gauges *g)
 {
     met_header(b, "ttrelay_events", "Events in the store, by state.", "gauge");
-    for (int s = 0; s < 7; s++) {
+    for (int s = 0; s < 8; s++) {
         met_printf(b, "ttrelay_events{");
         met_put_label(b, "state", met_state_names[s]);
         met_printf(b, "} %lld\n", g->events_by_state[s]);

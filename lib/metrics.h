@@ -44,7 +44,7 @@ struct procstat;
 
 /* Gauges supplied at render time. */
 struct metrics_gauges {
-    long long events_by_state[7]; /* in enum event_state order */
+    long long events_by_state[8]; /* in enum event_state order */
     long long queue_depth;        /* held + ready + retry */
     double oldest_queued_age_s;
     double oldest_due_age_s; /* oldest ready/retry event, from its receipt; 0 when none */

@@ -1,7 +1,8 @@
-/* The store: conversions, events, touches and visitors in SQLite (WAL).
- * Ingest goes through one writer thread that commits in groups: callers block until
- * the commit holding their row is on disk. The forwarder and the admin API use their
- * own connections. A PostgreSQL backend would implement this same header. */
+/* The store: conversions, events, touches and visitors, in SQLite (WAL, the embedded
+ * default) or PostgreSQL (several instances on one database), behind one front (store.c):
+ * ingest goes through one writer thread that commits in groups, and callers learn of
+ * their row only once the commit holding it is durable. The forwarder and the admin API
+ * use their own connections. Backends: store_backend.h. */
 #ifndef TTR_STORE_H
 #define TTR_STORE_H
 #include <stddef.h>
@@ -22,14 +23,26 @@ enum event_state {
     EV_DEAD,
     EV_IGNORED,
     EV_DRY_RUN,
+    EV_SENDING, /* claimed by an instance that is sending it (a lease and a claim token) */
     EV_STATE_COUNT
 };
 const char *store_state_name(enum event_state s);
 int store_state_parse(const char *name, enum event_state *out);
 
-/* Opens (creating and migrating) the database and starts the writer thread.
- * synchronous_full: fsync every commit (durable against power loss) rather than NORMAL. */
+/* Which backend and where. */
+struct store_options {
+    const char *backend;  /* "sqlite" (default when NULL) or "postgresql" */
+    const char *path;     /* sqlite: the database file */
+    int synchronous_full; /* sqlite: fsync every commit rather than NORMAL */
+    const char *conninfo; /* postgresql: a libpq connection string or URI */
+};
+/* Opens (creating and migrating) the store and starts the writer thread. NULL with the
+ * reason in err. */
+struct store *store_open_with(const struct store_options *o, char *err, size_t errlen);
+/* The SQLite store at path (tests, tools). */
 struct store *store_open(const char *path, int synchronous_full, char *err, size_t errlen);
+/* The backend's name ("sqlite", "postgresql"). */
+const char *store_backend_name(const struct store *st);
 /* Flushes pending writes, stops the writer and closes. */
 void store_close(struct store *st);
 
@@ -144,24 +157,45 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
 /* Moves a held conversion's hold end to due_ms (a promotion that failed waits its turn
  * behind the others instead of blocking them). 0 or -1. */
 int store_hold(struct store *st, long long id, long long due_ms);
-/* ready/retry events of pixel due at now_ms, oldest first, up to limit. *rows is new. */
-int store_due_events(struct store *st, const char *pixel, long long now_ms, int limit,
-                     struct event_row **rows);
+/* Claims up to limit ready/retry events of pixel due at now_ms, and sending events whose
+ * lease expired (an instance died mid-send: reclaimed, counted by store_reclaimed),
+ * oldest first, skipping rows another instance is claiming: they become EV_SENDING with
+ * this claim token until now_ms + lease_ms. *rows is new. Count or -1. */
+int store_claim_due(struct store *st, const char *pixel, long long now_ms, int limit,
+                    long long lease_ms, const char *token, struct event_row **rows);
+/* Ends a claim: its rows still sending (a round cut short: the pixel paused, the instance
+ * stopping) are ready again at once. Rows released or -1. */
+int store_release(struct store *st, const char *token);
+/* Claims taken over from an expired lease since the store was opened. */
+long long store_reclaimed(struct store *st);
+/* One sender per pixel across instances: 1 this instance may send for pixel, 0 another
+ * holds it, -1 error. Take it before each round of sends; unlock after. */
+int store_pixel_lock(struct store *st, const char *pixel);
+int store_pixel_unlock(struct store *st, const char *pixel);
+/* Waits up to timeout_ms for work another instance committed: 1 woken, 0 timed out (at
+ * once for a backend with one instance only), -1 error. */
+int store_wait(struct store *st, long long timeout_ms);
 /* Every pixel with due ready/retry events, the one whose oldest due event has waited
  * longest first (no cap). *pixels is new, NULL-terminated (free each and the array). */
 int store_due_pixels(struct store *st, long long now_ms, char ***pixels);
 /* Receipt time of the oldest event waiting to be sent (ready or retry): 0 when none, -1 on
  * error. */
 long long store_oldest_due_ms(struct store *st);
-int store_mark_sent(struct store *st, const long long *ids, int n, const char *request_id,
-                    long long now_ms);
-int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,
-                     const char *error);
-int store_mark_dead(struct store *st, const long long *ids, int n, const char *error);
+/* Results. token: the claim's token: only rows this claim still holds change, so an
+ * instance whose lease expired cannot overwrite the newer owner's result; NULL changes
+ * the rows whatever their state (admin paths, events never claimed). Rows changed or -1. */
+int store_mark_sent(struct store *st, const long long *ids, int n, const char *token,
+                    const char *request_id, long long now_ms);
+int store_mark_retry(struct store *st, const long long *ids, int n, const char *token,
+                     long long due_ms, const char *error);
+int store_mark_dead(struct store *st, const long long *ids, int n, const char *token,
+                    const char *error);
 /* Recorded under tiktok.dry_run: what would have been sent, not sent. */
-int store_mark_dry_run(struct store *st, const long long *ids, int n, long long now_ms);
+int store_mark_dry_run(struct store *st, const long long *ids, int n, const char *token,
+                       long long now_ms);
 /* Events never to be sent (not replayable), with the reason. */
-int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason);
+int store_mark_ignored(struct store *st, const long long *ids, int n, const char *token,
+                       const char *reason);
 /* Copies the WAL into the database when it has grown (the writer never does, so that no
  * webhook waits for a checkpoint). Called by the forwarder. */
 void store_checkpoint(struct store *st, long long now_ms);
@@ -191,7 +225,8 @@ int store_list_touches(struct store *st, const char *vid, int limit, struct touc
 /* Touch count (for metrics/status). */
 long long store_touch_count(struct store *st);
 
-/* 0 when the last group commit failed (disk full, I/O error): not ready. */
+/* 0 when the last group commit failed (disk full, I/O error, database unreachable) or the
+ * backend cannot write: not ready. */
 int store_writable(struct store *st);
 
 /* Per-commit group sizes seen by the writer (for metrics): count and sum. */

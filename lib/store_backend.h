@@ -67,6 +67,7 @@ struct store_backend {
     int (*claim_due)(struct store_be *be, const char *pixel, long long now_ms, int limit,
                      long long lease_ms, const char *token, struct event_row **rows);
     long long (*reclaimed)(struct store_be *be);
+    int (*release)(struct store_be *be, const char *token);
     int (*pixel_lock)(struct store_be *be, const char *pixel);
     int (*pixel_unlock)(struct store_be *be, const char *pixel);
     int (*mark_sent)(struct store_be *be, const long long *ids, int n, const char *token,

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "store_backend.h"
 #include "store_pg.h"
 #include "store_pg_internal.h"
 
@@ -402,9 +403,9 @@ static void conn_init(struct pg_conn *pc, const char *role, const char *conninfo
     pc->conninfo = conninfo;
 }
 
-struct pg_store *pg_open(const char *conninfo, char *err, size_t errlen)
+struct store_be *pg_open(const char *conninfo, char *err, size_t errlen)
 {
-    struct pg_store *st = calloc(1, sizeof *st);
+    struct store_be *st = calloc(1, sizeof *st);
     if (!st || !(st->conninfo = strdup(conninfo))) {
         free(st);
         snprintf(err, errlen, "out of memory");
@@ -435,7 +436,7 @@ fail:
     return NULL;
 }
 
-void pg_close(struct pg_store *st)
+void pg_close(struct store_be *st)
 {
     if (!st)
         return;
@@ -448,7 +449,7 @@ void pg_close(struct pg_store *st)
     free(st);
 }
 
-int pg_writable(struct pg_store *st)
+int pg_writable(struct store_be *st)
 {
     if (!__atomic_load_n(&st->last_write_failed, __ATOMIC_ACQUIRE))
         return 1;
@@ -484,7 +485,7 @@ static void sleep_ms(long long ms)
         ;
 }
 
-int pg_wait(struct pg_store *st, long long timeout_ms)
+int pg_wait(struct store_be *st, long long timeout_ms)
 {
     struct pg_conn *pc = &st->listen;
     int rc = 0;
@@ -523,3 +524,93 @@ lost:
     sleep_ms(timeout_ms);
     return -1;
 }
+
+/* ---- the backend operations (store_backend.h) ---- */
+
+static struct store_be *pg_open_options(const struct store_options *o, char *err, size_t errlen)
+{
+    if (!o->conninfo || !o->conninfo[0]) {
+        snprintf(err, errlen, "store.backend = \"postgresql\" needs store.conninfo");
+        return NULL;
+    }
+    return pg_open(o->conninfo, err, errlen);
+}
+
+/* The front's group is a list of its jobs; the PostgreSQL writer works on an array. */
+static int pg_write_list(struct store_be *st, struct store_job *group, int n)
+{
+    struct pg_job *jobs = calloc((size_t)(n > 0 ? n : 1), sizeof *jobs);
+    struct store_job *j;
+    int i = 0, rc = -1;
+
+    if (!jobs)
+        return -1;
+    for (j = group; j && i < n; j = j->next, i++) {
+        jobs[i].type = j->type == JOB_CONVERSION ? PG_JOB_CONVERSION
+                       : j->type == JOB_TOUCH    ? PG_JOB_TOUCH
+                                                 : PG_JOB_DELIVERY;
+        jobs[i].c = j->c;
+        jobs[i].data = j->data;
+        STR_SET(jobs[i].pixel, j->pixel);
+        jobs[i].test = j->test;
+        jobs[i].due_ms = j->due_ms;
+        jobs[i].t = j->t;
+        jobs[i].d = j->d;
+    }
+    rc = pg_write_group(st, jobs, i);
+    for (j = group, i = 0; j && i < n; j = j->next, i++) {
+        j->result = jobs[i].result;
+        j->id = jobs[i].id;
+    }
+    free(jobs);
+    return rc;
+}
+
+const struct store_backend store_backend_pg = {
+    .name = "postgresql",
+    .open = pg_open_options,
+    .write_group = pg_write_list,
+    .close = pg_close,
+    .writable = pg_writable,
+    .wait = pg_wait,
+    .held_due = pg_held_due,
+    .find_touches = pg_find_touches,
+    .ip_ua_visitors = pg_ip_ua_visitors,
+    .visitor_has_key = pg_visitor_has_key,
+    .consent_denied = pg_consent_denied,
+    .get_touch = pg_get_touch,
+    .find_visitor = pg_find_visitor,
+    .promote_begin = pg_promote_begin,
+    .promote_commit = pg_promote_commit,
+    .promote = pg_promote,
+    .hold = pg_hold,
+    .due_pixels = pg_due_pixels,
+    .oldest_due_ms = pg_oldest_due_ms,
+    .claim_due = pg_claim_due,
+    .reclaimed = pg_reclaimed,
+    .release = pg_release,
+    .pixel_lock = pg_pixel_lock,
+    .pixel_unlock = pg_pixel_unlock,
+    .mark_sent = pg_mark_sent,
+    .mark_dry_run = pg_mark_dry_run,
+    .mark_retry = pg_mark_retry,
+    .mark_dead = pg_mark_dead,
+    .mark_ignored = pg_mark_ignored,
+    .checkpoint = pg_checkpoint,
+    .purge = pg_purge,
+    .list_deliveries = pg_list_deliveries,
+    .list_events = pg_list_events,
+    .get_event = pg_get_event,
+    .replay = pg_replay,
+    .replay_dead = pg_replay_dead,
+    .replay_dry_run = pg_replay_dry_run,
+    .counts = pg_counts,
+    .report_rows = pg_report_rows,
+    .list_touches = pg_list_touches,
+    .touch_count = pg_touch_count,
+    .view_find = pg_view_find,
+    .view_dead_count = pg_view_dead_count,
+    .view_latest = pg_view_latest,
+    .attempt_record = pg_attempt_record,
+    .view_attempts = pg_view_attempts,
+};

@@ -26,7 +26,7 @@ struct pg_conn {
     char sqlstate[6];    /* of the last failed statement, "" if none */
 };
 
-struct pg_store {
+struct store_be {
     char *conninfo;
     struct pg_conn writer, match, work, admin, listen;
     unsigned match_tx_generation; /* match.generation when the open promote tx began */

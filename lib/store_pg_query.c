@@ -135,7 +135,7 @@ static long long scalar_locked(struct pg_conn *pc, const char *sql, const char *
 
 /* ---- matcher ---- */
 
-int pg_held_due(struct pg_store *st, long long now, int limit, struct event_row **rows)
+int pg_held_due(struct store_be *st, long long now, int limit, struct event_row **rows)
 {
     return run_events(&st->match, rows,
                       "SELECT " PG_EVENT_COLS " FROM conversions WHERE state=0 AND due_ms<=$1 "
@@ -152,7 +152,7 @@ static const char *const find_sql[] = {
     [MKEY_IP_UA] = "ip=$1 AND user_agent=$2",
 };
 
-int pg_find_touches(struct pg_store *st, enum match_key key, const char *k1, const char *k2,
+int pg_find_touches(struct store_be *st, enum match_key key, const char *k1, const char *k2,
                     const char *const *names, int nnames, long long since, struct touch_row *out,
                     int max)
 {
@@ -186,7 +186,7 @@ int pg_find_touches(struct pg_store *st, enum match_key key, const char *k1, con
     return n;
 }
 
-int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agent, long long since)
+int pg_ip_ua_visitors(struct store_be *st, const char *ip, const char *user_agent, long long since)
 {
     /* Two are enough to know the pair is shared. */
     long long n = scalar_locked(&st->match,
@@ -196,7 +196,7 @@ int pg_ip_ua_visitors(struct pg_store *st, const char *ip, const char *user_agen
     return n < 0 ? -1 : (int)n;
 }
 
-int pg_visitor_has_key(struct pg_store *st, const char *vid, const char *key)
+int pg_visitor_has_key(struct store_be *st, const char *vid, const char *key)
 {
     long long n =
         scalar_locked(&st->match, "SELECT count(*) FROM visitor_keys WHERE key=$2 AND vid=$1", "ss",
@@ -204,7 +204,7 @@ int pg_visitor_has_key(struct pg_store *st, const char *vid, const char *key)
     return n < 0 ? -1 : n > 0;
 }
 
-int pg_consent_denied(struct pg_store *st, const char *vid1, const char *vid2,
+int pg_consent_denied(struct store_be *st, const char *vid1, const char *vid2,
                       const char *email_hash, const char *phone_hash)
 {
     const char *v[4] = {vid1, vid2, email_hash, phone_hash};
@@ -219,7 +219,7 @@ int pg_consent_denied(struct pg_store *st, const char *vid1, const char *vid2,
     return n < 0 ? -1 : n > 0;
 }
 
-int pg_get_touch(struct pg_store *st, long long id, struct touch_row *out)
+int pg_get_touch(struct store_be *st, long long id, struct touch_row *out)
 {
     pthread_mutex_lock(&st->match.lock);
     PGresult *r =
@@ -234,7 +234,7 @@ int pg_get_touch(struct pg_store *st, long long id, struct touch_row *out)
     return found;
 }
 
-int pg_find_visitor(struct pg_store *st, const char *vid, struct touch *out)
+int pg_find_visitor(struct store_be *st, const char *vid, struct touch *out)
 {
     pthread_mutex_lock(&st->match.lock);
     PGresult *r = pg_conn_query(
@@ -261,7 +261,7 @@ int pg_find_visitor(struct pg_store *st, const char *vid, struct touch *out)
 }
 
 /* A statement on the match connection whose command tag must be want. 0 or -1. */
-static int match_tag(struct pg_store *st, const char *sql, const char *want)
+static int match_tag(struct store_be *st, const char *sql, const char *want)
 {
     PGresult *r = pg_conn_exec(&st->match, sql, NULL);
     int rc = r && !strcmp(PQcmdStatus(r), want) ? 0 : -1;
@@ -269,7 +269,7 @@ static int match_tag(struct pg_store *st, const char *sql, const char *want)
     return rc;
 }
 
-int pg_promote_begin(struct pg_store *st)
+int pg_promote_begin(struct store_be *st)
 {
     pthread_mutex_lock(&st->match.lock);
     int rc = match_tag(st, "BEGIN", "BEGIN");
@@ -279,7 +279,7 @@ int pg_promote_begin(struct pg_store *st)
     return rc;
 }
 
-int pg_promote_commit(struct pg_store *st)
+int pg_promote_commit(struct store_be *st)
 {
     int rc = -1;
     pthread_mutex_lock(&st->match.lock);
@@ -294,7 +294,7 @@ int pg_promote_commit(struct pg_store *st)
     return rc;
 }
 
-int pg_promote(struct pg_store *st, long long id, const char *event_name, const char *event_id,
+int pg_promote(struct store_be *st, long long id, const char *event_name, const char *event_id,
                const char *matched_by, long long touch_id, const char *payload,
                const char *match_info)
 {
@@ -334,7 +334,7 @@ out:
     return rc;
 }
 
-int pg_hold(struct pg_store *st, long long id, long long due_ms)
+int pg_hold(struct store_be *st, long long id, long long due_ms)
 {
     return run_locked(&st->match, "UPDATE conversions SET due_ms=$2 WHERE id=$1 AND state=0", "ii",
                       id, due_ms) < 0
@@ -344,7 +344,7 @@ int pg_hold(struct pg_store *st, long long id, long long due_ms)
 
 /* ---- admin ---- */
 
-int pg_list_deliveries(struct pg_store *st, const char *source, int status, int limit,
+int pg_list_deliveries(struct store_be *st, const char *source, int status, int limit,
                        struct delivery **rows)
 {
     int n = -1;
@@ -379,7 +379,7 @@ int pg_list_deliveries(struct pg_store *st, const char *source, int status, int 
     return n;
 }
 
-int pg_list_events(struct pg_store *st, int state, int limit, struct event_row **rows)
+int pg_list_events(struct store_be *st, int state, int limit, struct event_row **rows)
 {
     return run_events(&st->admin, rows,
                       "SELECT " PG_EVENT_COLS " FROM conversions WHERE ($1<0 OR state=$1) "
@@ -387,7 +387,7 @@ int pg_list_events(struct pg_store *st, int state, int limit, struct event_row *
                       "ii", (long long)state, pg_limit(limit));
 }
 
-int pg_get_event(struct pg_store *st, long long id, struct event_row *row)
+int pg_get_event(struct store_be *st, long long id, struct event_row *row)
 {
     struct event_row *rows = NULL;
     int n = run_events(&st->admin, &rows, "SELECT " PG_EVENT_COLS " FROM conversions WHERE id=$1",
@@ -402,7 +402,7 @@ int pg_get_event(struct pg_store *st, long long id, struct event_row *row)
 }
 
 /* Replay is a row change every instance's sender sees; the NOTIFY wakes them now. */
-static long long replay_run(struct pg_store *st, const char *sql, const char *fmt, long long a,
+static long long replay_run(struct store_be *st, const char *sql, const char *fmt, long long a,
                             const char *pixel, long long b, long long c)
 {
     pthread_mutex_lock(&st->admin.lock);
@@ -414,7 +414,7 @@ static long long replay_run(struct pg_store *st, const char *sql, const char *fm
     return n;
 }
 
-int pg_replay(struct pg_store *st, long long id, long long now)
+int pg_replay(struct store_be *st, long long id, long long now)
 {
     long long n = replay_run(st,
                              "UPDATE conversions SET state=1, due_ms=$2, last_error='' "
@@ -423,7 +423,7 @@ int pg_replay(struct pg_store *st, long long id, long long now)
     return n < 0 ? -1 : n == 1 ? 0 : 1;
 }
 
-int pg_replay_dead(struct pg_store *st, const char *pixel, long long since_ms, long long until_ms,
+int pg_replay_dead(struct store_be *st, const char *pixel, long long since_ms, long long until_ms,
                    long long now)
 {
     return (int)replay_run(st,
@@ -433,7 +433,7 @@ int pg_replay_dead(struct pg_store *st, const char *pixel, long long since_ms, l
                            "isii", now, pixel ? pixel : "", since_ms, until_ms);
 }
 
-int pg_replay_dry_run(struct pg_store *st, const char *pixel, long long since_ms,
+int pg_replay_dry_run(struct store_be *st, const char *pixel, long long since_ms,
                       long long until_ms, long long now)
 {
     return (int)replay_run(st,
@@ -443,7 +443,7 @@ int pg_replay_dry_run(struct pg_store *st, const char *pixel, long long since_ms
                            "isii", now, pixel ? pixel : "", since_ms, until_ms);
 }
 
-int pg_counts(struct pg_store *st, long long counts[EV_STATE_COUNT], long long *oldest)
+int pg_counts(struct store_be *st, long long counts[EV_STATE_COUNT], long long *oldest)
 {
     memset(counts, 0, sizeof(long long) * EV_STATE_COUNT);
     *oldest = 0;
@@ -467,14 +467,14 @@ int pg_counts(struct pg_store *st, long long counts[EV_STATE_COUNT], long long *
     return 0;
 }
 
-int pg_report_rows(struct pg_store *st, long long since_ms, struct event_row **rows)
+int pg_report_rows(struct store_be *st, long long since_ms, struct event_row **rows)
 {
     return run_events(&st->admin, rows,
                       "SELECT " PG_EVENT_COLS " FROM conversions WHERE received_ms>=$1 ORDER BY id",
                       "i", since_ms);
 }
 
-int pg_list_touches(struct pg_store *st, const char *vid, int limit, struct touch_row **rows)
+int pg_list_touches(struct store_be *st, const char *vid, int limit, struct touch_row **rows)
 {
     int n = -1;
     struct touch_row *out = calloc((size_t)(limit > 0 ? limit : 0) + 1, sizeof *out);
@@ -501,7 +501,7 @@ int pg_list_touches(struct pg_store *st, const char *vid, int limit, struct touc
     return n;
 }
 
-long long pg_touch_count(struct pg_store *st)
+long long pg_touch_count(struct store_be *st)
 {
     return scalar_locked(&st->admin, "SELECT count(*) FROM touches", "");
 }

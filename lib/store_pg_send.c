@@ -8,7 +8,7 @@
 #include "store_pg.h"
 #include "store_pg_internal.h"
 
-int pg_due_events(struct pg_store *st, const char *pixel, long long now, int limit,
+int pg_due_events(struct store_be *st, const char *pixel, long long now, int limit,
                   struct event_row **rows)
 {
     pthread_mutex_lock(&st->work.lock);
@@ -20,7 +20,7 @@ int pg_due_events(struct pg_store *st, const char *pixel, long long now, int lim
     return pg_take_events(r, rows);
 }
 
-int pg_due_pixels(struct pg_store *st, long long now, char ***pixels)
+int pg_due_pixels(struct store_be *st, long long now, char ***pixels)
 {
     *pixels = NULL;
     pthread_mutex_lock(&st->work.lock);
@@ -47,7 +47,7 @@ int pg_due_pixels(struct pg_store *st, long long now, char ***pixels)
     return out ? n : -1;
 }
 
-long long pg_oldest_due_ms(struct pg_store *st)
+long long pg_oldest_due_ms(struct store_be *st)
 {
     pthread_mutex_lock(&st->work.lock);
     /* Claimed rows still wait for their result: SQLite's stay ready while being sent. */
@@ -59,7 +59,7 @@ long long pg_oldest_due_ms(struct pg_store *st)
     return oldest;
 }
 
-int pg_claim_due(struct pg_store *st, const char *pixel, long long now_ms, int limit,
+int pg_claim_due(struct store_be *st, const char *pixel, long long now_ms, int limit,
                  long long lease_ms, const char *token, struct event_row **rows)
 {
     *rows = NULL;
@@ -89,14 +89,25 @@ int pg_claim_due(struct pg_store *st, const char *pixel, long long now_ms, int l
     return pg_take_events(r, rows);
 }
 
-long long pg_reclaimed(struct pg_store *st)
+int pg_release(struct store_be *st, const char *token)
+{
+    pthread_mutex_lock(&st->work.lock);
+    long long n = pg_conn_run(&st->work,
+                              "UPDATE conversions SET state=1, lease_until=NULL WHERE state=7 AND "
+                              "claim_token=$1",
+                              "s", token ? token : "");
+    pthread_mutex_unlock(&st->work.lock);
+    return n < 0 ? -1 : (int)n;
+}
+
+long long pg_reclaimed(struct store_be *st)
 {
     return __atomic_load_n(&st->reclaimed, __ATOMIC_RELAXED);
 }
 
 /* Applies set to the rows of ids: $2 is text, $3 a number; with a token only to rows this
  * claim still holds. Rows changed or -1. */
-static int mark(struct pg_store *st, const char *set, const long long *ids, int n,
+static int mark(struct store_be *st, const char *set, const long long *ids, int n,
                 const char *token, const char *text, long long num)
 {
     struct pg_params p = {0};
@@ -123,41 +134,41 @@ static int mark(struct pg_store *st, const char *set, const long long *ids, int 
     return changed;
 }
 
-int pg_mark_sent(struct pg_store *st, const long long *ids, int n, const char *token,
+int pg_mark_sent(struct store_be *st, const long long *ids, int n, const char *token,
                  const char *request_id, long long now)
 {
     return mark(st, "state=2, request_id=$2, sent_ms=$3, attempts=attempts+1, last_error=''", ids,
                 n, token, request_id, now);
 }
 
-int pg_mark_retry(struct pg_store *st, const long long *ids, int n, const char *token,
+int pg_mark_retry(struct store_be *st, const long long *ids, int n, const char *token,
                   long long due_ms, const char *error)
 {
     return mark(st, "state=3, last_error=$2, due_ms=$3, attempts=attempts+1", ids, n, token, error,
                 due_ms);
 }
 
-int pg_mark_dead(struct pg_store *st, const long long *ids, int n, const char *token,
+int pg_mark_dead(struct store_be *st, const long long *ids, int n, const char *token,
                  const char *error)
 {
     return mark(st, "state=4, last_error=$2", ids, n, token, error, 0);
 }
 
-int pg_mark_dry_run(struct pg_store *st, const long long *ids, int n, const char *token,
+int pg_mark_dry_run(struct store_be *st, const long long *ids, int n, const char *token,
                     long long now)
 {
     return mark(st, "state=6, due_ms=$3, last_error='', request_id=NULLIF($2, '')", ids, n, token,
                 "", now);
 }
 
-int pg_mark_ignored(struct pg_store *st, const long long *ids, int n, const char *token,
+int pg_mark_ignored(struct store_be *st, const long long *ids, int n, const char *token,
                     const char *reason)
 {
     return mark(st, "state=5, last_error=$2", ids, n, token, reason, 0);
 }
 
 /* Forgets the locks of a connection that was lost (the server released them). */
-static int held_index(struct pg_store *st, const char *pixel)
+static int held_index(struct store_be *st, const char *pixel)
 {
     if (st->held_generation != st->work.generation) {
         st->nheld = 0;
@@ -169,7 +180,7 @@ static int held_index(struct pg_store *st, const char *pixel)
     return -1;
 }
 
-int pg_pixel_lock(struct pg_store *st, const char *pixel)
+int pg_pixel_lock(struct store_be *st, const char *pixel)
 {
     int rc = -1;
     pthread_mutex_lock(&st->work.lock);
@@ -198,7 +209,7 @@ out:
     return rc;
 }
 
-int pg_pixel_unlock(struct pg_store *st, const char *pixel)
+int pg_pixel_unlock(struct store_be *st, const char *pixel)
 {
     int rc = 0;
     pthread_mutex_lock(&st->work.lock);
@@ -216,14 +227,14 @@ int pg_pixel_unlock(struct pg_store *st, const char *pixel)
     return rc;
 }
 
-void pg_checkpoint(struct pg_store *st, long long now_ms)
+void pg_checkpoint(struct store_be *st, long long now_ms)
 {
 }
 
 #define DELIVERY_KEEP_S (7 * 86400)
 #define DELIVERY_KEEP_ROWS 100000
 
-long pg_purge(struct pg_store *st, long long now_s, long touch_window_s, long visitor_window_s,
+long pg_purge(struct store_be *st, long long now_s, long touch_window_s, long visitor_window_s,
               long retention_s)
 {
     struct pg_conn *pc = &st->work;

@@ -33,7 +33,7 @@ static void filter_params(struct pg_params *p, const struct store_filter *f)
 }
 
 /* A filtered statement on the admin connection; extra values follow as $9, $10. */
-static PGresult *run_filter(struct pg_store *st, const char *sql, const struct store_filter *f,
+static PGresult *run_filter(struct store_be *st, const char *sql, const struct store_filter *f,
                             int nextra, long long e1, long long e2)
 {
     struct pg_params p = {0};
@@ -49,7 +49,7 @@ static PGresult *run_filter(struct pg_store *st, const char *sql, const struct s
     return r;
 }
 
-int pg_view_find(struct pg_store *st, const struct store_filter *f, int offset, int limit,
+int pg_view_find(struct store_be *st, const struct store_filter *f, int offset, int limit,
                  long long **ids, long long *total)
 {
     int n = -1;
@@ -76,7 +76,7 @@ int pg_view_find(struct pg_store *st, const struct store_filter *f, int offset, 
     return n;
 }
 
-int pg_view_dead_count(struct pg_store *st, const struct store_filter *f, long long event_time_min,
+int pg_view_dead_count(struct store_be *st, const struct store_filter *f, long long event_time_min,
                        long long *dead, long long *too_old)
 {
     struct store_filter only_dead = *f;
@@ -95,7 +95,7 @@ int pg_view_dead_count(struct pg_store *st, const struct store_filter *f, long l
     return rc;
 }
 
-int pg_view_latest(struct pg_store *st, const char *by, struct store_latest **out)
+int pg_view_latest(struct store_be *st, const char *by, struct store_latest **out)
 {
     const char *sql = strcmp(by, "pixel") == 0
                           ? "SELECT pixel, max(sent_ms) FROM conversions WHERE state=2 AND test=0 "
@@ -117,7 +117,7 @@ int pg_view_latest(struct pg_store *st, const char *by, struct store_latest **ou
     return *out ? n : -1;
 }
 
-int pg_attempt_record(struct pg_store *st, const long long *ids, int n,
+int pg_attempt_record(struct store_be *st, const long long *ids, int n,
                       const struct store_attempt *a)
 {
     struct pg_params p = {0};
@@ -147,7 +147,7 @@ int pg_attempt_record(struct pg_store *st, const long long *ids, int n,
     return r ? 0 : -1;
 }
 
-int pg_view_attempts(struct pg_store *st, long long id, struct store_attempt **out)
+int pg_view_attempts(struct store_be *st, long long id, struct store_attempt **out)
 {
     *out = NULL;
     pthread_mutex_lock(&st->admin.lock);

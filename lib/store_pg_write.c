@@ -536,7 +536,7 @@ static int write_once(struct pg_conn *pc, struct pg_job *jobs, int n)
     return 0;
 }
 
-int pg_write_group(struct pg_store *st, struct pg_job *jobs, int n)
+int pg_write_group(struct store_be *st, struct pg_job *jobs, int n)
 {
     int rc = -1;
     if (n <= 0 || n > PG_GROUP_MAX) {

@@ -96,21 +96,6 @@ static void read_touch(sqlite3_stmt *s, struct touch_row *r)
     r->consumed_by = sqlite3_column_int64(s, 16);
 }
 
-void store_row_clear(struct event_row *row)
-{
-    free(row->data);
-    free(row->payload);
-    free(row->match_info);
-    row->data = row->payload = row->match_info = NULL;
-}
-
-void store_row_free(struct event_row *rows, int n)
-{
-    for (int i = 0; rows && i < n; i++)
-        store_row_clear(&rows[i]);
-    free(rows);
-}
-
 /* Runs a prepared statement that yields event rows into a new array. Count or -1. */
 static int collect_events(sqlite3_stmt *s, int limit, struct event_row **rows)
 {
@@ -188,7 +173,7 @@ static int run_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
     return sqlite3_changes(db);
 }
 
-int store_held_due(struct store *st, long long now, int limit, struct event_row **rows)
+int sqlite_held_due(struct store_be *st, long long now, int limit, struct event_row **rows)
 {
     pthread_mutex_lock(&st->match_lock);
     int n = run_events(st->match,
@@ -208,7 +193,7 @@ static const char *find_sql[] = {
     [MKEY_IP_UA] = "ip=?1 AND user_agent=?2",
 };
 
-static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
+static sqlite3_stmt *find_stmt(struct store_be *st, enum match_key key)
 {
     char sql[768];
     if (st->find_touch[key])
@@ -227,7 +212,7 @@ static sqlite3_stmt *find_stmt(struct store *st, enum match_key key)
     return st->find_touch[key];
 }
 
-int store_find_touches(struct store *st, enum match_key key, const char *k1, const char *k2,
+int sqlite_find_touches(struct store_be *st, enum match_key key, const char *k1, const char *k2,
                        const char *const *names, int nnames, long long since,
                        struct touch_row *out, int max)
 {
@@ -259,7 +244,7 @@ out:
 }
 
 /* Runs a one-row, one-integer query on the match connection; the value or -1. */
-static long long match_scalar(struct store *st, sqlite3_stmt **s, const char *sql, const char *a,
+static long long match_scalar(struct store_be *st, sqlite3_stmt **s, const char *sql, const char *a,
                               const char *b, long long num)
 {
     long long v = -1;
@@ -281,7 +266,7 @@ out:
     return v;
 }
 
-int store_ip_ua_visitors(struct store *st, const char *ip, const char *user_agent,
+int sqlite_ip_ua_visitors(struct store_be *st, const char *ip, const char *user_agent,
                          long long since)
 {
     /* Two are enough to know the pair is shared. */
@@ -292,7 +277,7 @@ int store_ip_ua_visitors(struct store *st, const char *ip, const char *user_agen
     return n < 0 ? -1 : (int)n;
 }
 
-int store_visitor_has_key(struct store *st, const char *vid, const char *key)
+int sqlite_visitor_has_key(struct store_be *st, const char *vid, const char *key)
 {
     long long n = match_scalar(st, &st->has_key,
                                "SELECT count(*) FROM visitor_keys WHERE key=?2 AND vid=?1", vid,
@@ -300,7 +285,7 @@ int store_visitor_has_key(struct store *st, const char *vid, const char *key)
     return n < 0 ? -1 : n > 0;
 }
 
-int store_consent_denied(struct store *st, const char *vid1, const char *vid2,
+int sqlite_consent_denied(struct store_be *st, const char *vid1, const char *vid2,
                          const char *email_hash, const char *phone_hash)
 {
     const char *v[4] = {vid1, vid2, email_hash, phone_hash};
@@ -330,7 +315,7 @@ out:
     return found;
 }
 
-int store_get_touch(struct store *st, long long id, struct touch_row *out)
+int sqlite_get_touch(struct store_be *st, long long id, struct touch_row *out)
 {
     int found = -1, rc;
     pthread_mutex_lock(&st->match_lock);
@@ -352,7 +337,7 @@ out:
     return found;
 }
 
-int store_find_visitor(struct store *st, const char *vid, struct touch *out)
+int sqlite_find_visitor(struct store_be *st, const char *vid, struct touch *out)
 {
     sqlite3_stmt *s = NULL;
     int found = -1;
@@ -387,7 +372,7 @@ out:
     return found;
 }
 
-int store_promote_begin(struct store *st)
+int sqlite_promote_begin(struct store_be *st)
 {
     pthread_mutex_lock(&st->match_lock);
     int rc = run_exec(st->match, "BEGIN IMMEDIATE", "");
@@ -396,7 +381,7 @@ int store_promote_begin(struct store *st)
     return rc < 0 ? -1 : 0;
 }
 
-int store_promote_commit(struct store *st)
+int sqlite_promote_commit(struct store_be *st)
 {
     pthread_mutex_lock(&st->match_lock);
     int rc = run_exec(st->match, "COMMIT", "");
@@ -414,7 +399,7 @@ static int step_prepared(sqlite3 *db, sqlite3_stmt **s, const char *sql)
                : -1;
 }
 
-int store_promote(struct store *st, long long id, const char *event_name, const char *event_id,
+int sqlite_promote(struct store_be *st, long long id, const char *event_name, const char *event_id,
                   const char *matched_by, long long touch_id, const char *payload,
                   const char *match_info)
 {
@@ -463,7 +448,7 @@ out:
     return rc;
 }
 
-int store_hold(struct store *st, long long id, long long due_ms)
+int sqlite_hold(struct store_be *st, long long id, long long due_ms)
 {
     pthread_mutex_lock(&st->match_lock);
     int rc = step_prepared(st->match, &st->hold,
@@ -478,7 +463,7 @@ int store_hold(struct store *st, long long id, long long due_ms)
     return rc;
 }
 
-void store_checkpoint(struct store *st, long long now_ms)
+void sqlite_checkpoint(struct store_be *st, long long now_ms)
 {
     int wal_pages = 0, done = 0;
     /* When the WAL has grown (WAL_CHECKPOINT_PAGES), or every 30 s for a quiet store. */
@@ -494,21 +479,66 @@ void store_checkpoint(struct store *st, long long now_ms)
     pthread_mutex_unlock(&st->work_lock);
 }
 
-int store_due_events(struct store *st, const char *pixel, long long now, int limit,
-                     struct event_row **rows)
+/* One instance owns the file: the claim only guards against a crash in mid-send (its
+ * rows stay "sending" until their lease ends, then the next claim takes them back). */
+int sqlite_claim_due(struct store_be *st, const char *pixel, long long now, int limit,
+                     long long lease_ms, const char *token, struct event_row **rows)
+{
+    int n = -1, reclaimed;
+    *rows = NULL;
+    pthread_mutex_lock(&st->work_lock);
+    if (run_exec(st->work, "BEGIN IMMEDIATE", "") < 0)
+        goto out;
+    reclaimed = run_exec(st->work,
+                         "UPDATE conversions SET reclaims=reclaims+1 WHERE id IN (SELECT id FROM "
+                         "conversions WHERE state=7 AND pixel=?1 AND lease_until<=?2 "
+                         "ORDER BY id LIMIT ?3)",
+                         "sii", pixel, now, (long long)limit);
+    if (reclaimed < 0 ||
+        run_exec(st->work,
+                 "UPDATE conversions SET state=7, claim_token=?1, lease_until=?2 WHERE id IN "
+                 "(SELECT id FROM conversions WHERE pixel=?3 AND ((state IN (1,3) AND due_ms<=?4) "
+                 "OR (state=7 AND lease_until<=?4)) ORDER BY id LIMIT ?5)",
+                 "sisii", token, now + lease_ms, pixel, now, (long long)limit) < 0 ||
+        (n = run_events(st->work,
+                        "SELECT " EVENT_COLS_NO_DATA " FROM conversions WHERE state=7 AND "
+                        "claim_token=?1 AND pixel=?2 ORDER BY id LIMIT ?3",
+                        limit, rows, "ssi", token, pixel, (long long)limit)) < 0 ||
+        run_exec(st->work, "COMMIT", "") < 0) {
+        run_exec(st->work, "ROLLBACK", "");
+        store_row_free(*rows, n > 0 ? n : 0);
+        *rows = NULL;
+        n = -1;
+        goto out;
+    }
+    st->reclaimed += reclaimed;
+out:
+    pthread_mutex_unlock(&st->work_lock);
+    return n;
+}
+
+int sqlite_release(struct store_be *st, const char *token)
 {
     pthread_mutex_lock(&st->work_lock);
-    int n = run_events(st->work,
-                       "SELECT " EVENT_COLS_NO_DATA " FROM conversions WHERE state IN (1,3) "
-                       "AND due_ms<=?1 AND pixel=?2 ORDER BY id LIMIT ?3",
-                       limit, rows, "isi", now, pixel, (long long)limit);
+    int n = run_exec(st->work,
+                     "UPDATE conversions SET state=1, claim_token=NULL, lease_until=NULL "
+                     "WHERE state=7 AND claim_token=?1",
+                     "s", token);
+    pthread_mutex_unlock(&st->work_lock);
+    return n;
+}
+
+long long sqlite_reclaimed(struct store_be *st)
+{
+    pthread_mutex_lock(&st->work_lock);
+    long long n = st->reclaimed;
     pthread_mutex_unlock(&st->work_lock);
     return n;
 }
 
 /* Every pixel with due events, the one waiting longest first: no pixel is left out however
  * many there are, and none is always served last. */
-int store_due_pixels(struct store *st, long long now, char ***pixels)
+int sqlite_due_pixels(struct store_be *st, long long now, char ***pixels)
 {
     sqlite3_stmt *s = NULL;
     int n = 0, cap = 16;
@@ -519,7 +549,8 @@ int store_due_pixels(struct store *st, long long now, char ***pixels)
         return -1;
     pthread_mutex_lock(&st->work_lock);
     if (sqlite3_prepare_v2(st->work,
-                           "SELECT pixel FROM conversions WHERE state IN (1,3) AND due_ms<=? "
+                           "SELECT pixel FROM conversions WHERE (state IN (1,3) AND due_ms<=?1) "
+                           "OR (state=7 AND lease_until<=?1) "
                            "GROUP BY pixel ORDER BY MIN(due_ms), pixel",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, now);
@@ -541,13 +572,13 @@ int store_due_pixels(struct store *st, long long now, char ***pixels)
     return n;
 }
 
-long long store_oldest_due_ms(struct store *st)
+long long sqlite_oldest_due_ms(struct store_be *st)
 {
     sqlite3_stmt *s = NULL;
     long long oldest = 0;
 
     pthread_mutex_lock(&st->work_lock);
-    if (sqlite3_prepare_v2(st->work, "SELECT MIN(received_ms) FROM conversions WHERE state IN (1,3)",
+    if (sqlite3_prepare_v2(st->work, "SELECT MIN(received_ms) FROM conversions WHERE state IN (1,3,7)",
                            -1, &s, NULL) == SQLITE_OK &&
         sqlite3_step(s) == SQLITE_ROW)
         oldest = sqlite3_column_int64(s, 0);
@@ -558,12 +589,13 @@ long long store_oldest_due_ms(struct store *st)
     return oldest;
 }
 
-/* Applies one UPDATE to each id in a transaction. */
-static int update_ids(struct store *st, const char *sql, const long long *ids, int n,
-                      const char *text, long long num)
+/* Applies one UPDATE to each id in a transaction: ?1 the id, ?2 text, ?3 num, ?4 the
+ * claim token (NULL: any row). Rows changed, or -1. */
+static int update_ids(struct store_be *st, const char *sql, const long long *ids, int n,
+                      const char *token, const char *text, long long num)
 {
     sqlite3_stmt *s = NULL;
-    int rc = -1;
+    int rc = -1, changed = 0;
 
     pthread_mutex_lock(&st->work_lock);
     if (run_exec(st->work, "BEGIN IMMEDIATE", "") < 0)
@@ -574,13 +606,18 @@ static int update_ids(struct store *st, const char *sql, const long long *ids, i
         sqlite3_bind_int64(s, 1, ids[i]);
         sqlite3_bind_text(s, 2, text ? text : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, num);
+        if (token)
+            sqlite3_bind_text(s, 4, token, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 4);
         if (sqlite3_step(s) != SQLITE_DONE)
             goto rollback;
+        changed += sqlite3_changes(st->work);
         sqlite3_reset(s);
     }
     if (run_exec(st->work, "COMMIT", "") < 0)
         goto rollback;
-    rc = 0;
+    rc = changed;
     goto out;
 rollback:
     run_exec(st->work, "ROLLBACK", "");
@@ -590,47 +627,72 @@ out:
     return rc;
 }
 
-int store_mark_sent(struct store *st, const long long *ids, int n, const char *request_id,
-                    long long now)
+/* A result applies to a row that token's claim still holds (or to any row: NULL). The claim
+ * ends with it. */
+#define FENCE " AND (?4 IS NULL OR (state=7 AND claim_token=?4))"
+#define UNCLAIM "claim_token=NULL, lease_until=NULL, "
+
+int sqlite_mark_sent(struct store_be *st, const long long *ids, int n, const char *token,
+                     const char *request_id, long long now)
 {
     return update_ids(st,
-                      "UPDATE conversions SET state=2, request_id=?2, sent_ms=?3, "
-                      "attempts=attempts+1, last_error='' WHERE id=?1",
-                      ids, n, request_id, now);
+                      "UPDATE conversions SET state=2, " UNCLAIM "request_id=?2, sent_ms=?3, "
+                      "attempts=attempts+1, last_error='' WHERE id=?1" FENCE,
+                      ids, n, token, request_id, now);
 }
 
-int store_mark_dry_run(struct store *st, const long long *ids, int n, long long now)
+int sqlite_mark_dry_run(struct store_be *st, const long long *ids, int n, const char *token,
+                        long long now)
 {
     return update_ids(st,
-                      "UPDATE conversions SET state=6, due_ms=?3, last_error='', "
-                      "request_id=NULLIF(?2, '') WHERE id=?1",
-                      ids, n, "", now);
+                      "UPDATE conversions SET state=6, " UNCLAIM "due_ms=?3, last_error='', "
+                      "request_id=NULLIF(?2, '') WHERE id=?1" FENCE,
+                      ids, n, token, "", now);
 }
 
-int store_mark_retry(struct store *st, const long long *ids, int n, long long due_ms,
+int sqlite_mark_retry(struct store_be *st, const long long *ids, int n, const char *token,
+                      long long due_ms, const char *error)
+{
+    return update_ids(st,
+                      "UPDATE conversions SET state=3, " UNCLAIM "last_error=?2, due_ms=?3, "
+                      "attempts=attempts+1 WHERE id=?1" FENCE,
+                      ids, n, token, error, due_ms);
+}
+
+int sqlite_mark_ignored(struct store_be *st, const long long *ids, int n, const char *token,
+                        const char *reason)
+{
+    return update_ids(st,
+                      "UPDATE conversions SET state=5, " UNCLAIM "last_error=?2, "
+                      "attempts=attempts+?3 WHERE id=?1" FENCE,
+                      ids, n, token, reason, 0);
+}
+
+int sqlite_mark_dead(struct store_be *st, const long long *ids, int n, const char *token,
                      const char *error)
 {
     return update_ids(st,
-                      "UPDATE conversions SET state=3, last_error=?2, due_ms=?3, "
-                      "attempts=attempts+1 WHERE id=?1",
-                      ids, n, error, due_ms);
+                      "UPDATE conversions SET state=4, " UNCLAIM "last_error=?2, "
+                      "attempts=attempts+?3 WHERE id=?1" FENCE,
+                      ids, n, token, error, 0);
 }
 
-int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason)
+/* One instance per file: every pixel is this instance's. */
+int sqlite_pixel_lock(struct store_be *st, const char *pixel)
 {
-    return update_ids(
-        st, "UPDATE conversions SET state=5, last_error=?2, attempts=attempts+?3 WHERE id=?1", ids,
-        n, reason, 0);
+    (void)st;
+    (void)pixel;
+    return 1;
 }
 
-int store_mark_dead(struct store *st, const long long *ids, int n, const char *error)
+int sqlite_pixel_unlock(struct store_be *st, const char *pixel)
 {
-    return update_ids(
-        st, "UPDATE conversions SET state=4, last_error=?2, attempts=attempts+?3 WHERE id=?1", ids,
-        n, error, 0);
+    (void)st;
+    (void)pixel;
+    return 0;
 }
 
-long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,
+long sqlite_purge(struct store_be *st, long long now_s, long touch_window_s, long visitor_window_s,
                  long retention_s)
 {
     long total = 0;
@@ -668,7 +730,7 @@ long store_purge(struct store *st, long long now_s, long touch_window_s, long vi
     return total;
 }
 
-int store_list_deliveries(struct store *st, const char *source, int status, int limit,
+int sqlite_list_deliveries(struct store_be *st, const char *source, int status, int limit,
                           struct delivery **rows)
 {
     sqlite3_stmt *s = NULL;
@@ -709,7 +771,7 @@ out:
     return n;
 }
 
-int store_list_events(struct store *st, int state, int limit, struct event_row **rows)
+int sqlite_list_events(struct store_be *st, int state, int limit, struct event_row **rows)
 {
     pthread_mutex_lock(&st->admin_lock);
     int n = run_events(st->admin,
@@ -720,7 +782,7 @@ int store_list_events(struct store *st, int state, int limit, struct event_row *
     return n;
 }
 
-int store_get_event(struct store *st, long long id, struct event_row *row)
+int sqlite_get_event(struct store_be *st, long long id, struct event_row *row)
 {
     struct event_row *rows = NULL;
     pthread_mutex_lock(&st->admin_lock);
@@ -736,7 +798,7 @@ int store_get_event(struct store *st, long long id, struct event_row *row)
     return n < 0 ? -1 : 0;
 }
 
-int store_replay(struct store *st, long long id, long long now)
+int sqlite_replay(struct store_be *st, long long id, long long now)
 {
     pthread_mutex_lock(&st->admin_lock);
     int rc = run_exec(st->admin,
@@ -747,7 +809,7 @@ int store_replay(struct store *st, long long id, long long now)
     return rc < 0 ? -1 : rc == 1 ? 0 : 1;
 }
 
-int store_replay_dead(struct store *st, const char *pixel, long long since_ms, long long until_ms,
+int sqlite_replay_dead(struct store_be *st, const char *pixel, long long since_ms, long long until_ms,
                       long long now)
 {
     pthread_mutex_lock(&st->admin_lock);
@@ -760,7 +822,7 @@ int store_replay_dead(struct store *st, const char *pixel, long long since_ms, l
     return rc;
 }
 
-int store_replay_dry_run(struct store *st, const char *pixel, long long since_ms,
+int sqlite_replay_dry_run(struct store_be *st, const char *pixel, long long since_ms,
                          long long until_ms, long long now)
 {
     pthread_mutex_lock(&st->admin_lock);
@@ -773,7 +835,7 @@ int store_replay_dry_run(struct store *st, const char *pixel, long long since_ms
     return rc;
 }
 
-int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *oldest)
+int sqlite_counts(struct store_be *st, long long counts[EV_STATE_COUNT], long long *oldest)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
@@ -802,7 +864,7 @@ out:
     return rc;
 }
 
-int store_report_rows(struct store *st, long long since_ms, struct event_row **rows)
+int sqlite_report_rows(struct store_be *st, long long since_ms, struct event_row **rows)
 {
     pthread_mutex_lock(&st->admin_lock);
     int n = run_events(st->admin,
@@ -812,7 +874,7 @@ int store_report_rows(struct store *st, long long since_ms, struct event_row **r
     return n;
 }
 
-int store_list_touches(struct store *st, const char *vid, int limit, struct touch_row **rows)
+int sqlite_list_touches(struct store_be *st, const char *vid, int limit, struct touch_row **rows)
 {
     sqlite3_stmt *s = NULL;
     int n = 0;
@@ -836,7 +898,7 @@ int store_list_touches(struct store *st, const char *vid, int limit, struct touc
     return n;
 }
 
-long long store_touch_count(struct store *st)
+long long sqlite_touch_count(struct store_be *st)
 {
     sqlite3_stmt *s = NULL;
     long long n = -1;
@@ -849,7 +911,7 @@ long long store_touch_count(struct store *st)
     return n;
 }
 
-void store_work_finalize(struct store *st)
+void sqlite_work_finalize(struct store_be *st)
 {
     for (int i = 0; i < 6; i++) {
         sqlite3_finalize(st->find_touch[i]);

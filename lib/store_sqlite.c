@@ -1,6 +1,7 @@
-/* The SQLite store. One writer thread owns ingest and commits in groups; the forwarder
- * ("work") and the admin API each have their own connection behind a mutex. WAL lets
- * them read while the writer commits. */
+/* The SQLite backend (the embedded default): open, schema and the writer's group commit.
+ * The front's writer thread owns the writer connection; the forwarder's matcher ("match")
+ * and sender ("work") and the admin API each have their own connection behind a mutex.
+ * WAL lets them read while the writer commits. Queries: store_query.c, store_views.c. */
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -16,26 +17,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 5
-#define GROUP_MAX 512
-
-static const char *state_names[EV_STATE_COUNT] = {"held", "ready",   "sent",   "retry",
-                                                  "dead", "ignored", "dry_run"};
-
-const char *store_state_name(enum event_state s)
-{
-    return (s >= 0 && s < EV_STATE_COUNT) ? state_names[s] : "unknown";
-}
-
-int store_state_parse(const char *name, enum event_state *out)
-{
-    for (int i = 0; i < EV_STATE_COUNT; i++)
-        if (name && strcmp(name, state_names[i]) == 0) {
-            *out = (enum event_state)i;
-            return 0;
-        }
-    return -1;
-}
+#define SCHEMA_VERSION 6
 
 static const char *schema_v1 =
     "CREATE TABLE conversions("
@@ -100,6 +82,13 @@ static const char *schema_v5 =
     "CREATE TRIGGER IF NOT EXISTS attempts_gone AFTER DELETE ON conversions"
     " BEGIN DELETE FROM attempts WHERE conv_id=old.id; END;";
 
+/* v6: claims. A sending event (state 7) belongs to claim_token until lease_until; reclaims
+ * counts how often an expired lease was taken over. */
+static const char *schema_v6 =
+    "ALTER TABLE conversions ADD COLUMN claim_token TEXT;"
+    "ALTER TABLE conversions ADD COLUMN lease_until INTEGER;"
+    "ALTER TABLE conversions ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0;";
+
 static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
@@ -158,7 +147,7 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     /* One step per version, in order; each new version appends its own step. */
     if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0) ||
         (version < 3 && exec(db, schema_v3) < 0) || (version < 4 && exec(db, schema_v4) < 0) ||
-        (version < 5 && exec(db, schema_v5) < 0)) {
+        (version < 5 && exec(db, schema_v5) < 0) || (version < 6 && exec(db, schema_v6) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }
@@ -184,7 +173,7 @@ static int prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql)
     return 0;
 }
 
-static int prepare_writer(struct store *st)
+static int prepare_writer(struct store_be *st)
 {
     sqlite3 *db = st->wdb;
     return prepare(db, &st->ins_conv,
@@ -241,7 +230,7 @@ static int step_done(sqlite3_stmt *s)
 
 /* The references that end a hold early (from index first on). Only those a beacon cannot
  * guess: anyone can post the next order number. */
-static int write_refs(struct store *st, const struct conversion *c, long long id, int first)
+static int write_refs(struct store_be *st, const struct conversion *c, long long id, int first)
 {
     for (int i = first; i < c->nrefs; i++) {
         if ((c->guessable_refs >> i) & 1)
@@ -256,7 +245,7 @@ static int write_refs(struct store *st, const struct conversion *c, long long id
 
 /* Folds the keys of a sibling webhook (Stripe's session after its intent, Shopify's
  * orders/paid after orders/create) into the held conversion j->id stored as data. */
-static int merge_sibling(struct store *st, const struct job *j, const char *data)
+static int merge_sibling(struct store_be *st, const struct store_job *j, const char *data)
 {
     struct conversion held;
     char *text = NULL;
@@ -282,7 +271,7 @@ out:
     return rc;
 }
 
-static void write_conversion(struct store *st, struct job *j)
+static void write_conversion(struct store_be *st, struct store_job *j)
 {
     const struct conversion *c = &j->c;
     const char *kind = conversion_kind_name(c->kind);
@@ -328,7 +317,7 @@ static void write_conversion(struct store *st, struct job *j)
     sqlite3_reset(st->find_conv);
 }
 
-static int write_vkey(struct store *st, char prefix, const char *hash, const char *vid,
+static int write_vkey(struct store_be *st, char prefix, const char *hash, const char *vid,
                       long long ts)
 {
     char key[80];
@@ -341,7 +330,7 @@ static int write_vkey(struct store *st, char prefix, const char *hash, const cha
     return step_done(st->ins_vkey);
 }
 
-static void write_touch(struct store *st, struct job *j)
+static void write_touch(struct store_be *st, struct store_job *j)
 {
     const struct touch *t = &j->t;
     sqlite3_stmt *s = st->ins_touch;
@@ -376,7 +365,7 @@ static void write_touch(struct store *st, struct job *j)
 }
 
 /* A log row: its failure does not fail the group's conversions. */
-static void write_delivery(struct store *st, struct job *j)
+static void write_delivery(struct store_be *st, struct store_job *j)
 {
     const struct delivery *d = &j->d;
     sqlite3_stmt *s = st->ins_delivery;
@@ -393,10 +382,11 @@ static void write_delivery(struct store *st, struct job *j)
 
 /* Runs one group in one transaction. A failed commit fails every job of the group:
  * none of them was acknowledged, so the senders retry. */
-static void write_group(struct store *st, struct job *group, int n)
+static int sqlite_write_group(struct store_be *st, struct store_job *group, int n)
 {
     int ok = exec(st->wdb, "BEGIN IMMEDIATE") == 0;
-    for (struct job *j = group; ok && j; j = j->next) {
+    (void)n;
+    for (struct store_job *j = group; ok && j; j = j->next) {
         if (j->type == JOB_CONVERSION)
             write_conversion(st, j);
         else if (j->type == JOB_DELIVERY)
@@ -408,194 +398,9 @@ static void write_group(struct store *st, struct job *group, int n)
         exec(st->wdb, "ROLLBACK");
         ok = 0;
     }
-    if (!ok) {
-        if (sqlite3_get_autocommit(st->wdb) == 0)
-            exec(st->wdb, "ROLLBACK");
-        for (struct job *j = group; j; j = j->next)
-            j->result = STORE_ERROR;
-    }
-    pthread_mutex_lock(&st->qlock);
-    st->commits++;
-    st->committed_rows += (unsigned long long)n;
-    st->last_commit_failed = !ok;
-    pthread_mutex_unlock(&st->qlock);
-    metrics_commit_group(n);
-}
-
-static void *writer_main(void *arg)
-{
-    struct store *st = arg;
-
-    pthread_mutex_lock(&st->qlock);
-    for (;;) {
-        while (!st->head && !st->stopping)
-            pthread_cond_wait(&st->qwork, &st->qlock);
-        if (!st->head && st->stopping)
-            break;
-        struct job *group = st->head, *last = group;
-        int n = 1;
-        while (last->next && n < GROUP_MAX) {
-            last = last->next;
-            n++;
-        }
-        st->head = last->next;
-        if (!st->head)
-            st->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&st->qlock);
-
-        write_group(st, group, n);
-        for (struct job *j = group; j;) {
-            struct job *next = j->next;
-            if (j->done)
-                j->done(j->arg, j->result, j->id);
-            free(j->data);
-            free(j);
-            j = next;
-        }
-        pthread_mutex_lock(&st->qlock);
-    }
-    pthread_mutex_unlock(&st->qlock);
-    return NULL;
-}
-
-static int submit(struct store *st, struct job *j)
-{
-    pthread_mutex_lock(&st->qlock);
-    if (st->stopping) {
-        pthread_mutex_unlock(&st->qlock);
-        free(j->data);
-        free(j);
-        return -1;
-    }
-    j->next = NULL;
-    if (st->tail)
-        st->tail->next = j;
-    else
-        st->head = j;
-    st->tail = j;
-    pthread_cond_signal(&st->qwork);
-    pthread_mutex_unlock(&st->qlock);
-    return 0;
-}
-
-int store_submit_conversion(struct store *st, const struct conversion *c, const char *pixel,
-                            int test, long long due_ms, store_done_fn done, void *arg)
-{
-    struct job *j = malloc(sizeof *j);
-    if (!j)
-        return -1;
-    /* Serialised here, in the request's thread, to keep the single writer short. */
-    if (!(j->data = conversion_to_json(c))) {
-        free(j);
-        return -1;
-    }
-    j->type = JOB_CONVERSION;
-    j->c = *c;
-    j->c.contents_json = NULL;
-    STR_SET(j->pixel, pixel);
-    j->test = test;
-    j->due_ms = due_ms;
-    j->done = done;
-    j->arg = arg;
-    j->result = STORE_ERROR;
-    j->id = 0;
-    return submit(st, j);
-}
-
-int store_submit_delivery(struct store *st, const struct delivery *d)
-{
-    struct job *j = calloc(1, sizeof *j);
-    if (!j)
-        return -1;
-    j->type = JOB_DELIVERY;
-    j->d = *d;
-    return submit(st, j);
-}
-
-int store_submit_touch(struct store *st, const struct touch *t, store_done_fn done, void *arg)
-{
-    struct job *j = malloc(sizeof *j);
-    if (!j)
-        return -1;
-    j->type = JOB_TOUCH;
-    j->data = NULL;
-    j->t = *t;
-    j->done = done;
-    j->arg = arg;
-    j->result = STORE_ERROR;
-    j->id = 0;
-    return submit(st, j);
-}
-
-/* The blocking calls wait on their own condition: no thundering herd of waiters. */
-struct waiter {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done;
-    enum store_result result;
-    long long id;
-};
-
-static void waiter_wake(void *arg, enum store_result result, long long id)
-{
-    struct waiter *w = arg;
-    pthread_mutex_lock(&w->lock);
-    w->result = result;
-    w->id = id;
-    w->done = 1;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-static enum store_result waiter_wait(struct waiter *w, int queued, long long *id_out)
-{
-    pthread_mutex_lock(&w->lock);
-    while (queued == 0 && !w->done)
-        pthread_cond_wait(&w->cond, &w->lock);
-    pthread_mutex_unlock(&w->lock);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->cond);
-    if (id_out)
-        *id_out = queued == 0 ? w->id : 0;
-    return queued == 0 ? w->result : STORE_ERROR;
-}
-
-#define WAITER_INIT                                                                                \
-    {                                                                                              \
-        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, STORE_ERROR, 0                     \
-    }
-
-enum store_result store_add_conversion(struct store *st, const struct conversion *c,
-                                       const char *pixel, int test, long long due_ms,
-                                       long long *id_out)
-{
-    struct waiter w = WAITER_INIT;
-    int queued = store_submit_conversion(st, c, pixel, test, due_ms, waiter_wake, &w);
-    return waiter_wait(&w, queued, id_out);
-}
-
-enum store_result store_add_touch(struct store *st, const struct touch *t)
-{
-    struct waiter w = WAITER_INIT;
-    int queued = store_submit_touch(st, t, waiter_wake, &w);
-    return waiter_wait(&w, queued, NULL);
-}
-
-int store_writable(struct store *st)
-{
-    pthread_mutex_lock(&st->qlock);
-    int ok = !st->last_commit_failed && !st->stopping;
-    pthread_mutex_unlock(&st->qlock);
-    return ok;
-}
-
-void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows)
-{
-    pthread_mutex_lock(&st->qlock);
-    *commits = st->commits;
-    *rows = st->committed_rows;
-    pthread_mutex_unlock(&st->qlock);
+    if (!ok && sqlite3_get_autocommit(st->wdb) == 0)
+        exec(st->wdb, "ROLLBACK");
+    return ok ? 0 : -1;
 }
 
 /* Each checkpoint competes with the group commits for the disk: few large ones keep the
@@ -604,7 +409,7 @@ void store_commit_stats(struct store *st, unsigned long long *commits, unsigned 
 
 static int wal_grown(void *arg, sqlite3 *db, const char *name, int pages)
 {
-    struct store *st = arg;
+    struct store_be *st = arg;
     if (pages >= WAL_CHECKPOINT_PAGES)
         __atomic_store_n(&st->wal_big, 1, __ATOMIC_RELEASE);
     return SQLITE_OK;
@@ -620,9 +425,13 @@ static void secure_files(const char *path)
     chmod(p, 0600);
 }
 
-struct store *store_open(const char *path, int synchronous_full, char *err, size_t errlen)
+static void sqlite_close(struct store_be *st);
+
+static struct store_be *sqlite_open(const struct store_options *o, char *err, size_t errlen)
 {
-    struct store *st = calloc(1, sizeof *st);
+    const char *path = o->path;
+    int synchronous_full = o->synchronous_full;
+    struct store_be *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -630,8 +439,6 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     pthread_mutex_init(&st->work_lock, NULL);
     pthread_mutex_init(&st->match_lock, NULL);
     pthread_mutex_init(&st->admin_lock, NULL);
-    pthread_mutex_init(&st->qlock, NULL);
-    pthread_cond_init(&st->qwork, NULL);
 
     /* Without allocation statistics SQLite takes no global mutex per allocation. Only
      * possible before SQLite initialises; later calls fail harmlessly. */
@@ -655,35 +462,23 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
         snprintf(err, errlen, "cannot prepare store statements");
         goto fail;
     }
-    if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
-        snprintf(err, errlen, "cannot start the store writer: %s", strerror(errno));
-        goto fail;
-    }
-    st->writer_started = 1;
     return st;
 fail:
     umask(old);
-    store_close(st);
+    sqlite_close(st);
     return NULL;
 }
 
-void store_close(struct store *st)
+static void sqlite_close(struct store_be *st)
 {
     if (!st)
         return;
-    if (st->writer_started) {
-        pthread_mutex_lock(&st->qlock);
-        st->stopping = 1;
-        pthread_cond_broadcast(&st->qwork);
-        pthread_mutex_unlock(&st->qlock);
-        pthread_join(st->writer, NULL);
-    }
     sqlite3_stmt *stmts[] = {st->ins_conv,   st->find_conv, st->ins_ref, st->ins_touch,
                              st->up_visitor, st->ins_vkey,  st->release, st->ins_delivery,
                              st->up_data};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
-    store_work_finalize(st);
+    sqlite_work_finalize(st);
     if (st->wdb)
         sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     sqlite3_close(st->admin);
@@ -693,7 +488,59 @@ void store_close(struct store *st)
     pthread_mutex_destroy(&st->work_lock);
     pthread_mutex_destroy(&st->match_lock);
     pthread_mutex_destroy(&st->admin_lock);
-    pthread_mutex_destroy(&st->qlock);
-    pthread_cond_destroy(&st->qwork);
     free(st);
 }
+
+static int sqlite_writable(struct store_be *st)
+{
+    (void)st;
+    return 1;
+}
+
+const struct store_backend store_backend_sqlite = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .write_group = sqlite_write_group,
+    .writable = sqlite_writable,
+    .held_due = sqlite_held_due,
+    .find_touches = sqlite_find_touches,
+    .ip_ua_visitors = sqlite_ip_ua_visitors,
+    .visitor_has_key = sqlite_visitor_has_key,
+    .consent_denied = sqlite_consent_denied,
+    .get_touch = sqlite_get_touch,
+    .find_visitor = sqlite_find_visitor,
+    .promote_begin = sqlite_promote_begin,
+    .promote_commit = sqlite_promote_commit,
+    .promote = sqlite_promote,
+    .hold = sqlite_hold,
+    .due_pixels = sqlite_due_pixels,
+    .oldest_due_ms = sqlite_oldest_due_ms,
+    .claim_due = sqlite_claim_due,
+    .reclaimed = sqlite_reclaimed,
+    .release = sqlite_release,
+    .pixel_lock = sqlite_pixel_lock,
+    .pixel_unlock = sqlite_pixel_unlock,
+    .mark_sent = sqlite_mark_sent,
+    .mark_dry_run = sqlite_mark_dry_run,
+    .mark_retry = sqlite_mark_retry,
+    .mark_dead = sqlite_mark_dead,
+    .mark_ignored = sqlite_mark_ignored,
+    .checkpoint = sqlite_checkpoint,
+    .purge = sqlite_purge,
+    .list_deliveries = sqlite_list_deliveries,
+    .list_events = sqlite_list_events,
+    .get_event = sqlite_get_event,
+    .replay = sqlite_replay,
+    .replay_dead = sqlite_replay_dead,
+    .replay_dry_run = sqlite_replay_dry_run,
+    .counts = sqlite_counts,
+    .report_rows = sqlite_report_rows,
+    .list_touches = sqlite_list_touches,
+    .touch_count = sqlite_touch_count,
+    .view_find = sqlite_view_find,
+    .view_dead_count = sqlite_view_dead_count,
+    .view_latest = sqlite_view_latest,
+    .attempt_record = sqlite_attempt_record,
+    .view_attempts = sqlite_view_attempts,
+};

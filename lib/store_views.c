@@ -37,7 +37,7 @@ static sqlite3_stmt *prepare_filter(sqlite3 *db, const char *sql, const struct s
     return s;
 }
 
-int store_view_find(struct store *st, const struct store_filter *f, int offset, int limit,
+int sqlite_view_find(struct store_be *st, const struct store_filter *f, int offset, int limit,
                     long long **ids, long long *total)
 {
     sqlite3_stmt *s = NULL;
@@ -74,7 +74,7 @@ out:
     return n;
 }
 
-int store_view_dead_count(struct store *st, const struct store_filter *f, long long event_time_min,
+int sqlite_view_dead_count(struct store_be *st, const struct store_filter *f, long long event_time_min,
                           long long *dead, long long *too_old)
 {
     struct store_filter only_dead = *f;
@@ -100,7 +100,7 @@ int store_view_dead_count(struct store *st, const struct store_filter *f, long l
     return rc;
 }
 
-int store_view_latest(struct store *st, const char *by, struct store_latest **out)
+int sqlite_view_latest(struct store_be *st, const char *by, struct store_latest **out)
 {
     const char *sql = strcmp(by, "pixel") == 0
                           ? "SELECT pixel, max(sent_ms) FROM conversions WHERE state=2 AND test=0 "
@@ -140,7 +140,7 @@ out:
     return n;
 }
 
-int store_attempt_record(struct store *st, const long long *ids, int n,
+int sqlite_attempt_record(struct store_be *st, const long long *ids, int n,
                          const struct store_attempt *a)
 {
     sqlite3_stmt *s = NULL;
@@ -181,7 +181,7 @@ out:
     return rc;
 }
 
-int store_view_attempts(struct store *st, long long id, struct store_attempt **out)
+int sqlite_view_attempts(struct store_be *st, long long id, struct store_attempt **out)
 {
     sqlite3_stmt *s = NULL;
     int n = 0, cap = 8;

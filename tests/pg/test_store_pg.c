@@ -98,7 +98,7 @@ static void touch_job(struct pg_job *j, const char *vid, const char *event, long
 }
 
 /* A new conversion of pixel in state held (due: due_ms); its id. */
-static long long add_conv(struct pg_store *st, const char *object_id, const char *pixel,
+static long long add_conv(struct store_be *st, const char *object_id, const char *pixel,
                           long long due_ms)
 {
     struct pg_job j;
@@ -110,7 +110,7 @@ static long long add_conv(struct pg_store *st, const char *object_id, const char
 /* ---- migration ---- */
 
 #define OPENERS 4
-static struct pg_store *opened[OPENERS];
+static struct store_be *opened[OPENERS];
 static pthread_barrier_t start_line;
 
 static void *open_one(void *arg)
@@ -143,7 +143,7 @@ static void test_migration(void)
     is_int(sql_int("SELECT count(*) FROM pg_indexes WHERE tablename='conversions'"), 5,
            "conversions has its key, unique key and three indexes, created once");
 
-    struct pg_store *again = pg_open(conninfo, err, sizeof err);
+    struct store_be *again = pg_open(conninfo, err, sizeof err);
     ok(again != NULL, "opening a current schema again works (%s)", err);
     pg_close(again);
 
@@ -159,7 +159,7 @@ static void test_migration(void)
 
 /* ---- the group write ---- */
 
-static void test_group_write(struct pg_store *st)
+static void test_group_write(struct store_be *st)
 {
     struct pg_job j[6];
     long long now = clock_wall_ms();
@@ -211,7 +211,7 @@ static void test_group_write(struct pg_store *st)
 
 /* Two instances write the same business key at the same moment. */
 struct racer {
-    struct pg_store *st;
+    struct store_be *st;
     char key[32];
     struct pg_job job;
     int rc;
@@ -226,7 +226,7 @@ static void *race_write(void *arg)
     return NULL;
 }
 
-static void test_concurrent_duplicates(struct pg_store *a, struct pg_store *b)
+static void test_concurrent_duplicates(struct store_be *a, struct store_be *b)
 {
     int one_ok = 0, same_id = 0, committed = 0;
     pthread_barrier_init(&start_line, NULL, 2);
@@ -254,7 +254,7 @@ static void test_concurrent_duplicates(struct pg_store *a, struct pg_store *b)
 
 /* ---- matching lookups ---- */
 
-static void test_matching(struct pg_store *st)
+static void test_matching(struct store_be *st)
 {
     long long now_ms = clock_wall_ms(), now = now_ms / 1000;
     long long held = add_conv(st, "held-ref", "CPIX", now_ms + 3600000);
@@ -363,7 +363,7 @@ static void test_matching(struct pg_store *st)
 /* ---- promotion ---- */
 
 struct promoter {
-    struct pg_store *st;
+    struct store_be *st;
     long long conv, touch;
     int rc, done;
 };
@@ -377,14 +377,14 @@ static void *promote_one(void *arg)
     return NULL;
 }
 
-static long long new_touch(struct pg_store *st, const char *vid)
+static long long new_touch(struct store_be *st, const char *vid)
 {
     struct pg_job j;
     touch_job(&j, vid, "CompletePayment", time(NULL));
     return pg_write_group(st, &j, 1) == 0 ? j.id : -1;
 }
 
-static void test_promote(struct pg_store *a, struct pg_store *b)
+static void test_promote(struct store_be *a, struct store_be *b)
 {
     long long t = new_touch(a, "v-promote");
     long long c1 = add_conv(a, "p1", "CPIX", 0), c2 = add_conv(a, "p2", "CPIX", 0);
@@ -448,7 +448,7 @@ static void test_promote(struct pg_store *a, struct pg_store *b)
 /* ---- claims, leases and fences ---- */
 
 struct claimer {
-    struct pg_store *st;
+    struct store_be *st;
     const char *token;
     long long now;
     int n;
@@ -505,7 +505,7 @@ static void *lock_rows(void *arg)
     return NULL;
 }
 
-static void test_claims(struct pg_store *a, struct pg_store *b)
+static void test_claims(struct store_be *a, struct store_be *b)
 {
     long long now = clock_wall_ms();
     for (int i = 0; i < 30; i++) {
@@ -646,7 +646,7 @@ static void test_claims(struct pg_store *a, struct pg_store *b)
 
 /* ---- pixel lock ---- */
 
-static void test_pixel_lock(struct pg_store *a, struct pg_store *b)
+static void test_pixel_lock(struct store_be *a, struct store_be *b)
 {
     is_int(pg_pixel_lock(a, "PX"), 1, "a takes pixel PX");
     is_int(pg_pixel_lock(a, "PX"), 1, "again: still a's");
@@ -670,7 +670,7 @@ static void test_pixel_lock(struct pg_store *a, struct pg_store *b)
 /* ---- wake-ups ---- */
 
 struct waiter {
-    struct pg_store *st;
+    struct store_be *st;
     long long timeout;
     int rc;
     double took;
@@ -687,13 +687,13 @@ static void *wait_one(void *arg)
 
 /* Takes the notifications still on their way (a commit's NOTIFY reaches listeners a
  * moment later): returns after 100 ms without one. */
-static void drain(struct pg_store *st)
+static void drain(struct store_be *st)
 {
     for (int i = 0; i < 50 && pg_wait(st, 100) != 0; i++)
         ;
 }
 
-static void test_wait(struct pg_store *a, struct pg_store *b)
+static void test_wait(struct store_be *a, struct store_be *b)
 {
     drain(a);
     struct waiter w = {a, 300, 0, 0};
@@ -741,7 +741,7 @@ static void test_wait(struct pg_store *a, struct pg_store *b)
 
 /* ---- dashboard views and attempts ---- */
 
-static void test_views(struct pg_store *st)
+static void test_views(struct store_be *st)
 {
     struct pg_job j;
     long long now = clock_wall_ms();
@@ -828,7 +828,7 @@ static void test_views(struct pg_store *st)
 
 /* ---- admin ---- */
 
-static void test_admin(struct pg_store *st)
+static void test_admin(struct store_be *st)
 {
     long long now = clock_wall_ms();
     struct event_row *rows = NULL;
@@ -908,7 +908,7 @@ static void test_admin(struct pg_store *st)
 
 /* ---- lost connections ---- */
 
-static void test_connection_loss(struct pg_store *st)
+static void test_connection_loss(struct store_be *st)
 {
     struct pg_job j[2];
     conv_job(&j[0], "after-loss", 0);
@@ -1000,8 +1000,8 @@ int main(void)
         return tap_done();
     double t0 = clock_mono_s();
     test_migration();
-    struct pg_store *a = pg_open(conninfo, err, sizeof err);
-    struct pg_store *b = pg_open(conninfo, err, sizeof err);
+    struct store_be *a = pg_open(conninfo, err, sizeof err);
+    struct store_be *b = pg_open(conninfo, err, sizeof err);
     ok(a && b, "two instances open (%s)", err);
     if (a && b) {
         test_group_write(a);

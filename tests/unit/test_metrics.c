@@ -421,7 +421,7 @@ static void test_gauges(void)
     ok(sample(t, "ttrelay_touches") == 42, "touches");
     ok(sample(t, "ttrelay_pixels_paused") == 1, "paused pixels");
     ok(sample(t, "ttrelay_uptime_seconds") == 3600.25, "uptime");
-    is_int(sc.samples, 1 + 7 + 6 + 11 + 2,
+    is_int(sc.samples, 1 + 8 + 6 + 11 + 2,
            "build info, gauge samples plus the commit group histogram");
     ok(strstr(t, "process_") == NULL, "no process family without its figures");
     free(t);

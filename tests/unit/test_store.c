@@ -94,13 +94,25 @@ static void test_states(void)
     ok(store_promote(st, id, "CompletePayment", "eid-2", "none", 0, "{}", NULL) < 0,
        "an event is promoted once");
     long long now = (long long)time(NULL) * 1000 + 1000;
-    int n = store_due_events(st, "CPIX", now, 10, &rows);
+    int n = store_claim_due(st, "CPIX", now, 10, 60000, "claim-a", &rows);
     int seen = 0;
     for (int i = 0; i < n; i++)
-        seen |= rows[i].id == id;
+        seen |= rows[i].id == id && rows[i].state == EV_SENDING;
     store_row_free(rows, n);
-    ok(seen, "a ready event is due for its pixel");
-    store_mark_dead(st, &id, 1, "TikTok code 40002: bad row");
+    ok(seen, "a ready event is claimed for its pixel: sending");
+    n = store_claim_due(st, "CPIX", now, 10, 60000, "claim-b", &rows);
+    store_row_free(rows, n);
+    is_int(n, 0, "a claimed event is not claimed again while its lease runs");
+    is_int(store_mark_dead(st, &id, 1, "claim-b", "stale"), 0,
+           "a result under another claim's token changes nothing");
+    n = store_claim_due(st, "CPIX", now + 61000, 10, 60000, "claim-c", &rows);
+    store_row_free(rows, n);
+    is_int(n, 1, "an expired lease is claimed again");
+    is_int(store_reclaimed(st), 1, "and counted as reclaimed");
+    is_int(store_mark_dead(st, &id, 1, "claim-a", "stale"), 0,
+           "the first claim, expired, can no longer record a result");
+    is_int(store_mark_dead(st, &id, 1, "claim-c", "TikTok code 40002: bad row"), 1,
+           "the current claim records its result");
     store_get_event(st, id, &row);
     is_int(row.state, EV_DEAD, "marked dead");
     is_str(row.last_error, "TikTok code 40002: bad row", "with its error");
@@ -110,7 +122,7 @@ static void test_states(void)
     is_int(row.state, EV_READY, "replayed: ready again");
     is_str(row.event_id, "eid-1", "with its original event_id");
     store_row_clear(&row);
-    store_mark_sent(st, &id, 1, "req-1", now);
+    store_mark_sent(st, &id, 1, NULL, "req-1", now);
     is_int(store_replay(st, id, now), 1, "a sent event is not replayable");
 }
 
@@ -155,7 +167,7 @@ static void test_reopen(void)
     sqlite3_open(path, &db);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     sqlite3_step(s);
-    is_int(sqlite3_column_int(s, 0), 5, "schema version recorded in user_version");
+    is_int(sqlite3_column_int(s, 0), 6, "schema version recorded in user_version");
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     sqlite3_step(s);
@@ -182,6 +194,9 @@ static void test_migrate_dry_run(void)
                     " (1, 's', 'order', 'a', 'P', 2, 1, 1, 5, 1, 'dry-run', '{}', '{}'),"
                     " (2, 's', 'order', 'b', 'P', 2, 1, 1, 5, 1, 'req-77', '{}', '{}');"
                     "DROP TABLE deliveries; ALTER TABLE visitors DROP COLUMN consent;"
+                    " ALTER TABLE conversions DROP COLUMN claim_token;"
+                    " ALTER TABLE conversions DROP COLUMN lease_until;"
+                    " ALTER TABLE conversions DROP COLUMN reclaims;"
                     " PRAGMA user_version=2;",
                     NULL, NULL, NULL) == SQLITE_OK,
        "a version 2 store with a dry-run event and a sent one");
