@@ -11,6 +11,7 @@
  * request_timeout_ms, then its backoff), and gives each pixel's state one owner. Pixels
  * come from the configuration, so the thread count is bounded by it. */
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "tiktok.h"
+#include "utf8.h"
 
 #define PASS_MS 200
 #define PROMOTE_LIMIT 500
@@ -379,6 +381,7 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     if (b->n == 1) {
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, r->message);
+        utf8_trim_partial(msg);
         store_mark_dead(fw->st, &b->rows[0].id, 1, msg);
         metrics_events_dead(b->pixel, 1);
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[0].id, b->pixel,
@@ -416,6 +419,7 @@ static void pause_pixel(struct pixel_sender *ps, const char *code, const char *m
     ps->paused = 1;
     ps->paused_since = now / 1000;
     snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, message);
+    utf8_trim_partial(ps->reason);
     pthread_mutex_unlock(&ps->fw->lock);
     ps->logged_ms = now;
     log_error("pixel paused: fix its access token or permissions, then reload", "pixel=%s code=%s",
@@ -453,6 +457,7 @@ static void apply_partial(struct forwarder *fw, const struct config *cfg, struct
         }
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, messages[i]);
+        utf8_trim_partial(msg);
         store_mark_dead(fw->st, &b->rows[i].id, 1, msg);
         ndead++;
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[i].id, b->pixel,
@@ -505,6 +510,7 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         ps->blocked_until = now + wait;
         snprintf(msg, sizeof msg, "%s (http %ld, code %s)",
                  r->message[0] ? r->message : "no answer", r->http_status, code);
+        utf8_trim_partial(msg);
         store_mark_retry(fw->st, ids, b->n, now + wait, msg);
         log_quote(r->message[0] ? r->message : "no answer", msg, sizeof msg);
         if (r->http_status == 0) /* no HTTP answer: curl's own words say why */
@@ -934,35 +940,21 @@ long long forwarder_idle_ms(struct forwarder *fw)
 
 char *forwarder_pixels_json(struct forwarder *fw)
 {
+    json_t *arr = json_array();
+    char *out;
+
     pthread_mutex_lock(&fw->lock);
-    struct config *cfg = fw->cfg;
-    size_t cap = 256 + (size_t)cfg->npixels * 800, len = 0;
-    char *out = malloc(cap);
-    if (!out) {
-        pthread_mutex_unlock(&fw->lock);
-        return NULL;
+    for (int i = 0; arr && i < fw->cfg->npixels; i++) {
+        const struct pixel_sender *ps = sender_find(fw, fw->cfg->pixels[i].code);
+        /* jansson escapes the reason (TikTok's text) and refuses what is not UTF-8. */
+        json_array_append_new(
+            arr, json_pack("{s:s,s:b,s:s,s:I}", "pixel", fw->cfg->pixels[i].code, "paused",
+                           ps && ps->paused, "reason", ps ? ps->reason : "", "since",
+                           (json_int_t)(ps && ps->paused ? ps->paused_since : 0)));
     }
-    len += (size_t)snprintf(out + len, cap - len, "[");
-    for (int i = 0; i < cfg->npixels; i++) {
-        struct pixel_sender *ps = sender_find(fw, cfg->pixels[i].code);
-        char reason[700] = "";
-        for (size_t k = 0, o = 0; ps && ps->reason[k] && o < sizeof reason - 2; k++) {
-            char ch = ps->reason[k];
-            if (ch == '"' || ch == '\\')
-                reason[o++] = '\\';
-            reason[o++] = (ch >= 0 && ch < 0x20) ? ' ' : ch;
-            reason[o] = '\0';
-        }
-        len += (size_t)snprintf(
-            out + len, cap - len, "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
-            i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false", reason,
-            ps && ps->paused ? ps->paused_since : 0LL);
-        if (len >= cap)
-            break;
-    }
-    if (len < cap)
-        snprintf(out + len, cap - len, "]");
     pthread_mutex_unlock(&fw->lock);
+    out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
     return out;
 }
 
