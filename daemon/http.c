@@ -24,6 +24,7 @@
 #include "http_internal.h"
 #include "forwarder.h"
 #include "hash.h"
+#include "header.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -116,33 +117,44 @@ static void peer_ip(struct MHD_Connection *conn, char *out, size_t size)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
+#define XFF_VALUES_MAX 16
+
+/* X-Forwarded-For values in the order they arrived; only the last XFF_VALUES_MAX are
+ * kept, since the walk goes right to left and stops at the first untrusted hop. */
+struct xff_values {
+    const char *v[XFF_VALUES_MAX];
+    int n;
+};
+
+static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct xff_values *x = cls;
+    if (key && strcasecmp(key, "X-Forwarded-For") == 0) {
+        if (x->n == XFF_VALUES_MAX) {
+            memmove(x->v, x->v + 1, (XFF_VALUES_MAX - 1) * sizeof x->v[0]);
+            x->n--;
+        }
+        x->v[x->n++] = value;
+    }
+    return MHD_YES;
+}
+
+static int proxy_trusted(const void *cfg, const char *ip)
+{
+    return config_proxy_trusted(cfg, ip);
+}
+
 /* The browser's address: the peer, or the rightmost X-Forwarded-For hop that is not a
  * trusted proxy when the peer itself is one. */
 void http_client_ip(const struct config *cfg, struct MHD_Connection *conn, char *out, size_t size)
 {
-    peer_ip(conn, out, size);
-    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    if (!xff || !config_proxy_trusted(cfg, out))
-        return;
-    char buf[1024];
-    str_copy(buf, sizeof buf, xff);
-    for (;;) {
-        char *comma = strrchr(buf, ',');
-        char *hop = comma ? comma + 1 : buf;
-        while (*hop == ' ')
-            hop++;
-        char *end = hop + strlen(hop);
-        while (end > hop && end[-1] == ' ')
-            *--end = '\0';
-        struct in6_addr a6;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, hop, &a4) != 1 && inet_pton(AF_INET6, hop, &a6) != 1)
-            return; /* not an address: keep the peer */
-        str_copy(out, size, hop);
-        if (!comma || !config_proxy_trusted(cfg, hop))
-            return;
-        *comma = '\0';
-    }
+    char peer[INET6_ADDRSTRLEN];
+    struct xff_values x = {.n = 0};
+
+    peer_ip(conn, peer, sizeof peer);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_collect, &x);
+    header_client_ip(peer, x.v, x.n, proxy_trusted, cfg, out, size);
 }
 
 static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn,
@@ -399,6 +411,12 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     *req_cls = NULL;
 }
 
+/* libmicrohttpd's own decoder turns "%00" into a NUL that ends the path early. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return header_unescape(s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char buf[512], q[600];
@@ -496,6 +514,7 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, int fd, const char 
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(256 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         /* last: for the admin listener this ends the list */
         lc->which == LISTENER_PUBLIC ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
         MHD_OPTION_END);

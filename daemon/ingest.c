@@ -15,6 +15,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "forwarder.h"
+#include "header.h"
 #include "http_internal.h"
 #include "log.h"
 #include "metrics.h"
@@ -267,7 +268,7 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     const char *allowed = origin && config_origin_allowed(cfg, origin) ? origin : NULL;
     enum MHD_Result ret;
-    char ip[64], country[3], why[160], q[200];
+    char ip[64], key[64], country[3], why[160], q[200];
     struct touch t;
 
     if (origin && !allowed) {
@@ -285,7 +286,8 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         goto out;
     }
     http_client_ip(cfg, conn, ip, sizeof ip);
-    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst,
+    header_rate_key(ip, key, sizeof key);
+    if (!ratelimit_allow(ctx->rl, key, cfg->collect_rate_per_s, cfg->collect_burst,
                          clock_wall_ms())) {
         /* One client address for every browser means the proxy is not trusted. */
         log_limited(LOG_LVL_WARN, ip,
@@ -309,8 +311,12 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         goto out;
     }
     STR_SET(t.ip, ip);
-    STR_SET(t.user_agent,
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
+    /* Stored and later put into TikTok's JSON: what jansson would refuse is dropped here,
+     * or one beacon could make every conversion of its visitor unsendable. */
+    if (header_copy_text(
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT),
+            t.user_agent, sizeof t.user_agent) < 0)
+        log_info("collect: user agent dropped, not clean text", "vid=%s", t.vid);
     t.ts = time(NULL);
     rq->is_collect = 1;
     rq->wake_forwarder = t.order_id[0] != '\0';
