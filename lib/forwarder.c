@@ -60,7 +60,8 @@ struct pixel_sender {
     /* own */
     unsigned seen_resume;
     int failures;
-    long long blocked_until;
+    int store_failures;      /* outcomes in a row the store could not record */
+    long long blocked_until; /* monotonic ms */
     double tokens;
     long long refilled_ms;
     long long logged_ms;
@@ -355,10 +356,11 @@ static void collect_ids(const struct batch *b, long long *ids)
 
 /* Accepted by TikTok: marked sent, and the delay from the conversion's start (the touch,
  * else the webhook) to TikTok's acceptance observed. */
-static void mark_sent(struct forwarder *fw, const struct batch *b, const long long *ids, int n,
-                      const char *request_id, long long now)
+static int mark_sent(struct forwarder *fw, const struct batch *b, const long long *ids, int n,
+                     const char *request_id, long long now)
 {
-    store_mark_sent(fw->st, ids, n, request_id, now);
+    if (store_mark_sent(fw->st, ids, n, request_id, now) < 0)
+        return -1;
     metrics_events_sent(b->pixel, n);
     for (int i = 0; i < b->n; i++) {
         int j = 0;
@@ -369,6 +371,27 @@ static void mark_sent(struct forwarder *fw, const struct batch *b, const long lo
         long long from = b->rows[i].origin_ms ? b->rows[i].origin_ms : b->rows[i].received_ms;
         metrics_delivery_delay(b->pixel, (double)(now - from) / 1000.0);
     }
+    return 0;
+}
+
+/* A batch whose outcome the store could not record (disk full) is still due: without a
+ * pause it would be resent every pass. The pause doubles up to retry_cap_ms, without
+ * jitter: this waits for a disk, not for TikTok. */
+static void store_failed(const struct config *cfg, struct pixel_sender *ps, int n,
+                         const char *outcome)
+{
+    long long wait = cfg->retry_base_ms;
+
+    ps->store_failures++;
+    for (int i = 1; i < ps->store_failures && wait < cfg->retry_cap_ms; i++)
+        wait *= 2;
+    if (wait > cfg->retry_cap_ms)
+        wait = cfg->retry_cap_ms;
+    if (ps->blocked_until < clock_mono_ms() + wait)
+        ps->blocked_until = clock_mono_ms() + wait;
+    log_error("store cannot record a batch's outcome; it stays queued and is resent after a pause",
+              "pixel=%s events=%d outcome=%s failures=%d retry_in_ms=%lld", ps->code, n, outcome,
+              ps->store_failures, wait);
 }
 
 static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
@@ -382,7 +405,10 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, r->message);
         utf8_trim_partial(msg);
-        store_mark_dead(fw->st, &b->rows[0].id, 1, msg);
+        if (store_mark_dead(fw->st, &b->rows[0].id, 1, msg) < 0) {
+            store_failed(cfg, ps, 1, "dead");
+            return;
+        }
         metrics_events_dead(b->pixel, 1);
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[0].id, b->pixel,
                  r->code);
@@ -393,7 +419,7 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     right.rows = b->rows + left.n;
     right.n = b->n - left.n;
     send_batch(fw, cfg, ps, &left);
-    if (!sender_paused(ps) && ps->blocked_until <= clock_wall_ms())
+    if (!sender_paused(ps) && ps->blocked_until <= clock_mono_ms())
         send_batch(fw, cfg, ps, &right);
 }
 
@@ -421,7 +447,7 @@ static void pause_pixel(struct pixel_sender *ps, const char *code, const char *m
     snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, message);
     utf8_trim_partial(ps->reason);
     pthread_mutex_unlock(&ps->fw->lock);
-    ps->logged_ms = now;
+    ps->logged_ms = clock_mono_ms();
     log_error("pixel paused: fix its access token or permissions, then reload", "pixel=%s code=%s",
               ps->code, code);
 }
@@ -479,7 +505,7 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
                            long latency_ms)
 {
     char code[32], msg[400];
-    long long now = clock_wall_ms();
+    long long now = clock_wall_ms(), mono = clock_mono_ms();
 
     record_attempt(fw, b, r, ids, latency_ms);
 
@@ -498,7 +524,11 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
             apply_partial(fw, cfg, ps, b, r, now);
             break;
         }
-        mark_sent(fw, b, ids, b->n, r->request_id, now);
+        if (mark_sent(fw, b, ids, b->n, r->request_id, now) < 0) {
+            store_failed(cfg, ps, b->n, "sent");
+            break;
+        }
+        ps->store_failures = 0;
         log_info("batch sent", "pixel=%s events=%d request_id=%s", b->pixel, b->n,
                  log_quote(r->request_id, msg, sizeof msg));
         break;
@@ -507,11 +537,12 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         long long wait = backoff_ms(ps, cfg, ps->failures);
         if (r->retry_after_s > 0 && r->retry_after_s * 1000 > wait)
             wait = r->retry_after_s * 1000;
-        ps->blocked_until = now + wait;
+        ps->blocked_until = mono + wait;
         snprintf(msg, sizeof msg, "%s (http %ld, code %s)",
                  r->message[0] ? r->message : "no answer", r->http_status, code);
         utf8_trim_partial(msg);
-        store_mark_retry(fw->st, ids, b->n, now + wait, msg);
+        if (store_mark_retry(fw->st, ids, b->n, now + wait, msg) < 0)
+            store_failed(cfg, ps, b->n, "retry");
         log_quote(r->message[0] ? r->message : "no answer", msg, sizeof msg);
         if (r->http_status == 0) /* no HTTP answer: curl's own words say why */
             log_warn("batch will be retried: TikTok not reached",
@@ -546,7 +577,10 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     if (!body)
         goto out;
     if (cfg->dry_run) {
-        store_mark_dry_run(fw->st, ids, b->n, clock_wall_ms());
+        if (store_mark_dry_run(fw->st, ids, b->n, clock_wall_ms()) < 0) {
+            store_failed(cfg, ps, b->n, "dry_run");
+            goto out;
+        }
         log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel,
                  b->n, strlen(body));
         goto out;
@@ -620,10 +654,10 @@ static void send_rows(struct forwarder *fw, const struct config *cfg, struct pix
 
 /* Sends one batch of the pixel's due events; returns how many were taken. Runs on the
  * pixel's sender thread. */
-static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
-                      long long now)
+static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps)
 {
     const struct pixel_cfg *px = config_find_pixel(cfg, ps->code);
+    long long now = clock_wall_ms(), mono = clock_mono_ms();
     struct event_row *rows = NULL;
     char reason[320];
     int n, paused;
@@ -633,15 +667,15 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pix
     STR_SET(reason, ps->reason);
     pthread_mutex_unlock(&fw->lock);
     if (paused) {
-        if (now - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
+        if (mono - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
             char q[400];
-            ps->logged_ms = now;
+            ps->logged_ms = mono;
             log_error("pixel still paused, events kept", "pixel=%s reason=%s", ps->code,
                       log_quote(reason, q, sizeof q));
         }
         return 0;
     }
-    if (ps->blocked_until > now || !refill(ps, px, now))
+    if (ps->blocked_until > mono || !refill(ps, px, mono))
         return 0;
     if (!px && !cfg->dry_run) {
         /* A pixel removed from the config keeps its events until it comes back. */
@@ -700,7 +734,7 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&fw->lock);
 
         struct config *cfg = current_config(fw);
-        int busy = send_pixel(fw, cfg, ps, clock_wall_ms()) >= cfg->batch_size;
+        int busy = send_pixel(fw, cfg, ps) >= cfg->batch_size;
         config_drop(cfg);
 
         pthread_mutex_lock(&fw->lock);
@@ -724,7 +758,7 @@ static void sender_ensure(struct forwarder *fw, const char *code)
     ps->fw = fw;
     STR_SET(ps->code, code);
     ps->tokens = 1;
-    ps->refilled_ms = clock_wall_ms();
+    ps->refilled_ms = clock_mono_ms();
     ps->seed = (unsigned int)(clock_wall_ms() ^ (long long)getpid() ^ (long long)(intptr_t)ps);
     if (pthread_create(&ps->thread, NULL, sender_main, ps) != 0) {
         log_error("cannot start a pixel's sender; retried on the next pass", "pixel=%s error=%s",
@@ -739,17 +773,18 @@ static void sender_ensure(struct forwarder *fw, const char *code)
 
 /* Every BACKLOG_CHECK_MS: warns when the oldest event waiting to be sent was received more
  * than TikTok's 5-minute merge window ago (it will then only be deduplicated, not merged). */
-static void check_backlog(struct forwarder *fw, long long now)
+/* now: wall clock (the backlog's age); mono: monotonic (how often to look and to log). */
+static void check_backlog(struct forwarder *fw, long long now, long long mono)
 {
-    if (now - fw->backlog_checked_ms < BACKLOG_CHECK_MS)
+    if (mono - fw->backlog_checked_ms < BACKLOG_CHECK_MS)
         return;
-    fw->backlog_checked_ms = now;
+    fw->backlog_checked_ms = mono;
     long long oldest = store_oldest_due_ms(fw->st);
     if (oldest <= 0 || now - oldest <= MERGE_WINDOW_MS)
         return;
-    if (now - fw->backlog_logged_ms < BACKLOG_LOG_EVERY_MS)
+    if (mono - fw->backlog_logged_ms < BACKLOG_LOG_EVERY_MS)
         return;
-    fw->backlog_logged_ms = now;
+    fw->backlog_logged_ms = mono;
     log_warn("delivery backlog past TikTok's 5-minute merge window: events will be deduplicated "
              "but not merged with their pixel events",
              "oldest_age_s=%lld", (now - oldest) / 1000);
@@ -759,7 +794,7 @@ static void check_backlog(struct forwarder *fw, long long now)
 static void run_pass(struct forwarder *fw)
 {
     struct config *cfg = current_config(fw);
-    long long now = clock_wall_ms();
+    long long now = clock_wall_ms(), mono = clock_mono_ms();
     char **pixels = NULL;
 
     int n = store_due_pixels(fw->st, now, &pixels);
@@ -771,14 +806,14 @@ static void run_pass(struct forwarder *fw)
     for (int i = 0; i < n; i++)
         free(pixels[i]);
     free(pixels);
-    store_checkpoint(fw->st, now);
-    check_backlog(fw, now);
-    if (now - fw->purged_ms >= PURGE_EVERY_MS) {
+    store_checkpoint(fw->st, mono);
+    check_backlog(fw, now, mono);
+    if (mono - fw->purged_ms >= PURGE_EVERY_MS) {
         long removed =
             store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s, cfg->retention_s);
         if (removed > 0)
             log_info("purged expired rows", "rows=%ld", removed);
-        fw->purged_ms = now;
+        fw->purged_ms = mono;
     }
     config_drop(cfg);
 }
@@ -789,7 +824,7 @@ static void *matcher_main(void *arg)
 
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
-        fw->match_heartbeat_ms = clock_wall_ms();
+        fw->match_heartbeat_ms = clock_mono_ms();
         fw->match_woken = 0;
         pthread_mutex_unlock(&fw->lock);
 
@@ -798,7 +833,7 @@ static void *matcher_main(void *arg)
         config_drop(cfg);
 
         pthread_mutex_lock(&fw->lock);
-        fw->match_heartbeat_ms = clock_wall_ms();
+        fw->match_heartbeat_ms = clock_mono_ms();
         if (n > 0)
             wake_senders(fw); /* new ready events */
         if (n < PROMOTE_LIMIT)
@@ -815,13 +850,13 @@ static void *dispatcher_main(void *arg)
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
         unsigned gen = fw->wake_gen;
-        fw->heartbeat_ms = clock_wall_ms();
+        fw->heartbeat_ms = clock_mono_ms();
         pthread_mutex_unlock(&fw->lock);
 
         run_pass(fw);
 
         pthread_mutex_lock(&fw->lock);
-        fw->heartbeat_ms = clock_wall_ms();
+        fw->heartbeat_ms = clock_mono_ms();
         wait_wake(fw, gen);
     }
     pthread_mutex_unlock(&fw->lock);
@@ -837,10 +872,11 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     }
     fw->st = st;
     fw->cfg = config_hold(cfg);
-    fw->heartbeat_ms = fw->match_heartbeat_ms = clock_wall_ms();
+    fw->heartbeat_ms = fw->match_heartbeat_ms = clock_mono_ms();
+    fw->purged_ms = fw->backlog_checked_ms = clock_mono_ms() - PURGE_EVERY_MS;
     pthread_mutex_init(&fw->lock, NULL);
-    pthread_cond_init(&fw->wake, NULL);
-    pthread_cond_init(&fw->match_wake, NULL);
+    clock_cond_init(&fw->wake);
+    clock_cond_init(&fw->match_wake);
     if (pthread_create(&fw->matcher, NULL, matcher_main, fw) != 0) {
         snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
         config_drop(fw->cfg);
@@ -906,9 +942,9 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     struct timespec until;
     clock_deadline(&until, grace_ms);
     /* No sender is created once stopping is set, so the list is final. */
-    int late = pthread_timedjoin_np(fw->thread, NULL, &until) != 0;
+    int late = pthread_clockjoin_np(fw->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
     for (struct pixel_sender *ps = fw->senders; ps && !late; ps = ps->next)
-        late = pthread_timedjoin_np(ps->thread, NULL, &until) != 0;
+        late = pthread_clockjoin_np(ps->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
     if (late) {
         /* A request in flight outlived the grace period: its events stay queued and are
          * resent with the same event_id at the next start. */
@@ -933,7 +969,7 @@ long long forwarder_idle_ms(struct forwarder *fw)
     pthread_mutex_lock(&fw->lock);
     long long oldest =
         fw->heartbeat_ms < fw->match_heartbeat_ms ? fw->heartbeat_ms : fw->match_heartbeat_ms;
-    long long idle = clock_wall_ms() - oldest;
+    long long idle = clock_mono_ms() - oldest;
     pthread_mutex_unlock(&fw->lock);
     return idle;
 }

@@ -191,8 +191,14 @@ int store_list_touches(struct store *st, const char *vid, int limit, struct touc
 /* Touch count (for metrics/status). */
 long long store_touch_count(struct store *st);
 
-/* 0 when the last group commit failed (disk full, I/O error): not ready. */
+/* 0 when the last group commit or the last state change of events failed (disk full, I/O
+ * error): not ready. */
 int store_writable(struct store *st);
+/* 0 when the database or its WAL file has been deleted (or replaced) while open: what is
+ * committed then would be lost at the next start, so the writer refuses to commit. */
+int store_files_present(struct store *st);
+/* The due time of the oldest held conversion. Returns 1 (found), 0 (none) or -1. */
+int store_oldest_held_due(struct store *st, long long *due_ms);
 
 /* Per-commit group sizes seen by the writer (for metrics): count and sum. */
 void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows);

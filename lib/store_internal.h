@@ -45,6 +45,9 @@ struct store {
     int writer_started;
     unsigned long long commits, committed_rows;
     int last_commit_failed;
+    int last_update_failed; /* the work connection's last state change (atomic) */
+    int db_fd, wal_fd;      /* our own descriptors of the files, to see them deleted */
+    char path[512];
 
     sqlite3_stmt *ins_conv, *find_conv, *up_data, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
     sqlite3_stmt *ins_delivery;

@@ -586,6 +586,8 @@ rollback:
     run_exec(st->work, "ROLLBACK", "");
 out:
     sqlite3_finalize(s);
+    /* Readiness reports a store that cannot record what was sent (disk full). */
+    __atomic_store_n(&st->last_update_failed, rc < 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&st->work_lock);
     return rc;
 }
@@ -797,6 +799,25 @@ int store_counts(struct store *st, long long counts[EV_STATE_COUNT], long long *
     }
     rc = 0;
 out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->admin_lock);
+    return rc;
+}
+
+int store_oldest_held_due(struct store *st, long long *due_ms)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    *due_ms = 0;
+    pthread_mutex_lock(&st->admin_lock);
+    /* One step down the (state, due_ms) index: cheap enough for every readiness probe. */
+    if (sqlite3_prepare_v2(st->admin, "SELECT MIN(due_ms) FROM conversions WHERE state=0", -1, &s,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        rc = sqlite3_column_type(s, 0) != SQLITE_NULL;
+        *due_ms = sqlite3_column_int64(s, 0);
+    }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->admin_lock);
     return rc;

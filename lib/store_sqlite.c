@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -18,6 +20,7 @@
 
 #define SCHEMA_VERSION 5
 #define GROUP_MAX 512
+#define WRITER_TICK_MS 1000
 
 static const char *state_names[EV_STATE_COUNT] = {"held", "ready",   "sent",   "retry",
                                                   "dead", "ignored", "dry_run"};
@@ -395,7 +398,9 @@ static void write_delivery(struct store *st, struct job *j)
  * none of them was acknowledged, so the senders retry. */
 static void write_group(struct store *st, struct job *group, int n)
 {
-    int ok = exec(st->wdb, "BEGIN IMMEDIATE") == 0;
+    /* Rows committed into deleted files would be acknowledged and lost at the next start. */
+    int present = store_files_present(st);
+    int ok = present && exec(st->wdb, "BEGIN IMMEDIATE") == 0;
     for (struct job *j = group; ok && j; j = j->next) {
         if (j->type == JOB_CONVERSION)
             write_conversion(st, j);
@@ -414,6 +419,9 @@ static void write_group(struct store *st, struct job *group, int n)
         for (struct job *j = group; j; j = j->next)
             j->result = STORE_ERROR;
     }
+    if (!present && !st->last_commit_failed)
+        log_error("store files deleted: refusing to commit, restart to recreate the store",
+                  "path=%s", st->path);
     pthread_mutex_lock(&st->qlock);
     st->commits++;
     st->committed_rows += (unsigned long long)n;
@@ -422,14 +430,52 @@ static void write_group(struct store *st, struct job *group, int n)
     metrics_commit_group(n);
 }
 
+/* After a failed commit, readiness stays false until a write goes through; with a load
+ * balancer that stops sending to a daemon that is not ready, only a probe can end it.
+ * user_version is rewritten unchanged: one page through the WAL and an fsync. */
+static void writer_probe(struct store *st)
+{
+    char sql[64];
+    int ok;
+
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
+    ok = store_files_present(st) && exec(st->wdb, "BEGIN IMMEDIATE") == 0;
+    if (ok && (exec(st->wdb, sql) < 0 || exec(st->wdb, "COMMIT") < 0))
+        ok = 0;
+    if (!ok && sqlite3_get_autocommit(st->wdb) == 0)
+        exec(st->wdb, "ROLLBACK");
+    if (ok)
+        log_info("store writable again", "path=%s", st->path);
+    pthread_mutex_lock(&st->qlock);
+    st->last_commit_failed = !ok;
+    pthread_mutex_unlock(&st->qlock);
+}
+
+/* Runs every WRITER_TICK_MS while no job comes. Caller holds qlock; it is released here
+ * while the store is touched. */
+static void writer_tick(struct store *st)
+{
+    int failed = st->last_commit_failed;
+
+    pthread_mutex_unlock(&st->qlock);
+    if (failed)
+        writer_probe(st);
+    pthread_mutex_lock(&st->qlock);
+}
+
 static void *writer_main(void *arg)
 {
     struct store *st = arg;
 
     pthread_mutex_lock(&st->qlock);
     for (;;) {
-        while (!st->head && !st->stopping)
-            pthread_cond_wait(&st->qwork, &st->qlock);
+        while (!st->head && !st->stopping) {
+            struct timespec until;
+            clock_deadline(&until, WRITER_TICK_MS);
+            if (pthread_cond_timedwait(&st->qwork, &st->qlock, &until) == ETIMEDOUT && !st->head &&
+                !st->stopping)
+                writer_tick(st);
+        }
         if (!st->head && st->stopping)
             break;
         struct job *group = st->head, *last = group;
@@ -587,7 +633,30 @@ int store_writable(struct store *st)
     pthread_mutex_lock(&st->qlock);
     int ok = !st->last_commit_failed && !st->stopping;
     pthread_mutex_unlock(&st->qlock);
-    return ok;
+    return ok && !__atomic_load_n(&st->last_update_failed, __ATOMIC_ACQUIRE);
+}
+
+/* 1 when fd's file still has a name (or fd is not open). */
+static int file_linked(int fd)
+{
+    struct stat sb;
+    return fd < 0 || fstat(fd, &sb) != 0 || sb.st_nlink > 0;
+}
+
+int store_files_present(struct store *st)
+{
+    return file_linked(st->db_fd) && file_linked(st->wal_fd);
+}
+
+/* Our own descriptors of the database and its WAL, only ever read by fstat. They are closed
+ * after every SQLite connection: closing any descriptor of a file drops the process's POSIX
+ * locks on it, SQLite's included. */
+static void open_watch(struct store *st, const char *path)
+{
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    st->db_fd = open(path, O_RDONLY | O_CLOEXEC);
+    st->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
 }
 
 void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows)
@@ -627,11 +696,12 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    st->db_fd = st->wal_fd = -1;
     pthread_mutex_init(&st->work_lock, NULL);
     pthread_mutex_init(&st->match_lock, NULL);
     pthread_mutex_init(&st->admin_lock, NULL);
     pthread_mutex_init(&st->qlock, NULL);
-    pthread_cond_init(&st->qwork, NULL);
+    clock_cond_init(&st->qwork);
 
     /* Without allocation statistics SQLite takes no global mutex per allocation. Only
      * possible before SQLite initialises; later calls fail harmlessly. */
@@ -647,6 +717,8 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
         goto fail;
     umask(old);
     secure_files(path);
+    open_watch(st, path);
+    STR_SET(st->path, path);
     /* Checkpoints run on the work connection (store_checkpoint) so that no webhook waits
      * for one inside the group commit; the writer only says when the WAL has grown. */
     exec(st->wdb, "PRAGMA wal_autocheckpoint=0");
@@ -690,6 +762,10 @@ void store_close(struct store *st)
     sqlite3_close(st->match);
     sqlite3_close(st->work);
     sqlite3_close(st->wdb);
+    if (st->db_fd >= 0)
+        close(st->db_fd);
+    if (st->wal_fd >= 0)
+        close(st->wal_fd);
     pthread_mutex_destroy(&st->work_lock);
     pthread_mutex_destroy(&st->match_lock);
     pthread_mutex_destroy(&st->admin_lock);

@@ -37,6 +37,30 @@ def readyz(d):
         return st, None
 
 
+def fault_env(fault_dir):
+    """The daemon's environment with the fault shim preloaded (see the module docstring)."""
+    shim = os.environ.get("TTR_FAULT_SHIM")
+    if not shim or not os.path.exists(shim):
+        raise RuntimeError("TTR_FAULT_SHIM is not set to the built fault shim (got %r)" % shim)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    # A sanitized daemon wants its runtime first among preloads; the shim only wraps a few
+    # system calls, so the order does not matter here.
+    return {"LD_PRELOAD": shim, "TTR_FAULT_DIR": fault_dir,
+            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+
+
+def flag(fault_dir, name, on):
+    path = os.path.join(fault_dir, name)
+    if on:
+        open(path, "w").close()
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def store_path(d):
+    return d.config["store"]["path"]
+
+
 def no_sanitizer_report(d):
     log = d.log_text()
     m = SANITIZER_RE.search(log)
@@ -75,7 +99,117 @@ def test_cut_utf8_message_keeps_the_admin_api_whole():
     no_sanitizer_report(d)
 
 
+# ---------------------------------------------------------------------------------------
+# Defect 1 (readiness half): a stuck held queue
+
+def test_readyz_reports_held_conversions_far_past_their_due_time():
+    """Matching that cannot progress (here: another process holds the database's write
+    lock, so no promotion can commit) left /readyz ready while nothing was sent. A held
+    conversion far past its due time now makes the daemon not ready, until it moves."""
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": 86400})
+    st, resp = lead(d, "stuck-1")
+    is_(st, 200, "lead accepted and held")
+    is_(d.stop(), 0, "stopped")
+    db = sqlite3.connect(store_path(d), isolation_level=None)
+    db.execute("UPDATE conversions SET due_ms=? WHERE state=0", (int(time.time() * 1000) - 3600000,))
+    db.execute("BEGIN IMMEDIATE")   # held until released below: nothing can be promoted
+    try:
+        d.start()
+        got = wait_until(lambda: readyz(d), 1)
+        last = [None]
+
+        def stuck():
+            last[0] = readyz(d)
+            return last[0][0] == 503 and any("held conversions overdue" in r
+                                             for r in last[0][1].get("reasons", []))
+        ok(wait_until(stuck, 20), "/readyz: 503, held conversions overdue", repr(last[0] or got))
+        is_(d.admin_event(resp["id"]).get("state"), "held", "the conversion is still held")
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    evs = mock.wait_for_events(1, 60)
+    is_(len(evs), 1, "once the lock is gone the conversion is sent")
+    ok(wait_until(lambda: readyz(d)[0] == 200, 20), "and /readyz is ready again", repr(readyz(d)))
+    no_sanitizer_report(d)
+
+
+# ---------------------------------------------------------------------------------------
+# Defect 8: a store that cannot record a send
+
+def test_store_that_cannot_record_a_send_makes_the_forwarder_back_off():
+    """TikTok accepted the batch but the disk was full, so store_mark_sent failed and its
+    result was ignored: the batch was resent every 200 ms. Now the pixel backs off
+    (retry_base_ms doubling) and readiness says the store is not writable."""
+    fault_dir = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ttr-fault-%d" % os.getpid())
+    os.makedirs(fault_dir, exist_ok=True)
+    mock = MockTikTok()
+    d = Daemon(mock, env=fault_env(fault_dir), match={"hold_s": 0},
+               tiktok={"retry_base_ms": 1000, "retry_cap_ms": 4000})
+    try:
+        mock.slow(2.0)                      # the first batch is answered 200/0 after 2 s
+        st, resp = lead(d, "full-1")
+        is_(st, 200, "lead accepted")
+        is_(len(mock.wait_for_requests(1, 30)), 1, "its batch is on its way to TikTok")
+        flag(fault_dir, "full", True)       # the disk fills while TikTok answers
+        time.sleep(2.5)
+        n0 = mock.count()
+        time.sleep(6)
+        resent = mock.count() - n0
+        diag("batches sent in 6 s with the disk full: %d" % resent)
+        ok(1 <= resent <= 5, "the batch is resent after pauses, not every pass (%d in 6 s)" % resent)
+        code, body = readyz(d)
+        ok(code == 503 and "store not writable" in (body or {}).get("reasons", []),
+           "/readyz: 503, store not writable", repr((code, body)))
+        st, _ = lead(d, "full-2")
+        is_(st, 503, "a webhook meanwhile is not acknowledged (503)")
+        ok("store cannot record a batch's outcome" in d.log_text(), "the failure is logged")
+    finally:
+        flag(fault_dir, "full", False)
+    ev = d.wait_event_state(resp["id"], "sent", 30)
+    is_(ev.get("state"), "sent", "with space again the event is recorded as sent")
+    ok(wait_until(lambda: readyz(d)[0] == 200, 20), "and /readyz is ready again", repr(readyz(d)))
+    st, _ = lead(d, "full-2")
+    is_(st, 200, "and the refused webhook is accepted when resent")
+    is_(d.stop(), 0, "SIGTERM: exit 0")
+    no_sanitizer_report(d)
+    os.rmdir(fault_dir)
+
+
+# ---------------------------------------------------------------------------------------
+# Defect 12: store files deleted at run time
+
+def test_deleted_store_files_make_the_daemon_not_ready_and_refuse_webhooks():
+    """Before, webhooks were acknowledged into the deleted inode (lost at restart) and
+    /readyz stayed ready."""
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": 0})
+    st, _ = lead(d, "del-1")
+    is_(st, 200, "lead accepted")
+    is_(len(mock.wait_for_events(1, 30)), 1, "and sent")
+    path = store_path(d)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.unlink(path + suffix)
+    code, body = readyz(d)
+    ok(code == 503 and any("store files deleted" in r for r in (body or {}).get("reasons", [])),
+       "/readyz: 503, store files deleted", repr((code, body)))
+    st, _ = lead(d, "del-2")
+    is_(st, 503, "a webhook is not acknowledged into the deleted files (503)")
+    st, _, _ = d.request("public", "GET", "/healthz")
+    is_(st, 200, "/healthz still answers (the process is alive)")
+    is_(d.stop(), 0, "SIGTERM: exit 0")
+    d.start()
+    ok(wait_until(lambda: readyz(d)[0] == 200, 20), "after a restart the store is recreated: ready")
+    st, resp = lead(d, "del-2")
+    is_((st, (resp or {}).get("status")), (200, "accepted"), "and the refused webhook is accepted")
+    no_sanitizer_report(d)
+
+
 if __name__ == "__main__":
     run_cases([
         test_cut_utf8_message_keeps_the_admin_api_whole,
+        test_readyz_reports_held_conversions_far_past_their_due_time,
+        test_store_that_cannot_record_a_send_makes_the_forwarder_back_off,
+        test_deleted_store_files_make_the_daemon_not_ready_and_refuse_webhooks,
     ])
