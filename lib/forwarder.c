@@ -928,29 +928,31 @@ void forwarder_wake(struct forwarder *fw)
     pthread_mutex_unlock(&fw->lock);
 }
 
-void forwarder_stop(struct forwarder *fw, long grace_ms)
+int forwarder_stop(struct forwarder *fw, long grace_ms)
 {
+    struct timespec until;
+
     if (!fw)
-        return;
+        return 0;
     pthread_mutex_lock(&fw->lock);
     fw->stopping = 1;
     wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
-    /* The matcher never waits on the network: at most one chunk of promotions. */
-    pthread_join(fw->matcher, NULL);
-    struct timespec until;
+    /* The matcher never waits on the network, but it does on the disk: a stalled one must
+     * not keep the process from exiting. */
     clock_deadline(&until, grace_ms);
     /* No sender is created once stopping is set, so the list is final. */
-    int late = pthread_clockjoin_np(fw->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
+    int late = pthread_clockjoin_np(fw->matcher, NULL, CLOCK_MONOTONIC, &until) != 0 ||
+               pthread_clockjoin_np(fw->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
     for (struct pixel_sender *ps = fw->senders; ps && !late; ps = ps->next)
         late = pthread_clockjoin_np(ps->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
     if (late) {
-        /* A request in flight outlived the grace period: its events stay queued and are
-         * resent with the same event_id at the next start. */
+        /* A request in flight or a write outlived the grace period: its events stay
+         * queued and are resent with the same event_id at the next start. */
         log_warn("forwarder did not finish in time; queued events are kept", "grace_ms=%ld",
                  grace_ms);
-        return; /* threads still use fw; the process is about to exit */
+        return -1; /* threads still use fw and the store; the process is about to exit */
     }
     while (fw->senders) {
         struct pixel_sender *next = fw->senders->next;
@@ -962,6 +964,7 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     pthread_cond_destroy(&fw->wake);
     pthread_cond_destroy(&fw->match_wake);
     free(fw);
+    return 0;
 }
 
 long long forwarder_idle_ms(struct forwarder *fw)

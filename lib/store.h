@@ -30,7 +30,11 @@ int store_state_parse(const char *name, enum event_state *out);
 /* Opens (creating and migrating) the database and starts the writer thread.
  * synchronous_full: fsync every commit (durable against power loss) rather than NORMAL. */
 struct store *store_open(const char *path, int synchronous_full, char *err, size_t errlen);
-/* Flushes pending writes, stops the writer and closes. */
+/* Stops the writer once it has committed what is queued, waiting at most wait_ms (a
+ * stalled disk). Returns 0, or -1 when the writer is still busy: the store must then not
+ * be closed (the caller exits). Jobs submitted afterwards are refused. */
+int store_flush(struct store *st, long wait_ms);
+/* Flushes pending writes (without a time limit), stops the writer and closes. */
 void store_close(struct store *st);
 
 /* Asynchronous ingest: the row is queued for the writer, which calls done(arg, result, id)

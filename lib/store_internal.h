@@ -19,8 +19,9 @@ struct job {
     char pixel[64];
     int test;
     long long due_ms;
-    struct touch t;    /* JOB_TOUCH */
-    struct delivery d; /* JOB_DELIVERY (done is NULL: nobody waits) */
+    long long clock_offset_ms; /* clock_wall_offset_ms() when due_ms was computed */
+    struct touch t;            /* JOB_TOUCH */
+    struct delivery d;         /* JOB_DELIVERY (done is NULL: nobody waits) */
     enum store_result result;
     long long id;
     store_done_fn done;
@@ -48,6 +49,7 @@ struct store {
     int last_update_failed; /* the work connection's last state change (atomic) */
     int db_fd, wal_fd;      /* our own descriptors of the files, to see them deleted */
     char path[512];
+    long long clock_offset_ms; /* writer only: wall - monotonic at its last look */
 
     sqlite3_stmt *ins_conv, *find_conv, *up_data, *ins_ref, *ins_touch, *up_visitor, *ins_vkey, *release;
     sqlite3_stmt *ins_delivery;

@@ -298,7 +298,8 @@ static void write_conversion(struct store *st, struct job *j)
     bind_text(s, 4, j->pixel);
     sqlite3_bind_int(s, 5, j->test);
     sqlite3_bind_int64(s, 6, clock_wall_ms());
-    sqlite3_bind_int64(s, 7, j->due_ms);
+    /* Computed by the submitter: a step of the wall clock since then moves it too. */
+    sqlite3_bind_int64(s, 7, j->due_ms + (st->clock_offset_ms - j->clock_offset_ms));
     sqlite3_bind_int64(s, 8, c->event_time);
     sqlite3_bind_text(s, 9, j->data, -1, SQLITE_STATIC);
     int rc = step_done(s);
@@ -394,13 +395,42 @@ static void write_delivery(struct store *st, struct job *j)
     j->result = step_done(s) == 0 ? STORE_OK : STORE_ERROR;
 }
 
+/* A step of the wall clock larger than this is a step, not NTP's slewing (at most 0.5 ms
+ * per second between two looks a second apart). */
+#define CLOCK_STEP_MS 1000
+
+/* Due times are wall-clock times. When the wall clock steps, every queued event's due time
+ * moves with it, so that a hold or a back-off keeps its remaining length: a step back of
+ * an hour must not hold delivery for an hour. Runs inside the caller's transaction;
+ * returns 0, or -1 when the shift failed (it is tried again at the next look). The
+ * forwarder's own retry times are computed an instant before they are written; a step in
+ * that instant is the one case not covered. */
+static int writer_follow_clock(struct store *st)
+{
+    long long offset = clock_wall_offset_ms(), step = offset - st->clock_offset_ms;
+    char sql[96];
+
+    if (step > -CLOCK_STEP_MS && step < CLOCK_STEP_MS) {
+        st->clock_offset_ms = offset;
+        return 0;
+    }
+    snprintf(sql, sizeof sql, "UPDATE conversions SET due_ms=due_ms+(%lld) WHERE state IN (0,1,3)",
+             step);
+    if (exec(st->wdb, sql) < 0)
+        return -1;
+    log_warn("wall clock stepped: due times of queued events moved with it",
+             "step_ms=%lld events=%d", step, sqlite3_changes(st->wdb));
+    st->clock_offset_ms = offset;
+    return 0;
+}
+
 /* Runs one group in one transaction. A failed commit fails every job of the group:
  * none of them was acknowledged, so the senders retry. */
 static void write_group(struct store *st, struct job *group, int n)
 {
     /* Rows committed into deleted files would be acknowledged and lost at the next start. */
     int present = store_files_present(st);
-    int ok = present && exec(st->wdb, "BEGIN IMMEDIATE") == 0;
+    int ok = present && exec(st->wdb, "BEGIN IMMEDIATE") == 0 && writer_follow_clock(st) == 0;
     for (struct job *j = group; ok && j; j = j->next) {
         if (j->type == JOB_CONVERSION)
             write_conversion(st, j);
@@ -456,10 +486,19 @@ static void writer_probe(struct store *st)
 static void writer_tick(struct store *st)
 {
     int failed = st->last_commit_failed;
+    long long step = clock_wall_offset_ms() - st->clock_offset_ms;
 
     pthread_mutex_unlock(&st->qlock);
-    if (failed)
+    if (failed) {
         writer_probe(st);
+    } else if (step <= -CLOCK_STEP_MS || step >= CLOCK_STEP_MS) {
+        /* Stepped while idle: shift now rather than at the next webhook. */
+        if (exec(st->wdb, "BEGIN IMMEDIATE") == 0 &&
+            (writer_follow_clock(st) < 0 || exec(st->wdb, "COMMIT") < 0))
+            exec(st->wdb, "ROLLBACK");
+    } else {
+        st->clock_offset_ms += step; /* slewing: follow it without a write */
+    }
     pthread_mutex_lock(&st->qlock);
 }
 
@@ -542,6 +581,7 @@ int store_submit_conversion(struct store *st, const struct conversion *c, const 
     STR_SET(j->pixel, pixel);
     j->test = test;
     j->due_ms = due_ms;
+    j->clock_offset_ms = clock_wall_offset_ms();
     j->done = done;
     j->arg = arg;
     j->result = STORE_ERROR;
@@ -697,6 +737,7 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
         return NULL;
     }
     st->db_fd = st->wal_fd = -1;
+    st->clock_offset_ms = clock_wall_offset_ms();
     pthread_mutex_init(&st->work_lock, NULL);
     pthread_mutex_init(&st->match_lock, NULL);
     pthread_mutex_init(&st->admin_lock, NULL);
@@ -737,6 +778,23 @@ fail:
     umask(old);
     store_close(st);
     return NULL;
+}
+
+int store_flush(struct store *st, long wait_ms)
+{
+    struct timespec until;
+
+    if (!st || !st->writer_started)
+        return 0;
+    pthread_mutex_lock(&st->qlock);
+    st->stopping = 1;
+    pthread_cond_broadcast(&st->qwork);
+    pthread_mutex_unlock(&st->qlock);
+    clock_deadline(&until, wait_ms);
+    if (pthread_clockjoin_np(st->writer, NULL, CLOCK_MONOTONIC, &until) != 0)
+        return -1;
+    st->writer_started = 0;
+    return 0;
 }
 
 void store_close(struct store *st)

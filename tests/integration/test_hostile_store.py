@@ -100,6 +100,87 @@ def test_cut_utf8_message_keeps_the_admin_api_whole():
 
 
 # ---------------------------------------------------------------------------------------
+# Defect 6: SIGTERM while webhooks wait on a stalled disk
+
+def post_in_thread(d, object_id, results, i):
+    body = json.dumps({"id": object_id}).encode()
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + SECRETS["leads"]}
+    try:
+        results[i] = d.request("public", "POST", "/webhooks/leads", body, h, timeout=60)[0]
+    except Exception as e:  # noqa: BLE001 - the status is the assertion
+        results[i] = repr(e)
+
+
+def test_sigterm_while_the_disk_stalls_answers_waiting_webhooks_503():
+    """Webhooks wait, suspended, for a group commit that hangs in fdatasync. SIGTERM used to
+    abort the process (libmicrohttpd: MHD_stop_daemon() called while we have suspended
+    connections). Now each waiting webhook is answered 503 (its sender retries), and the
+    process exits 0 once the disk answers, or 1 within a bound when it never does."""
+    fault_dir = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ttr-stall-%d" % os.getpid())
+    os.makedirs(fault_dir, exist_ok=True)
+    mock = MockTikTok()
+    d = Daemon(mock, env=fault_env(fault_dir), match={"hold_s": 0})
+    n = 4
+    try:
+        st, resp = lead(d, "term-0")
+        is_(st, 200, "a lead before the stall is accepted")
+        is_(d.wait_event_state(resp["id"], "sent", 30).get("state"), "sent", "and sent")
+        flag(fault_dir, "stall", True)
+        results = [None] * n
+        threads = [threading.Thread(target=post_in_thread, args=(d, "term-%d" % (i + 1), results, i),
+                                    daemon=True) for i in range(n)]
+        for th in threads:
+            th.start()
+        time.sleep(1.5)
+        ok(all(r is None for r in results), "%d webhooks wait for the stalled commit" % n, repr(results))
+        t0 = time.monotonic()
+        d.kill()                                         # SIGTERM
+        for th in threads:
+            th.join(60)
+        diag("answered after %.1f s" % (time.monotonic() - t0))
+        is_(results, [503] * n, "each waiting webhook is answered 503")
+        ok(d.running(), "the process waits for the disk to flush the store")
+    finally:
+        flag(fault_dir, "stall", False)
+    try:
+        rc = d.proc.wait(60)
+    except Exception:  # noqa: BLE001
+        rc = None
+    is_(rc, 0, "once the disk answers it exits 0")
+    log = d.log_text()
+    ok("suspended connections" not in log and "Aborted" not in log, "no libmicrohttpd abort",
+       log[-2000:])
+    no_sanitizer_report(d)
+    d.start()
+    got = [lead(d, "term-%d" % (i + 1)) for i in range(n)]
+    ok(all(st == 200 and r.get("status") in ("accepted", "duplicate") for st, r in got),
+       "after a restart the senders' retries are accepted (or duplicates)", repr(got))
+
+    # A disk that never answers: the process still exits, within a bound, with status 1.
+    flag(fault_dir, "stall", True)
+    try:
+        results = [None]
+        th = threading.Thread(target=post_in_thread, args=(d, "term-frozen", results, 0), daemon=True)
+        th.start()
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        d.kill()
+        th.join(60)
+        is_(results, [503], "the waiting webhook is answered 503")
+        try:
+            rc = d.proc.wait(90)
+        except Exception:  # noqa: BLE001
+            rc = None
+        diag("exited after %.1f s" % (time.monotonic() - t0))
+        is_(rc, 1, "with the disk frozen for good it exits 1")
+        ok("stopped without flushing the store" in d.log_text(), "and says why")
+    finally:
+        flag(fault_dir, "stall", False)
+    no_sanitizer_report(d)
+    os.rmdir(fault_dir)
+
+
+# ---------------------------------------------------------------------------------------
 # Defect 1 (readiness half): a stuck held queue
 
 def test_readyz_reports_held_conversions_far_past_their_due_time():
@@ -210,6 +291,7 @@ if __name__ == "__main__":
     run_cases([
         test_cut_utf8_message_keeps_the_admin_api_whole,
         test_readyz_reports_held_conversions_far_past_their_due_time,
+        test_sigterm_while_the_disk_stalls_answers_waiting_webhooks_503,
         test_store_that_cannot_record_a_send_makes_the_forwarder_back_off,
         test_deleted_store_files_make_the_daemon_not_ready_and_refuse_webhooks,
     ])
