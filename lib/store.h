@@ -166,8 +166,8 @@ int store_mark_dead(struct store *st, const long long *ids, int n, const char *e
 int store_mark_dry_run(struct store *st, const long long *ids, int n, long long now_ms);
 /* Events never to be sent (not replayable), with the reason. */
 int store_mark_ignored(struct store *st, const long long *ids, int n, const char *reason);
-/* Copies the WAL into the database when it has grown (the writer never does, so that no
- * webhook waits for a checkpoint). Called by the forwarder. */
+/* Copies the WAL into the database every 30 s (now_ms: monotonic), for a store whose
+ * writer is idle; the writer itself restarts a growing WAL. Called by the forwarder. */
 void store_checkpoint(struct store *st, long long now_ms);
 /* Deletes expired touches/visitors and old sent/dead events. Returns rows removed or -1. */
 long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,

@@ -59,7 +59,8 @@ struct store {
     sqlite3_stmt *consent_q;
     int in_match_tx;
     long long checkpoint_ms;
-    int wal_big; /* set by the writer's WAL hook (atomic) */
+    int wal_pages;           /* the WAL's length after the last commit, in pages (atomic) */
+    int wal_next_checkpoint; /* writer only: length at which it checkpoints next */
 };
 
 void store_work_finalize(struct store *st);

@@ -21,6 +21,14 @@
 #define SCHEMA_VERSION 5
 #define GROUP_MAX 512
 #define WRITER_TICK_MS 1000
+#define BUSY_TIMEOUT_MS 10000
+/* ~4 MiB of WAL between restarts: the WAL stays in the page cache and its pages are
+ * rewritten rather than newly allocated (issue 17 measured +9 % ingest with it). */
+#define WAL_RESTART_PAGES 1024
+#define WAL_HARD_PAGES (16 * WAL_RESTART_PAGES)
+#define WAL_READER_WAIT_MS 20
+/* The WAL file is cut back to this after a restart (journal_size_limit). */
+#define WAL_KEEP_BYTES (2 * WAL_RESTART_PAGES * 4096)
 
 static const char *state_names[EV_STATE_COUNT] = {"held", "ready",   "sent",   "retry",
                                                   "dead", "ignored", "dry_run"};
@@ -127,7 +135,7 @@ static sqlite3 *open_conn(const char *path, int sync_full, int cache_kb, char *e
         sqlite3_close(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 10000);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     if (exec(db, "PRAGMA journal_mode=WAL") < 0 ||
         exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") < 0 ||
         exec(db, "PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY") < 0) {
@@ -137,6 +145,9 @@ static sqlite3 *open_conn(const char *path, int sync_full, int cache_kb, char *e
     }
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", cache_kb);
+    exec(db, sql);
+    /* Whichever connection writes first after a restart cuts the WAL file back. */
+    snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%d", WAL_KEEP_BYTES);
     exec(db, sql);
     return db;
 }
@@ -460,6 +471,36 @@ static void write_group(struct store *st, struct job *group, int n)
     metrics_commit_group(n);
 }
 
+/* The WAL starts again from its beginning only after a checkpoint has copied all of it and
+ * no reader still uses it, which passive checkpoints never reach under a steady flood: the
+ * file grew by gigabytes. So the writer runs a RESTART checkpoint each time the WAL has
+ * grown by WAL_RESTART_PAGES, giving readers WAL_READER_WAIT_MS to move on; past
+ * WAL_HARD_PAGES it waits as long as its busy timeout allows, and ingest waits with it: the
+ * disk does not fill. After a restart, journal_size_limit cuts the file back. */
+static void writer_checkpoint(struct store *st)
+{
+    int pages = __atomic_load_n(&st->wal_pages, __ATOMIC_ACQUIRE), rc, log = 0, done = 0;
+    int hard = pages >= WAL_HARD_PAGES;
+
+    if (pages < st->wal_next_checkpoint && !hard)
+        return;
+    if (!hard)
+        sqlite3_busy_timeout(st->wdb, WAL_READER_WAIT_MS);
+    rc = sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+    if (!hard)
+        sqlite3_busy_timeout(st->wdb, BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK) {
+        __atomic_store_n(&st->wal_pages, 0, __ATOMIC_RELEASE);
+        st->wal_next_checkpoint = WAL_RESTART_PAGES;
+        return;
+    }
+    /* Readers kept part of it: try again once it has grown by as much again. */
+    st->wal_next_checkpoint = pages + WAL_RESTART_PAGES;
+    if (rc != SQLITE_BUSY || hard)
+        log_warn("store checkpoint did not restart the WAL", "pages=%d copied=%d error=\"%s\"", log,
+                 done, sqlite3_errmsg(st->wdb));
+}
+
 /* After a failed commit, readiness stays false until a write goes through; with a load
  * balancer that stops sending to a daemon that is not ready, only a probe can end it.
  * user_version is rewritten unchanged: one page through the WAL and an fsync. */
@@ -499,6 +540,7 @@ static void writer_tick(struct store *st)
     } else {
         st->clock_offset_ms += step; /* slewing: follow it without a write */
     }
+    writer_checkpoint(st); /* what the forwarder's writes added meanwhile */
     pthread_mutex_lock(&st->qlock);
 }
 
@@ -538,6 +580,8 @@ static void *writer_main(void *arg)
             free(j);
             j = next;
         }
+        /* After the answers: no webhook of this group waits for the checkpoint. */
+        writer_checkpoint(st);
         pthread_mutex_lock(&st->qlock);
     }
     pthread_mutex_unlock(&st->qlock);
@@ -707,15 +751,11 @@ void store_commit_stats(struct store *st, unsigned long long *commits, unsigned 
     pthread_mutex_unlock(&st->qlock);
 }
 
-/* Each checkpoint competes with the group commits for the disk: few large ones keep the
- * commit latency's tail lower than one a second. */
-#define WAL_CHECKPOINT_PAGES 16384
-
+/* Every connection reports the WAL's length after its commits; the writer acts on it. */
 static int wal_grown(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct store *st = arg;
-    if (pages >= WAL_CHECKPOINT_PAGES)
-        __atomic_store_n(&st->wal_big, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&st->wal_pages, pages, __ATOMIC_RELEASE);
     return SQLITE_OK;
 }
 
@@ -760,10 +800,14 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     secure_files(path);
     open_watch(st, path);
     STR_SET(st->path, path);
-    /* Checkpoints run on the work connection (store_checkpoint) so that no webhook waits
-     * for one inside the group commit; the writer only says when the WAL has grown. */
-    exec(st->wdb, "PRAGMA wal_autocheckpoint=0");
-    sqlite3_wal_hook(st->wdb, wal_grown, st);
+    /* The writer checkpoints after answering its group (writer_checkpoint), never inside
+     * a commit; the forwarder's connections only report the WAL's length. */
+    st->wal_next_checkpoint = WAL_RESTART_PAGES;
+    sqlite3 *conns[] = {st->wdb, st->work, st->match, st->admin};
+    for (size_t i = 0; i < sizeof conns / sizeof conns[0]; i++) {
+        exec(conns[i], "PRAGMA wal_autocheckpoint=0");
+        sqlite3_wal_hook(conns[i], wal_grown, st);
+    }
     if (prepare_writer(st) < 0) {
         snprintf(err, errlen, "cannot prepare store statements");
         goto fail;

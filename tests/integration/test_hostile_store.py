@@ -8,6 +8,7 @@ Where the machine cannot do the real thing (freezing a disk, filling one), the d
 with tests/integration/fault_shim.c preloaded: fsync blocks while a flag file exists, and
 writes to the store's files fail with ENOSPC while another one does."""
 
+import http.client
 import json
 import os
 import re
@@ -96,6 +97,92 @@ def test_cut_utf8_message_keeps_the_admin_api_whole():
     status = d.admin_status()
     ok("counts" in status and status["counts"].get("dead") == 1,
        "/admin/status is whole (counts, one dead)", repr(status)[:300])
+    no_sanitizer_report(d)
+
+
+# ---------------------------------------------------------------------------------------
+# Defect 4: the WAL under a saturating flood
+
+WAL_BOUND = 80 << 20        # 16,384 pages of 4 KiB (the writer's hard limit) and a margin
+WAL_KEPT = 8 << 20          # journal_size_limit: what a restarted WAL is cut back to
+
+
+def flood_collect(d, first, n, workers, codes):
+    """Posts n distinct beacons (an email each: touch, visitor, visitor key) from workers
+    keep-alive connections, each beacon from its own address."""
+    lock = threading.Lock()
+
+    def worker(k):
+        conn = None
+        for i in range(first + k, first + n, workers):
+            body = json.dumps({"vid": "vf%d" % i, "event": "ViewContent", "event_id": "evf-%d" % i,
+                               "email": "flood%d@example.com" % i,
+                               "url": "https://shop.example/p/%d" % i})
+            h = {"Content-Type": "application/json", "Origin": "https://shop.example",
+                 "X-Forwarded-For": "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255)}
+            for _ in range(3):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection("127.0.0.1", d.public_port, timeout=60)
+                    conn.request("POST", "/collect", body, h)
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn = None
+                    status = "error"
+            with lock:
+                codes[status] = codes.get(status, 0) + 1
+        if conn:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(workers)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(900)
+
+
+def test_wal_stays_bounded_under_a_saturating_flood():
+    """12,000 back-to-back beacons left a 595 MB -wal behind (only passive checkpoints ran,
+    so the WAL never restarted). The writer now restarts it every ~1,024 pages and, past
+    16,384, makes ingest wait for readers rather than let the file grow."""
+    mock = MockTikTok()
+    d = Daemon(mock, collect={"allowed_origins": ["https://shop.example"],
+                              "trusted_proxies": ["127.0.0.1"], "rate_per_s": 1e6, "burst": 1000000})
+    wal = store_path(d) + "-wal"
+    sizes, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                sizes.append(os.path.getsize(wal))
+            except OSError:
+                pass
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    n, codes = 12000, {}
+    t0 = time.monotonic()
+    try:
+        flood_collect(d, 0, n, 8, codes)
+    finally:
+        stop.set()
+        watcher.join(5)
+    diag("%d beacons in %.1f s; WAL at most %.1f MiB"
+         % (n, time.monotonic() - t0, max(sizes or [0]) / 1048576.0))
+    is_(codes, {204: n}, "every beacon is stored (204)")
+    is_(d.admin_status().get("touches"), n, "and every touch is in the store")
+    ok(sizes and max(sizes) <= WAL_BOUND, "the WAL never passed %d MiB (at most %.1f MiB)"
+       % (WAL_BOUND >> 20, max(sizes or [0]) / 1048576.0))
+    is_(d.post_collect({"vid": "v-after", "event": "ViewContent", "event_id": "ev-after"}), 204,
+        "one more beacon")
+    ok(wait_until(lambda: os.path.getsize(wal) <= WAL_KEPT + (1 << 20), 30),
+       "then the WAL file is cut back to journal_size_limit (%.1f MiB)"
+       % (os.path.getsize(wal) / 1048576.0))
+    is_(d.stop(), 0, "SIGTERM: exit 0")
     no_sanitizer_report(d)
 
 
@@ -291,6 +378,7 @@ if __name__ == "__main__":
     run_cases([
         test_cut_utf8_message_keeps_the_admin_api_whole,
         test_readyz_reports_held_conversions_far_past_their_due_time,
+        test_wal_stays_bounded_under_a_saturating_flood,
         test_sigterm_while_the_disk_stalls_answers_waiting_webhooks_503,
         test_store_that_cannot_record_a_send_makes_the_forwarder_back_off,
         test_deleted_store_files_make_the_daemon_not_ready_and_refuse_webhooks,
