@@ -271,6 +271,90 @@ def test_parked_bodies_are_bounded_by_max_body_memory():
 
 
 # ---------------------------------------------------------------------------------------
+# Defect 9: phone numbers in page URLs, a form key holding an email
+
+PHONE_FORMS = ["14045551234", "4045551234", "404-555-1234", "404) 555", "447700900123"]
+
+
+def test_phone_numbers_in_urls_and_emails_in_form_keys_are_never_kept():
+    """The URL scrubber removed only values holding an '@': a phone in ?phone= or
+    Calendly's text_reminder_number was stored and sent to TikTok. A form key holding an
+    email was logged raw and echoed in the 400."""
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": 1})
+    st = d.post_collect({"vid": "v-priv", "event": "SubmitForm", "event_id": "ev-priv",
+                         "url": "https://shop.example/thanks?phone=%2B14045551234&utm_source=tt",
+                         "referrer": "https://calendly.com/acme/intro?text_reminder_number="
+                                     "%2B1%20404-555-1234&month=2026-11"},
+                        headers={"X-Forwarded-For": "198.51.100.31"})
+    is_(st, 204, "beacon with phones in its URLs")
+    t = touches(d, "v-priv")
+    ok(t and t[0]["url"] == "https://shop.example/thanks?phone=&utm_source=tt",
+       "the stored URL keeps its key, not the number", repr(t and t[0]["url"]))
+    st, resp = post_generic(d, "leads", {"id": "priv-1", "vid": "v-priv",
+                                         "url": "https://shop.example/c?x=(404)%20555-1234",
+                                         "referrer": "https://shop.example/call/+447700900123"})
+    is_(st, 200, "a lead with phones in its own URLs")
+    evs = mock.wait_for_events(1, 30)
+    is_(len(evs), 1, "sent")
+    # A form key that is an email address, with a value that is not UTF-8.
+    st, _, body = d.request("public", "POST", "/webhooks/crm", b"jon%40example.com=%FF&id=x",
+                            {"Content-Type": "application/x-www-form-urlencoded",
+                             "Authorization": "Bearer " + SECRETS["crm"]})
+    is_(st, 400, "a form field that is not UTF-8 is a 400")
+    ok(b"example.com" not in body and b"jon" not in body, "whose answer does not echo the key",
+       body)
+    is_(d.stop(), 0, "SIGTERM: exit 0")
+    sent = b"".join(r["raw"] for r in mock.all_requests())
+    with open(d.config["store"]["path"], "rb") as f:
+        stored = f.read()
+    log = d.log_text().encode()
+    for where, data in (("TikTok's requests", sent), ("the store", stored), ("the log", log)):
+        found = [p for p in PHONE_FORMS if p.encode() in data]
+        ok(not found, "no phone number in %s" % where, repr(found))
+        ok(b"jon@example.com" not in data and b"jon%40example.com" not in data,
+           "no email address in %s" % where)
+    no_sanitizer_report(d)
+
+
+# ---------------------------------------------------------------------------------------
+# Defect 10: a generic lead with over-long context fields
+
+def test_generic_lead_with_long_context_fields_is_kept():
+    """A 1,029-byte landing URL, a long user agent, a long ttclid or email made the generic
+    source answer 400, and CRMs do not retry a 4xx: the lead was lost. Fields that only
+    enrich are now cut (text, URLs) or dropped (ids, match keys); the lead is kept."""
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": 0})
+    url = "https://shop.example/landing?utm_content=" + "a" * 900 + "&" + "b" * 70 + \
+          "&email=jon%40example.com"
+    assert len(url) >= 1029
+    ua = "Mozilla/5.0 " + "\u00e9" * 300                       # 612 bytes
+    st, resp = post_generic(d, "leads", {"id": "long-1", "url": url, "referrer": url,
+                                         "user_agent": ua, "ttclid": "T" * 300,
+                                         "email": "x" * 400 + "@example.com",
+                                         "ip": "1" * 80, "phone": "+1 404 555 1234"})
+    is_((st, (resp or {}).get("status")), (200, "accepted"), "the lead is accepted")
+    evs = mock.wait_for_events(1, 30)
+    is_(len(evs), 1, "and sent")
+    ev = evs[0][1] if evs else {}
+    page, user = ev.get("page", {}), ev.get("user", {})
+    ok(0 < len(page.get("url", "").encode()) <= 1023 and "jon" not in page.get("url", ""),
+       "the URL is scrubbed, then cut to fit (%d bytes)" % len(page.get("url", "").encode()))
+    ok(page.get("url", "").startswith("https://shop.example/landing?utm_content=aaa"),
+       "and still says where the lead landed")
+    ok(0 < len(user.get("user_agent", "").encode()) <= 511 and
+       user.get("user_agent", "").startswith("Mozilla/5.0 \u00e9"),
+       "the user agent is cut between characters")
+    ok("ttclid" not in user and "email" not in user and "ip" not in user,
+       "a too-long ttclid, email and ip are dropped", repr(user))
+    ok("phone" in user, "the rest is kept")
+    st, resp = post_generic(d, "leads", {"id": "i" * 200})
+    is_(st, 400, "an id that does not fit is still refused (a cut id names something else)")
+    no_sanitizer_report(d)
+
+
+# ---------------------------------------------------------------------------------------
 # Defect 11: control bytes in a source id
 
 def test_source_id_with_control_bytes_is_404():
@@ -382,6 +466,8 @@ if __name__ == "__main__":
         test_beacon_user_agent_that_is_not_utf8_cannot_poison_its_visitor,
         test_long_x_forwarded_for_cannot_choose_the_client_address,
         test_source_id_with_control_bytes_is_404,
+        test_phone_numbers_in_urls_and_emails_in_form_keys_are_never_kept,
+        test_generic_lead_with_long_context_fields_is_kept,
         test_dripping_bodies_are_cut_at_the_request_deadline,
         test_parked_bodies_are_bounded_by_max_body_memory,
         test_wall_clock_step_back_stalls_nothing,
