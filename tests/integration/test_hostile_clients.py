@@ -104,6 +104,46 @@ def test_beacon_user_agent_that_is_not_utf8_cannot_poison_its_visitor():
     no_sanitizer_report(d)
 
 
+def test_poisoned_visitor_from_an_old_store_blocks_nothing():
+    """The forwarder half of defect 1, with the poison planted the only way it can still
+    get in: a store written by a version that kept raw User-Agent bytes. One such visitor,
+    1,000 leads carrying its vid, then an unrelated call: before, the 1,000 stayed held
+    (store_held_due took only those) and nothing else was ever sent. Now each goes dead
+    with the reason (replayable), the call is sent and nothing is left held."""
+    import sqlite3
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": 1})
+    is_(d.post_collect({"vid": "v-legacy", "event": "SubmitForm", "event_id": "ev-legacy"},
+                       headers={"User-Agent": "LEGACY-UA", "X-Forwarded-For": "198.51.100.40"}),
+        204, "the beacon is stored")
+    is_(d.stop(), 0, "stopped")
+    db = sqlite3.connect(d.config["store"]["path"])
+    raw = b"Mozilla/5.0 \xff\xfe legacy"
+    for table in ("touches", "visitors"):
+        db.execute("UPDATE %s SET user_agent=CAST(? AS TEXT) WHERE user_agent='LEGACY-UA'" % table,
+                   (raw,))
+    db.commit()
+    db.close()
+    d.start()
+    n = 1000
+    codes = [post_generic(d, "leads", {"id": "poisoned-%d" % i, "vid": "v-legacy"})[0]
+             for i in range(n)]
+    is_(codes.count(200), n, "%d leads carrying the vid are accepted" % n)
+    st, resp = post_generic(d, "crm", {"id": "unrelated-call"})
+    is_(st, 200, "an unrelated call is accepted")
+    ev = d.wait_event_state(resp["id"], "sent", 120)
+    is_(ev.get("state"), "sent", "and sent")
+    ok(wait_until(lambda: d.admin_status()["counts"]["held"] == 0, 60), "nothing is left held",
+       repr(d.admin_status()["counts"]))
+    dead = d.admin_events(state="dead", limit=n)
+    is_(len(dead), n, "the %d poisoned conversions are dead" % n)
+    ok(dead and all("cannot be built" in e["last_error"] for e in dead),
+       "each with the reason", dead and dead[0]["last_error"])
+    code, _, _ = d.request("public", "GET", "/readyz")
+    is_(code, 200, "ready")
+    no_sanitizer_report(d)
+
+
 # ---------------------------------------------------------------------------------------
 # Defect 2: X-Forwarded-For longer than 1,023 bytes
 
@@ -464,6 +504,7 @@ def test_wall_clock_step_back_stalls_nothing():
 if __name__ == "__main__":
     run_cases([
         test_beacon_user_agent_that_is_not_utf8_cannot_poison_its_visitor,
+        test_poisoned_visitor_from_an_old_store_blocks_nothing,
         test_long_x_forwarded_for_cannot_choose_the_client_address,
         test_source_id_with_control_bytes_is_404,
         test_phone_numbers_in_urls_and_emails_in_form_keys_are_never_kept,
