@@ -18,6 +18,7 @@
 #include "procstat.h"
 #include "store.h"
 #include "tiktok.h"
+#include "utf8.h"
 
 #define MATCH_RULES 7
 static const char *rules[MATCH_RULES] = {"event_id", "order_ref", "vid", "email",
@@ -43,8 +44,19 @@ static int error(int status, const char *msg, struct MHD_Response **resp)
     return respond(json_pack("{s:s}", "error", msg), status, resp);
 }
 
-static json_t *event_json(const struct event_row *r, int full)
+/* Rows written before text was checked at ingest may hold bytes jansson refuses; such a
+ * row must still be listed, with '?' for what cannot be shown. */
+static void event_scrub(struct event_row *r)
 {
+    char *text[] = {r->source,   r->kind,       r->object_id,  r->pixel,     r->event_name,
+                    r->event_id, r->matched_by, r->last_error, r->request_id};
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
+        utf8_scrub(text[i]);
+}
+
+static json_t *event_json(struct event_row *r, int full)
+{
+    event_scrub(r);
     json_t *o = json_pack(
         "{s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:o,s:I,s:i,s:s,s:s,s:s,s:I,s:s,s:s}", "id",
         (json_int_t)r->id, "source", r->source, "kind", r->kind, "object_id", r->object_id, "pixel",
@@ -432,7 +444,11 @@ static int get_touches(struct daemon_ctx *ctx, struct MHD_Connection *conn,
     int n = store_list_touches(ctx->st, vid, (int)query_long(conn, "limit", 100, 1, 1000), &rows);
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
-        const struct touch *t = &rows[i].t;
+        struct touch *t = &rows[i].t;
+        char *text[] = {t->vid, t->event,      t->event_id, t->order_id, t->ttclid,
+                        t->ttp, t->user_agent, t->url,      t->referrer};
+        for (size_t k = 0; k < sizeof text / sizeof text[0]; k++)
+            utf8_scrub(text[k]);
         json_array_append_new(
             arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:o}", "id",
                            (json_int_t)rows[i].id, "vid", t->vid, "event", t->event, "event_id",

@@ -24,6 +24,7 @@
 #include "http_internal.h"
 #include "forwarder.h"
 #include "hash.h"
+#include "header.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -41,18 +42,24 @@ struct listener_ctx {
 
 static struct listener_ctx public_lc, admin_lc;
 
-/* Every open connection, so that one trickling its request headers (slow-loris) can be
- * cut off: libmicrohttpd's timeout only counts idle time. */
+/* Every open connection, so that one trickling its request (slow-loris, headers or body)
+ * can be cut off: libmicrohttpd's timeout only counts idle time. */
+enum conn_phase {
+    PHASE_HEADERS, /* waiting for or reading a request's headers */
+    PHASE_BODY,    /* reading its body */
+    PHASE_SERVING, /* whole request read: being answered, or waiting for its commit */
+};
 struct conn_track {
     int fd;
-    int in_request;          /* headers complete, request being served */
-    long long waiting_since; /* when it began waiting for a request's headers */
+    enum conn_phase phase;
+    long long since; /* monotonic ms when it began waiting for this request */
     struct conn_track *prev, *next;
 };
 static pthread_mutex_t track_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct conn_track *tracked;
-static int in_flight; /* requests begun and not completed (atomic) */
-static int draining;  /* set at shutdown: answers close their connection (atomic) */
+static int in_flight;     /* requests begun and not completed (atomic) */
+static size_t body_bytes; /* capacity of every request body buffer (atomic) */
+static int draining;      /* set at shutdown: answers close their connection (atomic) */
 
 static double elapsed_s(const struct timespec *start)
 {
@@ -116,33 +123,44 @@ static void peer_ip(struct MHD_Connection *conn, char *out, size_t size)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
 }
 
+#define XFF_VALUES_MAX 16
+
+/* X-Forwarded-For values in the order they arrived; only the last XFF_VALUES_MAX are
+ * kept, since the walk goes right to left and stops at the first untrusted hop. */
+struct xff_values {
+    const char *v[XFF_VALUES_MAX];
+    int n;
+};
+
+static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct xff_values *x = cls;
+    if (key && strcasecmp(key, "X-Forwarded-For") == 0) {
+        if (x->n == XFF_VALUES_MAX) {
+            memmove(x->v, x->v + 1, (XFF_VALUES_MAX - 1) * sizeof x->v[0]);
+            x->n--;
+        }
+        x->v[x->n++] = value;
+    }
+    return MHD_YES;
+}
+
+static int proxy_trusted(const void *cfg, const char *ip)
+{
+    return config_proxy_trusted(cfg, ip);
+}
+
 /* The browser's address: the peer, or the rightmost X-Forwarded-For hop that is not a
  * trusted proxy when the peer itself is one. */
 void http_client_ip(const struct config *cfg, struct MHD_Connection *conn, char *out, size_t size)
 {
-    peer_ip(conn, out, size);
-    const char *xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    if (!xff || !config_proxy_trusted(cfg, out))
-        return;
-    char buf[1024];
-    str_copy(buf, sizeof buf, xff);
-    for (;;) {
-        char *comma = strrchr(buf, ',');
-        char *hop = comma ? comma + 1 : buf;
-        while (*hop == ' ')
-            hop++;
-        char *end = hop + strlen(hop);
-        while (end > hop && end[-1] == ' ')
-            *--end = '\0';
-        struct in6_addr a6;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, hop, &a4) != 1 && inet_pton(AF_INET6, hop, &a6) != 1)
-            return; /* not an address: keep the peer */
-        str_copy(out, size, hop);
-        if (!comma || !config_proxy_trusted(cfg, hop))
-            return;
-        *comma = '\0';
-    }
+    char peer[INET6_ADDRSTRLEN];
+    struct xff_values x = {.n = 0};
+
+    peer_ip(conn, peer, sizeof peer);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_collect, &x);
+    header_client_ip(peer, x.v, x.n, proxy_trusted, cfg, out, size);
 }
 
 static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn,
@@ -207,7 +225,8 @@ static const char *route_of(enum listener which, const char *url)
     return "other";
 }
 
-static void track_request(struct MHD_Connection *conn, int in_request)
+/* PHASE_HEADERS starts a new request's clock; the body's time counts with its headers'. */
+static void track_phase(struct MHD_Connection *conn, enum conn_phase phase)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -215,8 +234,9 @@ static void track_request(struct MHD_Connection *conn, int in_request)
     if (!t)
         return;
     pthread_mutex_lock(&track_lock);
-    t->in_request = in_request;
-    t->waiting_since = clock_wall_ms();
+    t->phase = phase;
+    if (phase == PHASE_HEADERS)
+        t->since = clock_mono_ms();
     pthread_mutex_unlock(&track_lock);
 }
 
@@ -230,7 +250,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (!ci || !(t = calloc(1, sizeof *t)))
             return;
         t->fd = ci->connect_fd;
-        t->waiting_since = clock_wall_ms();
+        t->phase = PHASE_HEADERS;
+        t->since = clock_mono_ms();
         pthread_mutex_lock(&track_lock);
         t->next = tracked;
         if (tracked)
@@ -255,21 +276,23 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 void http_reap(struct daemon_ctx *ctx)
 {
     struct config *cfg = daemon_config(ctx);
-    long long limit = clock_wall_ms() - (long long)cfg->connection_timeout_s * 1000;
-    int cut = 0;
+    long long limit = clock_mono_ms() - (long long)cfg->connection_timeout_s * 1000;
+    int cut[PHASE_SERVING] = {0, 0};
     config_drop(cfg);
     pthread_mutex_lock(&track_lock);
     for (struct conn_track *t = tracked; t; t = t->next)
-        if (!t->in_request && t->waiting_since < limit && t->fd >= 0) {
+        if (t->phase != PHASE_SERVING && t->since < limit && t->fd >= 0) {
             /* shutdown, not close: the connection's thread still owns the descriptor and
              * closes it when it sees the end of the stream. */
             shutdown(t->fd, SHUT_RDWR);
             t->fd = -1;
-            cut++;
+            cut[t->phase]++;
         }
     pthread_mutex_unlock(&track_lock);
-    if (cut)
-        log_warn("connections cut: request headers too slow", "count=%d", cut);
+    if (cut[PHASE_HEADERS])
+        log_warn("connections cut: request headers too slow", "count=%d", cut[PHASE_HEADERS]);
+    if (cut[PHASE_BODY])
+        log_warn("connections cut: request body too slow", "count=%d", cut[PHASE_BODY]);
 }
 
 /* First call: set up the request and refuse early what needs no body. */
@@ -282,7 +305,7 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
         config_drop(cfg);
         return MHD_NO;
     }
-    track_request(conn, 1);
+    track_phase(conn, PHASE_BODY);
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
     rq->conn = conn;
     __atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
@@ -290,6 +313,8 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
     rq->limit = strcmp(rq->route, "collect") == 0 ? cfg->max_collect_body
                 : lc->which == LISTENER_ADMIN     ? 64 * 1024
                                                   : cfg->max_body;
+    /* One body of the largest size always fits, whatever the setting. */
+    rq->budget = cfg->max_body_memory > rq->limit ? cfg->max_body_memory : rq->limit + 1;
     config_drop(cfg);
     *req_cls = rq;
     const char *cl =
@@ -299,25 +324,46 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
         unsigned long long n = strtoull(cl, &end, 10);
         if (*end == '\0' && n > rq->limit)
             rq->too_large = 1;
+        else if (*end == '\0')
+            rq->expect = (size_t)n;
     }
     return MHD_YES;
 }
 
+/* Takes n bytes of the shared body budget; -1 when that would pass it. */
+static int body_reserve(size_t n, size_t budget)
+{
+    if (__atomic_add_fetch(&body_bytes, n, __ATOMIC_ACQ_REL) <= budget)
+        return 0;
+    __atomic_sub_fetch(&body_bytes, n, __ATOMIC_ACQ_REL);
+    return -1;
+}
+
 static void request_append(struct request *rq, const char *data, size_t n)
 {
-    if (rq->too_large)
+    if (rq->too_large || rq->over_budget)
         return;
     if (rq->len + n > rq->limit) {
         rq->too_large = 1;
         return;
     }
     if (rq->len + n + 1 > rq->cap) {
+        /* Doubling, but never past what the body can still need: a 1 MiB body costs
+         * 1 MiB, not 2. */
+        size_t most = (rq->expect ? rq->expect : rq->limit) + 1;
         size_t cap = rq->cap ? rq->cap : 4096;
         while (cap < rq->len + n + 1)
             cap *= 2;
+        if (cap > most)
+            cap = most > rq->len + n + 1 ? most : rq->len + n + 1;
+        if (body_reserve(cap - rq->cap, rq->budget) < 0) {
+            rq->over_budget = 1;
+            return;
+        }
         char *b = realloc(rq->body, cap);
         if (!b) {
-            rq->too_large = 1;
+            __atomic_sub_fetch(&body_bytes, cap - rq->cap, __ATOMIC_ACQ_REL);
+            rq->over_budget = 1;
             return;
         }
         rq->body = b;
@@ -348,9 +394,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (*upload_data_size) {
         request_append(rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        if (!rq->too_large)
+        if (!rq->too_large && !rq->over_budget)
             return MHD_YES;
         /* Refused as soon as the limit is passed: the rest is never read. */
+    }
+    track_phase(conn, PHASE_SERVING);
+    if (rq->over_budget) {
+        struct MHD_Response *r = http_json_response("{\"error\":\"busy, retry later\"}");
+        log_warn("request refused: request bodies use all of listen.max_body_memory",
+                 "route=%s status=503 limit=%zu", rq->route, rq->budget);
+        if (r)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+        return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r);
     }
     if (rq->too_large) {
         log_limited(LOG_LVL_WARN, rq->route, "request refused: body too large",
@@ -392,11 +447,20 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **req
     if (!rq)
         return;
     metrics_request_latency(rq->route, elapsed_s(&rq->start));
-    track_request(conn, 0);
+    track_phase(conn, PHASE_HEADERS);
     __atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&body_bytes, rq->cap, __ATOMIC_ACQ_REL);
     free(rq->body);
-    free(rq);
+    rq->body = NULL;
+    if (ingest_release(rq))
+        free(rq);
     *req_cls = NULL;
+}
+
+/* libmicrohttpd's own decoder turns "%00" into a NUL that ends the path early. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return header_unescape(s);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -496,6 +560,7 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, int fd, const char 
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0, MHD_OPTION_THREAD_STACK_SIZE,
         (size_t)(256 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         /* last: for the admin listener this ends the list */
         lc->which == LISTENER_PUBLIC ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
         MHD_OPTION_END);
@@ -533,6 +598,16 @@ out:
     return rc;
 }
 
+/* Waits, at most rounds × 50 ms, until no request has been in flight for a moment. */
+static void http_drain(int rounds)
+{
+    for (int i = 0, quiet = 0; i < rounds && quiet < 6; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        quiet = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0 ? 0 : quiet + 1;
+    }
+}
+
 void http_stop(struct daemon_ctx *ctx)
 {
     /* Quiesce first so no new connection is accepted while those in flight finish. */
@@ -541,12 +616,16 @@ void http_stop(struct daemon_ctx *ctx)
     if (ctx->admin_http)
         MHD_quiesce_daemon(ctx->admin_http);
     /* Let requests in flight (a webhook waiting for its commit) answer, closing their
-     * keep-alive connections, until none has been seen for a moment; bounded at 10 s. */
+     * keep-alive connections, until none has been seen for a moment; bounded at 5 s, about
+     * as long as senders wait for an answer. */
     __atomic_store_n(&draining, 1, __ATOMIC_RELEASE);
-    for (int i = 0, quiet = 0; i < 200 && quiet < 6; i++) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-        quiet = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0 ? 0 : quiet + 1;
+    http_drain(100);
+    /* Webhooks still waiting for their commit (a stalled disk) are answered 503: their
+     * senders retry, and libmicrohttpd aborts when stopped with a suspended connection. */
+    int n = ingest_stop();
+    if (n > 0) {
+        log_warn("stopping: requests still waiting for the store answered 503", "count=%d", n);
+        http_drain(40);
     }
     if (ctx->public_http)
         MHD_stop_daemon(ctx->public_http);

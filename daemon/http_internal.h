@@ -19,8 +19,17 @@ struct request {
     const char *route;
     struct MHD_Connection *conn;
 
-    /* While suspended for the group commit holding its row (ingest.c). */
+    size_t expect;   /* the declared Content-Length, 0 when none */
+    size_t budget;   /* listen.max_body_memory when the request began */
+    int over_budget; /* the body buffers of all requests would pass listen.max_body_memory */
+
+    /* While suspended for the group commit holding its row (ingest.c, under its lock). */
     int waiting;
+    int job_pending; /* the writer will still call back for this request */
+    int resumed;     /* answered: by the writer's callback, or 503 at shutdown */
+    int orphaned;    /* completed while job_pending: the writer's callback frees it */
+    int abandoned;   /* resumed with 503 because the daemon is stopping */
+    struct request *pprev, *pnext;
     enum store_result result;
     long long id;
     int is_collect;
@@ -59,5 +68,11 @@ void ingest_log_delivery(struct daemon_ctx *ctx, struct MHD_Connection *conn, co
 /* GET /ttr-shopify.js?source=<id>[&pixel=<code>]: the Shopify custom pixel, filled in for
  * that source (snippet.c). */
 enum MHD_Result http_shopify_snippet(struct daemon_ctx *ctx, struct MHD_Connection *conn);
+/* Answers 503 to every request still waiting for its commit and refuses new ones, so that
+ * libmicrohttpd can stop (it aborts on a suspended connection). Returns how many. */
+int ingest_stop(void);
+/* Called when rq's request is complete: 1 when the caller may free rq now, 0 when the
+ * writer still holds it and frees it from its callback. rq->body is the caller's anyway. */
+int ingest_release(struct request *rq);
 
 #endif

@@ -4,6 +4,7 @@
  * So nothing is acknowledged before it is on disk, and no thread waits for a disk. */
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "forwarder.h"
+#include "header.h"
 #include "http_internal.h"
 #include "log.h"
 #include "metrics.h"
@@ -63,19 +65,113 @@ static const char *webhook_status(enum store_result r)
     return r == STORE_OK ? "accepted" : r == STORE_DUPLICATE ? "duplicate" : "unavailable";
 }
 
-/* Runs in the writer's thread: record the outcome and hand the connection back. Counted
- * here, at the commit, so the metrics match the store even when a sender hangs up before
- * its answer. */
+/* Requests suspended until the writer has committed their row. At shutdown the rest are
+ * answered 503 (ingest_stop); the writer may still call back for them afterwards, so a
+ * request whose connection has gone meanwhile is freed by that callback. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct request *pending;
+static int pending_closed;
+
+/* Caller holds pending_lock. */
+static void pending_unlink(struct request *rq)
+{
+    if (rq->pprev)
+        rq->pprev->pnext = rq->pnext;
+    else if (pending == rq)
+        pending = rq->pnext;
+    if (rq->pnext)
+        rq->pnext->pprev = rq->pprev;
+    rq->pprev = rq->pnext = NULL;
+}
+
+/* Suspends rq's connection until its commit. Returns 0, or -1 when stopping (answer now). */
+static int pending_add(struct request *rq)
+{
+    pthread_mutex_lock(&pending_lock);
+    if (pending_closed) {
+        pthread_mutex_unlock(&pending_lock);
+        return -1;
+    }
+    rq->waiting = rq->job_pending = 1;
+    rq->pnext = pending;
+    if (pending)
+        pending->pprev = rq;
+    pending = rq;
+    /* Before the job is submitted: the writer may resume the connection at once. */
+    MHD_suspend_connection(rq->conn);
+    pthread_mutex_unlock(&pending_lock);
+    return 0;
+}
+
+/* The writer is done with rq (committed, failed, or never queued): answer it unless it was
+ * answered already, or free it when its connection is gone. */
+static void pending_done(struct request *rq, enum store_result result, long long id)
+{
+    pthread_mutex_lock(&pending_lock);
+    rq->job_pending = 0;
+    if (rq->orphaned) {
+        pthread_mutex_unlock(&pending_lock);
+        free(rq);
+        return;
+    }
+    if (!rq->resumed) {
+        rq->result = result;
+        rq->id = id;
+        rq->resumed = 1;
+        pending_unlink(rq);
+        MHD_resume_connection(rq->conn);
+    }
+    pthread_mutex_unlock(&pending_lock);
+}
+
+int ingest_stop(void)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&pending_lock);
+    pending_closed = 1;
+    while (pending) {
+        struct request *rq = pending;
+        pending_unlink(rq);
+        rq->result = STORE_ERROR;
+        rq->resumed = rq->abandoned = 1;
+        MHD_resume_connection(rq->conn);
+        n++;
+    }
+    pthread_mutex_unlock(&pending_lock);
+    return n;
+}
+
+int ingest_release(struct request *rq)
+{
+    int now;
+
+    pthread_mutex_lock(&pending_lock);
+    pending_unlink(rq);
+    rq->orphaned = rq->job_pending;
+    now = !rq->job_pending;
+    pthread_mutex_unlock(&pending_lock);
+    return now;
+}
+
+/* Runs in the writer's thread. Counted here, at the commit, so the metrics match the store
+ * even when a sender hangs up before its answer. */
 static void on_committed(void *arg, enum store_result result, long long id)
 {
     struct request *rq = arg;
-    rq->result = result;
-    rq->id = id;
     if (rq->is_collect)
         metrics_collect(result == STORE_OK ? "stored" : "unavailable");
     else
         metrics_webhook(rq->source_id, webhook_status(result));
-    MHD_resume_connection(rq->conn);
+    pending_done(rq, result, id);
+}
+
+static enum MHD_Result reply_stopping(struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp = http_json_response("{\"error\":\"stopping, retry later\"}");
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
 }
 
 static enum MHD_Result reply_unavailable(struct MHD_Connection *conn)
@@ -172,14 +268,13 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
     STR_SET(rq->kind, conversion_kind_name(c.kind));
     STR_SET(rq->delivery, c.delivery_id[0] ? c.delivery_id : "-");
     rq->wake_forwarder = cfg->hold_s == 0;
-    rq->waiting = 1;
-    /* Suspend before submitting: the writer may resume the connection at once. */
-    MHD_suspend_connection(conn);
-    if (store_submit_conversion(ctx->st, &c, src->pixel, c.test, now_s * 1000 + cfg->hold_s * 1000,
-                                on_committed, rq) < 0) {
-        rq->result = STORE_ERROR;
-        MHD_resume_connection(conn);
+    if (pending_add(rq) < 0) {
+        ret = reply_stopping(conn);
+        goto out;
     }
+    if (store_submit_conversion(ctx->st, &c, src->pixel, c.test, now_s * 1000 + cfg->hold_s * 1000,
+                                on_committed, rq) < 0)
+        pending_done(rq, STORE_ERROR, 0);
     ret = MHD_YES;
 out:
     conversion_clear(&c);
@@ -191,6 +286,10 @@ static enum MHD_Result webhook_finish(struct daemon_ctx *ctx, struct MHD_Connect
                                       struct request *rq)
 {
     char text[128];
+    if (rq->abandoned) {
+        log_warn("webhook not stored: stopping", "source=%s status=503", rq->source_id);
+        return reply_stopping(conn);
+    }
     if (rq->result == STORE_ERROR) {
         log_error("webhook not stored: store unavailable", "source=%s status=503", rq->source_id);
         ingest_log_delivery(ctx, conn, rq->source_id, 503, "unavailable", "store unavailable",
@@ -267,7 +366,7 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     const char *allowed = origin && config_origin_allowed(cfg, origin) ? origin : NULL;
     enum MHD_Result ret;
-    char ip[64], country[3], why[160], q[200];
+    char ip[64], key[64], country[3], why[160], q[200];
     struct touch t;
 
     if (origin && !allowed) {
@@ -285,8 +384,9 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         goto out;
     }
     http_client_ip(cfg, conn, ip, sizeof ip);
-    if (!ratelimit_allow(ctx->rl, ip, cfg->collect_rate_per_s, cfg->collect_burst,
-                         clock_wall_ms())) {
+    header_rate_key(ip, key, sizeof key);
+    if (!ratelimit_allow(ctx->rl, key, cfg->collect_rate_per_s, cfg->collect_burst,
+                         clock_mono_ms())) {
         /* One client address for every browser means the proxy is not trusted. */
         log_limited(LOG_LVL_WARN, ip,
                     "collect refused: rate limited (collect.rate_per_s, collect.burst; behind a "
@@ -309,18 +409,22 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         goto out;
     }
     STR_SET(t.ip, ip);
-    STR_SET(t.user_agent,
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT));
+    /* Stored and later put into TikTok's JSON: what jansson would refuse is dropped here,
+     * or one beacon could make every conversion of its visitor unsendable. */
+    if (header_copy_text(
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT),
+            t.user_agent, sizeof t.user_agent) < 0)
+        log_info("collect: user agent dropped, not clean text", "vid=%s", t.vid);
     t.ts = time(NULL);
     rq->is_collect = 1;
     rq->wake_forwarder = t.order_id[0] != '\0';
     STR_SET(rq->origin, allowed);
-    rq->waiting = 1;
-    MHD_suspend_connection(conn);
-    if (store_submit_touch(ctx->st, &t, on_committed, rq) < 0) {
-        rq->result = STORE_ERROR;
-        MHD_resume_connection(conn);
+    if (pending_add(rq) < 0) {
+        ret = reply_stopping(conn);
+        goto out;
     }
+    if (store_submit_touch(ctx->st, &t, on_committed, rq) < 0)
+        pending_done(rq, STORE_ERROR, 0);
     ret = MHD_YES;
 out:
     config_drop(cfg);

@@ -42,28 +42,55 @@ struct config *daemon_config(struct daemon_ctx *ctx)
     return cfg;
 }
 
+/* A held conversion this far past the end of its hold means matching is stuck: nothing
+ * behind it is sent. Far above any backlog a healthy matcher leaves. */
+#define READY_HELD_OVERDUE_MS (300 * 1000LL)
+/* How long a stop waits for the store's writer to commit what is queued. */
+#define STORE_FLUSH_MS 10000
+
+/* Appends a JSON string (plain ASCII text) to the reasons array being built in buf. */
+static void ready_reason(char *buf, size_t size, size_t *len, int *ready, const char *reason)
+{
+    if (*len < size)
+        *len += (size_t)snprintf(buf + *len, size - *len, "%s\"%s\"", *ready ? "" : ",", reason);
+    *ready = 0;
+}
+
 int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
 {
     size_t len = (size_t)snprintf(buf, size, "[");
     int ready = 1;
+    long long due;
 
     /* The writer's last group commit, not a count of the tables: probes come often. */
-    if (!store_writable(ctx->st)) {
-        len += (size_t)snprintf(buf + len, size - len, "\"store not writable\"");
-        ready = 0;
-    }
-    if (forwarder_idle_ms(ctx->fw) > 60000) {
-        len += (size_t)snprintf(buf + len, size - len, "%s\"forwarder stalled\"", ready ? "" : ",");
-        ready = 0;
-    }
-    if (forwarder_paused_count(ctx->fw) > 0) {
-        len += (size_t)snprintf(buf + len, size - len,
-                                "%s\"a pixel is paused (see /admin/status)\"", ready ? "" : ",");
-        ready = 0;
-    }
+    if (!store_writable(ctx->st))
+        ready_reason(buf, size, &len, &ready, "store not writable");
+    if (!store_files_present(ctx->st))
+        ready_reason(buf, size, &len, &ready, "store files deleted: restart ttrelayd");
+    if (store_oldest_held_due(ctx->st, &due) == 1 && clock_wall_ms() - due > READY_HELD_OVERDUE_MS)
+        ready_reason(buf, size, &len, &ready,
+                     "held conversions overdue: matching is stuck (see /admin/events?state=held)");
+    if (forwarder_idle_ms(ctx->fw) > 60000)
+        ready_reason(buf, size, &len, &ready, "forwarder stalled");
+    if (forwarder_paused_count(ctx->fw) > 0)
+        ready_reason(buf, size, &len, &ready, "a pixel is paused (see /admin/status)");
     if (len < size)
         snprintf(buf + len, size - len, "]");
     return ready;
+}
+
+/* The forwarder, then the store's writer, each within a bound: a stalled disk must not
+ * keep the process from exiting. Returns 0 (store closed) or -1 (left open). */
+static int stop_store(struct daemon_ctx *ctx)
+{
+    long grace = 2000;
+
+    if (ctx->cfg)
+        grace += ctx->cfg->request_timeout_ms;
+    if (forwarder_stop(ctx->fw, grace) < 0 || store_flush(ctx->st, STORE_FLUSH_MS) < 0)
+        return -1;
+    store_close(ctx->st);
+    return 0;
 }
 
 static void usage(FILE *f)
@@ -228,12 +255,12 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     http_stop(&ctx);
-    if (ctx.fw) {
-        struct config *cfg = daemon_config(&ctx);
-        forwarder_stop(ctx.fw, cfg->request_timeout_ms + 2000);
-        config_drop(cfg);
+    if (stop_store(&ctx) < 0) {
+        /* Threads are stuck in the kernel: no clean-up is possible, and nothing that was
+         * not written was acknowledged. */
+        log_error("stopped without flushing the store: the disk does not answer", "exit=1");
+        _exit(1);
     }
-    store_close(ctx.st);
     ratelimit_free(ctx.rl);
     config_drop(ctx.cfg);
     if (rc == 0)

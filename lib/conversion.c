@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 static const char *const conversion_kind_names[KIND_COUNT] = {"order", "call", "lead"};
 
 const char *conversion_kind_name(enum conversion_kind kind)
@@ -39,6 +41,8 @@ void str_copy(char *dst, size_t size, const char *src)
         return;
     }
     n = strnlen(src, size - 1);
+    if (src[n] != '\0')
+        n = utf8_boundary(src, n); /* cut: never inside a character */
     memcpy(dst, src, n);
     dst[n] = '\0';
 }

@@ -77,7 +77,8 @@ void conversion_add_guessable_ref(struct conversion *c, const char *ref);
 int conversion_merge(struct conversion *into, const struct conversion *from);
 /* Index of ref among c's references, or -1. */
 int conversion_ref_index(const struct conversion *c, const char *ref);
-/* Bounded copy that always NUL-terminates (NULL src gives ""). */
+/* Bounded copy that always NUL-terminates (NULL src gives ""); a cut falls between UTF-8
+ * characters, never inside one. */
 void str_copy(char *dst, size_t size, const char *src);
 #define STR_SET(field, src) str_copy((field), sizeof(field), (src))
 

@@ -11,6 +11,7 @@
  * request_timeout_ms, then its backoff), and gives each pixel's state one owner. Pixels
  * come from the configuration, so the thread count is bounded by it. */
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "metrics.h"
 #include "store.h"
 #include "tiktok.h"
+#include "utf8.h"
 
 #define PASS_MS 200
 #define PROMOTE_LIMIT 500
@@ -59,7 +61,8 @@ struct pixel_sender {
     /* own */
     unsigned seen_resume;
     int failures;
-    long long blocked_until;
+    int store_failures;      /* outcomes in a row the store could not record */
+    long long blocked_until; /* monotonic ms */
     double tokens;
     long long refilled_ms;
     long long logged_ms;
@@ -357,10 +360,11 @@ static void collect_ids(const struct batch *b, long long *ids)
 
 /* Accepted by TikTok: marked sent, and the delay from the conversion's start (the touch,
  * else the webhook) to TikTok's acceptance observed. */
-static void mark_sent(struct forwarder *fw, const struct batch *b, const long long *ids, int n,
-                      const char *request_id, long long now)
+static int mark_sent(struct forwarder *fw, const struct batch *b, const long long *ids, int n,
+                     const char *request_id, long long now)
 {
-    store_mark_sent(fw->st, ids, n, b->token, request_id, now);
+    if (store_mark_sent(fw->st, ids, n, b->token, request_id, now) < 0)
+        return -1;
     metrics_events_sent(b->pixel, n);
     for (int i = 0; i < b->n; i++) {
         int j = 0;
@@ -371,6 +375,27 @@ static void mark_sent(struct forwarder *fw, const struct batch *b, const long lo
         long long from = b->rows[i].origin_ms ? b->rows[i].origin_ms : b->rows[i].received_ms;
         metrics_delivery_delay(b->pixel, (double)(now - from) / 1000.0);
     }
+    return 0;
+}
+
+/* A batch whose outcome the store could not record (disk full) is still due: without a
+ * pause it would be resent every pass. The pause doubles up to retry_cap_ms, without
+ * jitter: this waits for a disk, not for TikTok. */
+static void store_failed(const struct config *cfg, struct pixel_sender *ps, int n,
+                         const char *outcome)
+{
+    long long wait = cfg->retry_base_ms;
+
+    ps->store_failures++;
+    for (int i = 1; i < ps->store_failures && wait < cfg->retry_cap_ms; i++)
+        wait *= 2;
+    if (wait > cfg->retry_cap_ms)
+        wait = cfg->retry_cap_ms;
+    if (ps->blocked_until < clock_mono_ms() + wait)
+        ps->blocked_until = clock_mono_ms() + wait;
+    log_error("store cannot record a batch's outcome; it stays queued and is resent after a pause",
+              "pixel=%s events=%d outcome=%s failures=%d retry_in_ms=%lld", ps->code, n, outcome,
+              ps->store_failures, wait);
 }
 
 static void send_batch(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
@@ -383,7 +408,11 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     if (b->n == 1) {
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, r->message);
-        store_mark_dead(fw->st, &b->rows[0].id, 1, b->token, msg);
+        utf8_trim_partial(msg);
+        if (store_mark_dead(fw->st, &b->rows[0].id, 1, b->token, msg) < 0) {
+            store_failed(cfg, ps, 1, "dead");
+            return;
+        }
         metrics_events_dead(b->pixel, 1);
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[0].id, b->pixel,
                  r->code);
@@ -394,7 +423,7 @@ static void split_batch(struct forwarder *fw, const struct config *cfg, struct p
     right.rows = b->rows + left.n;
     right.n = b->n - left.n;
     send_batch(fw, cfg, ps, &left);
-    if (!sender_paused(ps) && ps->blocked_until <= clock_wall_ms())
+    if (!sender_paused(ps) && ps->blocked_until <= clock_mono_ms())
         send_batch(fw, cfg, ps, &right);
 }
 
@@ -420,8 +449,9 @@ static void pause_pixel(struct pixel_sender *ps, const char *code, const char *m
     ps->paused = 1;
     ps->paused_since = now / 1000;
     snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, message);
+    utf8_trim_partial(ps->reason);
     pthread_mutex_unlock(&ps->fw->lock);
-    ps->logged_ms = now;
+    ps->logged_ms = clock_mono_ms();
     log_error("pixel paused: fix its access token or permissions, then reload", "pixel=%s code=%s",
               ps->code, code);
 }
@@ -457,6 +487,7 @@ static void apply_partial(struct forwarder *fw, const struct config *cfg, struct
         }
         char msg[400];
         snprintf(msg, sizeof msg, "TikTok code %ld: %s", r->code, messages[i]);
+        utf8_trim_partial(msg);
         store_mark_dead(fw->st, &b->rows[i].id, 1, b->token, msg);
         ndead++;
         log_warn("event rejected by TikTok", "id=%lld pixel=%s code=%ld", b->rows[i].id, b->pixel,
@@ -478,7 +509,7 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
                            long latency_ms)
 {
     char code[32], msg[400];
-    long long now = clock_wall_ms();
+    long long now = clock_wall_ms(), mono = clock_mono_ms();
 
     record_attempt(fw, b, r, ids, latency_ms);
 
@@ -497,7 +528,11 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
             apply_partial(fw, cfg, ps, b, r, now);
             break;
         }
-        mark_sent(fw, b, ids, b->n, r->request_id, now);
+        if (mark_sent(fw, b, ids, b->n, r->request_id, now) < 0) {
+            store_failed(cfg, ps, b->n, "sent");
+            break;
+        }
+        ps->store_failures = 0;
         log_info("batch sent", "pixel=%s events=%d request_id=%s", b->pixel, b->n,
                  log_quote(r->request_id, msg, sizeof msg));
         break;
@@ -506,10 +541,12 @@ static void apply_response(struct forwarder *fw, const struct config *cfg, struc
         long long wait = backoff_ms(ps, cfg, ps->failures);
         if (r->retry_after_s > 0 && r->retry_after_s * 1000 > wait)
             wait = r->retry_after_s * 1000;
-        ps->blocked_until = now + wait;
+        ps->blocked_until = mono + wait;
         snprintf(msg, sizeof msg, "%s (http %ld, code %s)",
                  r->message[0] ? r->message : "no answer", r->http_status, code);
-        store_mark_retry(fw->st, ids, b->n, b->token, now + wait, msg);
+        utf8_trim_partial(msg);
+        if (store_mark_retry(fw->st, ids, b->n, b->token, now + wait, msg) < 0)
+            store_failed(cfg, ps, b->n, "retry");
         log_quote(r->message[0] ? r->message : "no answer", msg, sizeof msg);
         if (r->http_status == 0) /* no HTTP answer: curl's own words say why */
             log_warn("batch will be retried: TikTok not reached",
@@ -544,7 +581,10 @@ static void send_batch(struct forwarder *fw, const struct config *cfg, struct pi
     if (!body)
         goto out;
     if (cfg->dry_run) {
-        store_mark_dry_run(fw->st, ids, b->n, b->token, clock_wall_ms());
+        if (store_mark_dry_run(fw->st, ids, b->n, b->token, clock_wall_ms()) < 0) {
+            store_failed(cfg, ps, b->n, "dry_run");
+            goto out;
+        }
         log_info("dry run: batch recorded, not sent", "pixel=%s events=%d bytes=%zu", b->pixel,
                  b->n, strlen(body));
         goto out;
@@ -628,10 +668,10 @@ static void send_rows(struct forwarder *fw, const struct config *cfg, struct pix
 
 /* Sends one batch of the pixel's due events; returns how many were taken. Runs on the
  * pixel's sender thread. */
-static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps,
-                      long long now)
+static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pixel_sender *ps)
 {
     const struct pixel_cfg *px = config_find_pixel(cfg, ps->code);
+    long long now = clock_wall_ms(), mono = clock_mono_ms();
     struct event_row *rows = NULL;
     char reason[320];
     int n, paused;
@@ -641,15 +681,15 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pix
     STR_SET(reason, ps->reason);
     pthread_mutex_unlock(&fw->lock);
     if (paused) {
-        if (now - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
+        if (mono - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
             char q[400];
-            ps->logged_ms = now;
+            ps->logged_ms = mono;
             log_error("pixel still paused, events kept", "pixel=%s reason=%s", ps->code,
                       log_quote(reason, q, sizeof q));
         }
         return 0;
     }
-    if (ps->blocked_until > now || !refill(ps, px, now))
+    if (ps->blocked_until > mono || !refill(ps, px, mono))
         return 0;
     if (!px && !cfg->dry_run) {
         /* A pixel removed from the config keeps its events until it comes back. */
@@ -718,7 +758,7 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&fw->lock);
 
         struct config *cfg = current_config(fw);
-        int busy = send_pixel(fw, cfg, ps, clock_wall_ms()) >= cfg->batch_size;
+        int busy = send_pixel(fw, cfg, ps) >= cfg->batch_size;
         config_drop(cfg);
 
         pthread_mutex_lock(&fw->lock);
@@ -742,7 +782,7 @@ static void sender_ensure(struct forwarder *fw, const char *code)
     ps->fw = fw;
     STR_SET(ps->code, code);
     ps->tokens = 1;
-    ps->refilled_ms = clock_wall_ms();
+    ps->refilled_ms = clock_mono_ms();
     ps->seed = (unsigned int)(clock_wall_ms() ^ (long long)getpid() ^ (long long)(intptr_t)ps);
     if (pthread_create(&ps->thread, NULL, sender_main, ps) != 0) {
         log_error("cannot start a pixel's sender; retried on the next pass", "pixel=%s error=%s",
@@ -757,17 +797,18 @@ static void sender_ensure(struct forwarder *fw, const char *code)
 
 /* Every BACKLOG_CHECK_MS: warns when the oldest event waiting to be sent was received more
  * than TikTok's 5-minute merge window ago (it will then only be deduplicated, not merged). */
-static void check_backlog(struct forwarder *fw, long long now)
+/* now: wall clock (the backlog's age); mono: monotonic (how often to look and to log). */
+static void check_backlog(struct forwarder *fw, long long now, long long mono)
 {
-    if (now - fw->backlog_checked_ms < BACKLOG_CHECK_MS)
+    if (mono - fw->backlog_checked_ms < BACKLOG_CHECK_MS)
         return;
-    fw->backlog_checked_ms = now;
+    fw->backlog_checked_ms = mono;
     long long oldest = store_oldest_due_ms(fw->st);
     if (oldest <= 0 || now - oldest <= MERGE_WINDOW_MS)
         return;
-    if (now - fw->backlog_logged_ms < BACKLOG_LOG_EVERY_MS)
+    if (mono - fw->backlog_logged_ms < BACKLOG_LOG_EVERY_MS)
         return;
-    fw->backlog_logged_ms = now;
+    fw->backlog_logged_ms = mono;
     log_warn("delivery backlog past TikTok's 5-minute merge window: events will be deduplicated "
              "but not merged with their pixel events",
              "oldest_age_s=%lld", (now - oldest) / 1000);
@@ -777,7 +818,7 @@ static void check_backlog(struct forwarder *fw, long long now)
 static void run_pass(struct forwarder *fw)
 {
     struct config *cfg = current_config(fw);
-    long long now = clock_wall_ms();
+    long long now = clock_wall_ms(), mono = clock_mono_ms();
     char **pixels = NULL;
 
     int n = store_due_pixels(fw->st, now, &pixels);
@@ -789,14 +830,14 @@ static void run_pass(struct forwarder *fw)
     for (int i = 0; i < n; i++)
         free(pixels[i]);
     free(pixels);
-    store_checkpoint(fw->st, now);
-    check_backlog(fw, now);
-    if (now - fw->purged_ms >= PURGE_EVERY_MS) {
+    store_checkpoint(fw->st, mono);
+    check_backlog(fw, now, mono);
+    if (mono - fw->purged_ms >= PURGE_EVERY_MS) {
         long removed =
             store_purge(fw->st, now / 1000, cfg->window_s, cfg->click_window_s, cfg->retention_s);
         if (removed > 0)
             log_info("purged expired rows", "rows=%ld", removed);
-        fw->purged_ms = now;
+        fw->purged_ms = mono;
     }
     config_drop(cfg);
 }
@@ -807,7 +848,7 @@ static void *matcher_main(void *arg)
 
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
-        fw->match_heartbeat_ms = clock_wall_ms();
+        fw->match_heartbeat_ms = clock_mono_ms();
         fw->match_woken = 0;
         pthread_mutex_unlock(&fw->lock);
 
@@ -816,7 +857,7 @@ static void *matcher_main(void *arg)
         config_drop(cfg);
 
         pthread_mutex_lock(&fw->lock);
-        fw->match_heartbeat_ms = clock_wall_ms();
+        fw->match_heartbeat_ms = clock_mono_ms();
         if (n > 0)
             wake_senders(fw); /* new ready events */
         if (n < PROMOTE_LIMIT)
@@ -833,13 +874,13 @@ static void *dispatcher_main(void *arg)
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
         unsigned gen = fw->wake_gen;
-        fw->heartbeat_ms = clock_wall_ms();
+        fw->heartbeat_ms = clock_mono_ms();
         pthread_mutex_unlock(&fw->lock);
 
         run_pass(fw);
 
         pthread_mutex_lock(&fw->lock);
-        fw->heartbeat_ms = clock_wall_ms();
+        fw->heartbeat_ms = clock_mono_ms();
         wait_wake(fw, gen);
     }
     pthread_mutex_unlock(&fw->lock);
@@ -873,10 +914,11 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     fw->st = st;
     fw->cfg = config_hold(cfg);
     forwarder_instance_id(fw->instance, sizeof fw->instance);
-    fw->heartbeat_ms = fw->match_heartbeat_ms = clock_wall_ms();
+    fw->heartbeat_ms = fw->match_heartbeat_ms = clock_mono_ms();
+    fw->purged_ms = fw->backlog_checked_ms = clock_mono_ms() - PURGE_EVERY_MS;
     pthread_mutex_init(&fw->lock, NULL);
-    pthread_cond_init(&fw->wake, NULL);
-    pthread_cond_init(&fw->match_wake, NULL);
+    clock_cond_init(&fw->wake);
+    clock_cond_init(&fw->match_wake);
     if (pthread_create(&fw->matcher, NULL, matcher_main, fw) != 0) {
         snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
         config_drop(fw->cfg);
@@ -928,29 +970,31 @@ void forwarder_wake(struct forwarder *fw)
     pthread_mutex_unlock(&fw->lock);
 }
 
-void forwarder_stop(struct forwarder *fw, long grace_ms)
+int forwarder_stop(struct forwarder *fw, long grace_ms)
 {
+    struct timespec until;
+
     if (!fw)
-        return;
+        return 0;
     pthread_mutex_lock(&fw->lock);
     fw->stopping = 1;
     wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
-    /* The matcher never waits on the network: at most one chunk of promotions. */
-    pthread_join(fw->matcher, NULL);
-    struct timespec until;
+    /* The matcher never waits on the network, but it does on the disk: a stalled one must
+     * not keep the process from exiting. */
     clock_deadline(&until, grace_ms);
     /* No sender is created once stopping is set, so the list is final. */
-    int late = pthread_timedjoin_np(fw->thread, NULL, &until) != 0;
+    int late = pthread_clockjoin_np(fw->matcher, NULL, CLOCK_MONOTONIC, &until) != 0 ||
+               pthread_clockjoin_np(fw->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
     for (struct pixel_sender *ps = fw->senders; ps && !late; ps = ps->next)
-        late = pthread_timedjoin_np(ps->thread, NULL, &until) != 0;
+        late = pthread_clockjoin_np(ps->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
     if (late) {
-        /* A request in flight outlived the grace period: its events stay queued and are
-         * resent with the same event_id at the next start. */
+        /* A request in flight or a write outlived the grace period: its events stay
+         * queued and are resent with the same event_id at the next start. */
         log_warn("forwarder did not finish in time; queued events are kept", "grace_ms=%ld",
                  grace_ms);
-        return; /* threads still use fw; the process is about to exit */
+        return -1; /* threads still use fw and the store; the process is about to exit */
     }
     while (fw->senders) {
         struct pixel_sender *next = fw->senders->next;
@@ -962,6 +1006,7 @@ void forwarder_stop(struct forwarder *fw, long grace_ms)
     pthread_cond_destroy(&fw->wake);
     pthread_cond_destroy(&fw->match_wake);
     free(fw);
+    return 0;
 }
 
 long long forwarder_idle_ms(struct forwarder *fw)
@@ -969,42 +1014,28 @@ long long forwarder_idle_ms(struct forwarder *fw)
     pthread_mutex_lock(&fw->lock);
     long long oldest =
         fw->heartbeat_ms < fw->match_heartbeat_ms ? fw->heartbeat_ms : fw->match_heartbeat_ms;
-    long long idle = clock_wall_ms() - oldest;
+    long long idle = clock_mono_ms() - oldest;
     pthread_mutex_unlock(&fw->lock);
     return idle;
 }
 
 char *forwarder_pixels_json(struct forwarder *fw)
 {
+    json_t *arr = json_array();
+    char *out;
+
     pthread_mutex_lock(&fw->lock);
-    struct config *cfg = fw->cfg;
-    size_t cap = 256 + (size_t)cfg->npixels * 800, len = 0;
-    char *out = malloc(cap);
-    if (!out) {
-        pthread_mutex_unlock(&fw->lock);
-        return NULL;
+    for (int i = 0; arr && i < fw->cfg->npixels; i++) {
+        const struct pixel_sender *ps = sender_find(fw, fw->cfg->pixels[i].code);
+        /* jansson escapes the reason (TikTok's text) and refuses what is not UTF-8. */
+        json_array_append_new(
+            arr, json_pack("{s:s,s:b,s:s,s:I}", "pixel", fw->cfg->pixels[i].code, "paused",
+                           ps && ps->paused, "reason", ps ? ps->reason : "", "since",
+                           (json_int_t)(ps && ps->paused ? ps->paused_since : 0)));
     }
-    len += (size_t)snprintf(out + len, cap - len, "[");
-    for (int i = 0; i < cfg->npixels; i++) {
-        struct pixel_sender *ps = sender_find(fw, cfg->pixels[i].code);
-        char reason[700] = "";
-        for (size_t k = 0, o = 0; ps && ps->reason[k] && o < sizeof reason - 2; k++) {
-            char ch = ps->reason[k];
-            if (ch == '"' || ch == '\\')
-                reason[o++] = '\\';
-            reason[o++] = (ch >= 0 && ch < 0x20) ? ' ' : ch;
-            reason[o] = '\0';
-        }
-        len += (size_t)snprintf(
-            out + len, cap - len, "%s{\"pixel\":\"%s\",\"paused\":%s,\"reason\":\"%s\",\"since\":%lld}",
-            i ? "," : "", cfg->pixels[i].code, ps && ps->paused ? "true" : "false", reason,
-            ps && ps->paused ? ps->paused_since : 0LL);
-        if (len >= cap)
-            break;
-    }
-    if (len < cap)
-        snprintf(out + len, cap - len, "]");
     pthread_mutex_unlock(&fw->lock);
+    out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
     return out;
 }
 

@@ -14,8 +14,10 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
 void forwarder_set_config(struct forwarder *fw, struct config *cfg);
 /* Asks for a pass now (a new conversion or touch arrived). */
 void forwarder_wake(struct forwarder *fw);
-/* Stops: waits at most grace_ms for an in-flight request, then leaves the rest queued. */
-void forwarder_stop(struct forwarder *fw, long grace_ms);
+/* Stops: waits at most grace_ms for an in-flight request or store write, then leaves the
+ * rest queued. Returns 0, or -1 when a thread is still running (fw and the store it uses
+ * must then be left alone: the caller exits). */
+int forwarder_stop(struct forwarder *fw, long grace_ms);
 /* Milliseconds since the slower of its two threads last completed a loop (liveness). */
 long long forwarder_idle_ms(struct forwarder *fw);
 /* JSON array of {"pixel","paused","reason","since"} (new; free it). */

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 static enum log_level log_threshold = LOG_LVL_INFO;
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error"};
@@ -72,6 +74,7 @@ static const char *log_quote_into(const char *value, char *buf, unsigned long si
         value = "";
     if (!force && !log_needs_quotes(value)) {
         log_append(buf, size, &pos, value);
+        utf8_trim_partial(buf); /* a cut value ends between characters */
         return buf;
     }
     /* Reserve room for the closing quote so the result is always well formed. */
@@ -99,6 +102,8 @@ static const char *log_quote_into(const char *value, char *buf, unsigned long si
             break;
         log_append(buf, size - 1, &pos, esc);
     }
+    utf8_trim_partial(buf);
+    pos = strlen(buf);
     buf[pos++] = '"';
     buf[pos] = '\0';
     return buf;

@@ -204,6 +204,78 @@ static int scrub_has_at(const char *s, size_t n, size_t from)
     return 0;
 }
 
+/* 1 when the query key [s, s+n) names a phone number: "phone", "mobile", "telephone",
+ * "msisdn", "whatsapp" anywhere, or a word "tel", "cell", "sms", "number" ("invitee_phone",
+ * "customer[phone]", Calendly's "text_reminder_number"). */
+static int scrub_phone_key(const char *s, size_t n)
+{
+    static const char *const anywhere[] = {"phone", "mobile", "msisdn", "whatsapp"};
+    static const char *const words[] = {"tel", "cell", "sms", "number"};
+    char key[64];
+    size_t k = 0;
+
+    for (size_t i = 0; i < n && k + 1 < sizeof key; i++)
+        key[k++] = (char)tolower((unsigned char)s[i]);
+    key[k] = '\0';
+    for (size_t i = 0; i < sizeof anywhere / sizeof anywhere[0]; i++)
+        if (strstr(key, anywhere[i]))
+            return 1;
+    for (char *w = key; *w;) {
+        size_t len = 0;
+        while (isalpha((unsigned char)w[len]))
+            len++;
+        for (size_t i = 0; len && i < sizeof words / sizeof words[0]; i++)
+            if (len == strlen(words[i]) && strncmp(w, words[i], len) == 0)
+                return 1;
+        w += len ? len : 1;
+    }
+    return 0;
+}
+
+/* 1 when the value [s, s+n) (percent-decoded once) is a phone number: "+", "00" or "tel:"
+ * then 8-15 digits, or 10-15 digits written with a phone's separators ("(404) 555-1234").
+ * Ids and timestamps (digits alone) are left alone. */
+static int scrub_phone_value(const char *s, size_t n)
+{
+    char v[96];
+    size_t k = 0, digits = 0, seps = 0, i = 0;
+    int intl = 0;
+
+    for (; i < n && k + 1 < sizeof v; i++) {
+        if (s[i] == '%' && i + 2 < n && hash_hex_value((unsigned char)s[i + 1]) >= 0 &&
+            hash_hex_value((unsigned char)s[i + 2]) >= 0) {
+            v[k++] = (char)(hash_hex_value((unsigned char)s[i + 1]) << 4 |
+                            hash_hex_value((unsigned char)s[i + 2]));
+            i += 2;
+        } else {
+            v[k++] = s[i];
+        }
+    }
+    if (i < n)
+        return 0; /* longer than any phone */
+    v[k] = '\0';
+    const char *p = v;
+    while (*p == ' ')
+        p++; /* an unencoded "+" reads as a space in a query */
+    if (strncasecmp(p, "tel:", 4) == 0)
+        p += 4, intl = 1;
+    if (*p == '+' || (p > v && p[-1] == ' ' && isdigit((unsigned char)*p)))
+        intl = 1;
+    if (*p == '+')
+        p++;
+    for (; *p; p++) {
+        if (isdigit((unsigned char)*p))
+            digits++;
+        else if (strchr(" ()-./", *p))
+            seps++;
+        else
+            return 0;
+    }
+    if (strncmp(v, "00", 2) == 0)
+        intl = 1;
+    return digits <= 15 && (intl ? digits >= 8 : digits >= 10 && seps > 0);
+}
+
 /* Just past "scheme://" when the URL starts with a scheme (RFC 3986: a letter, then
  * letters, digits, '+', '-', '.'), or NULL. */
 static char *scrub_authority(char *url)
@@ -254,7 +326,11 @@ void normalize_scrub_url(char *url)
         size_t keylen = eq ? (size_t)(eq - p) : n, keep = n;
         if (scrub_has_at(p, keylen, in_path ? 1 : 0))
             keep = 0;
-        else if (eq && scrub_has_at(eq + 1, n - keylen - 1, 0))
+        else if (in_path && n > 1 && (p[0] == '+' || strncasecmp(p, "%2B", 3) == 0) &&
+                 scrub_phone_value(p, n))
+            keep = 0; /* "/call/+14045551234" */
+        else if (eq && (scrub_has_at(eq + 1, n - keylen - 1, 0) ||
+                        scrub_phone_key(p, keylen) || scrub_phone_value(eq + 1, n - keylen - 1)))
             keep = keylen + 1;
         memmove(w, p, keep);
         w += keep;

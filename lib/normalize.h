@@ -17,10 +17,12 @@ int normalize_hash_email(const char *raw, char out[65]);
 int normalize_hash_phone(const char *raw, const char *country, char out[65]);
 /* external_id: trimmed, then hashed (64-hex passed through). */
 int normalize_hash_external_id(const char *raw, char out[65]);
-/* Removes what could be an email address from a URL, in place: userinfo, any query or
- * fragment value or item holding an '@' (also percent-encoded, up to three times), a path
- * segment holding one past its first character ("/@brand" stays). Raw emails are never
- * stored. */
+/* Removes what could be an email address or a phone number from a URL, in place: userinfo,
+ * any query or fragment value or item holding an '@' (also percent-encoded, up to three
+ * times), a path segment holding one past its first character ("/@brand" stays), the value
+ * of a query or fragment key that names a phone ("phone", "tel", "text_reminder_number"…),
+ * any value that is written as a phone number ("+1 404…", "(404) 555-1234"), and a path
+ * segment that is an international one. Raw emails and phones are never stored. */
 void normalize_scrub_url(char *url);
 
 #endif

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "log.h"
 #include "metrics.h"
 #include "store.h"
 #include "store_backend.h"
 
 #define GROUP_MAX 512
+#define WRITER_TICK_MS 1000
 
 struct store {
     const struct store_backend *ops;
@@ -77,14 +80,36 @@ static void write_group(struct store *st, struct store_job *group, int n)
     metrics_commit_group(n);
 }
 
+/* Every WRITER_TICK_MS without jobs. Caller holds qlock; it is released while the backend
+ * works. */
+static void writer_tick(struct store *st)
+{
+    int failed = st->last_commit_failed;
+
+    if (!st->ops->tick)
+        return;
+    pthread_mutex_unlock(&st->qlock);
+    int rc = st->ops->tick(st->be, failed);
+    pthread_mutex_lock(&st->qlock);
+    if (failed && rc == 0)
+        log_info("store writable again", "backend=%s", st->ops->name);
+    if (failed)
+        st->last_commit_failed = rc < 0;
+}
+
 static void *writer_main(void *arg)
 {
     struct store *st = arg;
 
     pthread_mutex_lock(&st->qlock);
     for (;;) {
-        while (!st->head && !st->stopping)
-            pthread_cond_wait(&st->qwork, &st->qlock);
+        while (!st->head && !st->stopping) {
+            struct timespec until;
+            clock_deadline(&until, WRITER_TICK_MS);
+            if (pthread_cond_timedwait(&st->qwork, &st->qlock, &until) == ETIMEDOUT && !st->head &&
+                !st->stopping)
+                writer_tick(st);
+        }
         if (!st->head && st->stopping)
             break;
         struct store_job *group = st->head, *last = group;
@@ -108,6 +133,9 @@ static void *writer_main(void *arg)
             free(j);
             j = next;
         }
+        /* After the answers: no webhook of this group waits for it. */
+        if (st->ops->after_group)
+            st->ops->after_group(st->be);
         pthread_mutex_lock(&st->qlock);
     }
     pthread_mutex_unlock(&st->qlock);
@@ -151,6 +179,7 @@ int store_submit_conversion(struct store *st, const struct conversion *c, const 
     STR_SET(j->pixel, pixel);
     j->test = test;
     j->due_ms = due_ms;
+    j->clock_offset_ms = clock_wall_offset_ms();
     j->done = done;
     j->arg = arg;
     j->result = STORE_ERROR;
@@ -272,7 +301,7 @@ struct store *store_open_with(const struct store_options *o, char *err, size_t e
     }
     st->ops = ops;
     pthread_mutex_init(&st->qlock, NULL);
-    pthread_cond_init(&st->qwork, NULL);
+    clock_cond_init(&st->qwork);
     if (!(st->be = ops->open(o, err, errlen)))
         goto fail;
     if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
@@ -291,6 +320,28 @@ struct store *store_open(const char *path, int synchronous_full, char *err, size
     struct store_options o = {.backend = "sqlite", .path = path,
                               .synchronous_full = synchronous_full};
     return store_open_with(&o, err, errlen);
+}
+
+int store_flush(struct store *st, long wait_ms)
+{
+    struct timespec until;
+
+    if (!st || !st->writer_started)
+        return 0;
+    pthread_mutex_lock(&st->qlock);
+    st->stopping = 1;
+    pthread_cond_broadcast(&st->qwork);
+    pthread_mutex_unlock(&st->qlock);
+    clock_deadline(&until, wait_ms);
+    if (pthread_clockjoin_np(st->writer, NULL, CLOCK_MONOTONIC, &until) != 0)
+        return -1;
+    st->writer_started = 0;
+    return 0;
+}
+
+int store_files_present(struct store *st)
+{
+    return st->ops->files_present ? st->ops->files_present(st->be) : 1;
 }
 
 const char *store_backend_name(const struct store *st)
@@ -376,6 +427,11 @@ int store_promote(struct store *st, long long id, const char *event_name, const 
 int store_hold(struct store *st, long long id, long long due_ms)
 {
     return st->ops->hold(st->be, id, due_ms);
+}
+
+int store_oldest_held_due(struct store *st, long long *due_ms)
+{
+    return st->ops->oldest_held_due(st->be, due_ms);
 }
 
 int store_due_pixels(struct store *st, long long now_ms, char ***pixels)

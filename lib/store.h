@@ -43,7 +43,11 @@ struct store *store_open_with(const struct store_options *o, char *err, size_t e
 struct store *store_open(const char *path, int synchronous_full, char *err, size_t errlen);
 /* The backend's name ("sqlite", "postgresql"). */
 const char *store_backend_name(const struct store *st);
-/* Flushes pending writes, stops the writer and closes. */
+/* Stops the writer once it has committed what is queued, waiting at most wait_ms (a
+ * stalled disk). Returns 0, or -1 when the writer is still busy: the store must then not
+ * be closed (the caller exits). Jobs submitted afterwards are refused. */
+int store_flush(struct store *st, long wait_ms);
+/* Flushes pending writes (without a time limit), stops the writer and closes. */
 void store_close(struct store *st);
 
 /* Asynchronous ingest: the row is queued for the writer, which calls done(arg, result, id)
@@ -160,7 +164,9 @@ int store_hold(struct store *st, long long id, long long due_ms);
 /* Claims up to limit ready/retry events of pixel due at now_ms, and sending events whose
  * lease expired (an instance died mid-send: reclaimed, counted by store_reclaimed),
  * oldest first, skipping rows another instance is claiming: they become EV_SENDING with
- * this claim token until now_ms + lease_ms. *rows is new. Count or -1. */
+ * this claim token until now_ms + lease_ms. A token is "<owner>.<n>": rows an earlier
+ * claim of the same owner still holds are taken back at once (the owner's earlier round is
+ * over: its results could not be recorded). *rows is new. Count or -1. */
 int store_claim_due(struct store *st, const char *pixel, long long now_ms, int limit,
                     long long lease_ms, const char *token, struct event_row **rows);
 /* Ends a claim: its rows still sending (a round cut short: the pixel paused, the instance
@@ -196,8 +202,8 @@ int store_mark_dry_run(struct store *st, const long long *ids, int n, const char
 /* Events never to be sent (not replayable), with the reason. */
 int store_mark_ignored(struct store *st, const long long *ids, int n, const char *token,
                        const char *reason);
-/* Copies the WAL into the database when it has grown (the writer never does, so that no
- * webhook waits for a checkpoint). Called by the forwarder. */
+/* Copies the WAL into the database every 30 s (now_ms: monotonic), for a store whose
+ * writer is idle; the writer itself restarts a growing WAL. Called by the forwarder. */
 void store_checkpoint(struct store *st, long long now_ms);
 /* Deletes expired touches/visitors and old sent/dead events. Returns rows removed or -1. */
 long store_purge(struct store *st, long long now_s, long touch_window_s, long visitor_window_s,
@@ -225,9 +231,14 @@ int store_list_touches(struct store *st, const char *vid, int limit, struct touc
 /* Touch count (for metrics/status). */
 long long store_touch_count(struct store *st);
 
-/* 0 when the last group commit failed (disk full, I/O error, database unreachable) or the
- * backend cannot write: not ready. */
+/* 0 when the last group commit or the last state change of events failed (disk full, I/O
+ * error, database unreachable) or the store cannot write: not ready. */
 int store_writable(struct store *st);
+/* 0 when the database or its WAL file has been deleted (or replaced) while open: what is
+ * committed then would be lost at the next start, so the writer refuses to commit. */
+int store_files_present(struct store *st);
+/* The due time of the oldest held conversion. Returns 1 (found), 0 (none) or -1. */
+int store_oldest_held_due(struct store *st, long long *due_ms);
 
 /* Per-commit group sizes seen by the writer (for metrics): count and sum. */
 void store_commit_stats(struct store *st, unsigned long long *commits, unsigned long long *rows);

@@ -20,7 +20,8 @@ struct store_job {
     char pixel[64];
     int test;
     long long due_ms;
-    struct touch t;    /* JOB_TOUCH */
+    long long clock_offset_ms; /* clock_wall_offset_ms() when due_ms was computed */
+    struct touch t;            /* JOB_TOUCH */
     struct delivery d; /* JOB_DELIVERY (done is NULL: nobody waits) */
     enum store_result result;
     long long id;
@@ -40,6 +41,14 @@ struct store_backend {
     int (*write_group)(struct store_be *be, struct store_job *group, int n);
     /* 0 when the backend cannot write (files deleted, database unreachable). */
     int (*writable)(struct store_be *be);
+    /* 0 when the store's files were deleted or replaced while open (1 for a server). */
+    int (*files_present)(struct store_be *be);
+    /* The writer's idle work, every second without jobs (failed: the last commit failed):
+     * returns 0 when the store is writable, -1 when not (a probe write failed). NULL: none. */
+    int (*tick)(struct store_be *be, int failed);
+    /* Runs after each group's answers were given (the SQLite writer restarts a grown WAL
+     * there, where no webhook waits for it). NULL: nothing. */
+    void (*after_group)(struct store_be *be);
     /* Waits up to timeout_ms for work committed elsewhere (another instance); 1 woken,
      * 0 timed out, -1 error. NULL: a single instance has nothing to wait for. */
     int (*wait)(struct store_be *be, long long timeout_ms);
@@ -61,6 +70,7 @@ struct store_backend {
                    const char *event_id, const char *matched_by, long long touch_id,
                    const char *payload, const char *match_info);
     int (*hold)(struct store_be *be, long long id, long long due_ms);
+    int (*oldest_held_due)(struct store_be *be, long long *due_ms);
 
     int (*due_pixels)(struct store_be *be, long long now_ms, char ***pixels);
     long long (*oldest_due_ms)(struct store_be *be);

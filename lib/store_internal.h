@@ -19,6 +19,11 @@ struct store_be {
     pthread_mutex_t match_lock;
     pthread_mutex_t admin_lock;
 
+    int last_update_failed; /* the work connection's last state change (atomic) */
+    int db_fd, wal_fd;      /* our own descriptors of the files, to see them deleted */
+    char path[512];
+    long long clock_offset_ms; /* writer only: wall - monotonic at its last look */
+
     sqlite3_stmt *ins_conv, *find_conv, *up_data, *ins_ref, *ins_touch, *up_visitor, *ins_vkey,
         *release;
     sqlite3_stmt *ins_delivery;
@@ -28,8 +33,9 @@ struct store_be {
     sqlite3_stmt *consent_q;
     int in_match_tx;
     long long checkpoint_ms;
-    long long reclaimed; /* under work_lock */
-    int wal_big;         /* set by the writer's WAL hook (atomic) */
+    long long reclaimed;     /* under work_lock */
+    int wal_pages;           /* the WAL's length after the last commit, in pages (atomic) */
+    int wal_next_checkpoint; /* writer only: length at which it checkpoints next */
 };
 
 void sqlite_work_finalize(struct store_be *st);
@@ -46,6 +52,7 @@ int sqlite_promote_begin(struct store_be *st);
 int sqlite_promote_commit(struct store_be *st);
 int sqlite_promote(struct store_be *st, long long id, const char *event_name, const char *event_id, const char *matched_by, long long touch_id, const char *payload, const char *match_info);
 int sqlite_hold(struct store_be *st, long long id, long long due_ms);
+int sqlite_oldest_held_due(struct store_be *st, long long *due_ms);
 int sqlite_due_pixels(struct store_be *st, long long now_ms, char ***pixels);
 long long sqlite_oldest_due_ms(struct store_be *st);
 int sqlite_claim_due(struct store_be *st, const char *pixel, long long now_ms, int limit, long long lease_ms, const char *token, struct event_row **rows);

@@ -449,6 +449,13 @@ void pg_close(struct store_be *st)
     free(st);
 }
 
+/* The writer's idle second: after a failed group, a probe brings readiness back without
+ * waiting for traffic. */
+static int pg_tick(struct store_be *st, int failed)
+{
+    return !failed || pg_writable(st) ? 0 : -1;
+}
+
 int pg_writable(struct store_be *st)
 {
     if (!__atomic_load_n(&st->last_write_failed, __ATOMIC_ACQUIRE))
@@ -572,6 +579,7 @@ const struct store_backend store_backend_pg = {
     .write_group = pg_write_list,
     .close = pg_close,
     .writable = pg_writable,
+    .tick = pg_tick,
     .wait = pg_wait,
     .held_due = pg_held_due,
     .find_touches = pg_find_touches,
@@ -584,6 +592,7 @@ const struct store_backend store_backend_pg = {
     .promote_commit = pg_promote_commit,
     .promote = pg_promote,
     .hold = pg_hold,
+    .oldest_held_due = pg_oldest_held_due,
     .due_pixels = pg_due_pixels,
     .oldest_due_ms = pg_oldest_due_ms,
     .claim_due = pg_claim_due,

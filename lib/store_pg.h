@@ -85,6 +85,8 @@ long long pg_oldest_due_ms(struct store_be *st);
  * claim_token = token and lease_until = now_ms + lease_ms. *rows is new. Count or -1. */
 int pg_claim_due(struct store_be *st, const char *pixel, long long now_ms, int limit,
                  long long lease_ms, const char *token, struct event_row **rows);
+/* The due time of the oldest held conversion: 1 found, 0 none, -1 error. */
+int pg_oldest_held_due(struct store_be *st, long long *due_ms);
 /* Ends a claim: its rows still sending are ready again. Rows released or -1. */
 int pg_release(struct store_be *st, const char *token);
 /* Claims this store reclaimed from an expired lease since it was opened. */

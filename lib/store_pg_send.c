@@ -59,28 +59,49 @@ long long pg_oldest_due_ms(struct store_be *st)
     return oldest;
 }
 
+int pg_oldest_held_due(struct store_be *st, long long *due_ms)
+{
+    pthread_mutex_lock(&st->work.lock);
+    PGresult *r = pg_conn_query(&st->work, "SELECT min(due_ms) FROM conversions WHERE state=0", "");
+    pthread_mutex_unlock(&st->work.lock);
+    int rc = -1;
+    *due_ms = 0;
+    if (r && PQntuples(r) == 1) {
+        rc = !PQgetisnull(r, 0, 0);
+        *due_ms = rc ? pg_value_int(r, 0, 0) : 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
 int pg_claim_due(struct store_be *st, const char *pixel, long long now_ms, int limit,
                  long long lease_ms, const char *token, struct event_row **rows)
 {
+    char owner[128];
     *rows = NULL;
     if (!token || !token[0] || limit <= 0)
         return limit == 0 ? 0 : -1;
+    const char *dot = strrchr(token, '.');
+    /* "<owner>." : the prefix of every token of this owner (see store_claim_due). */
+    snprintf(owner, sizeof owner, "%.*s", dot ? (int)(dot - token + 1) : 0, token);
     pthread_mutex_lock(&st->work.lock);
     /* SKIP LOCKED: rows another instance is claiming right now are left to it rather than
      * waited for; the lock lasts only this statement, the lease what follows. */
     PGresult *r = pg_conn_query(
         &st->work,
-        "WITH c AS (SELECT id, state AS was FROM conversions WHERE pixel=$1 AND"
-        " ((state IN (1,3) AND due_ms<=$2) OR (state=7 AND lease_until<=$2))"
+        "WITH c AS (SELECT id, state AS was, lease_until FROM conversions WHERE pixel=$1 AND"
+        " ((state IN (1,3) AND due_ms<=$2) OR (state=7 AND (lease_until<=$2 OR"
+        " ($6<>'' AND left(claim_token, length($6))=$6))))"
         " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),"
         " u AS (UPDATE conversions v SET state=7, claim_token=$4, lease_until=$2+$5,"
-        " reclaims=v.reclaims+(c.was=7)::int FROM c WHERE v.id=c.id RETURNING v.*, c.was)"
+        " reclaims=v.reclaims+(c.was=7 AND v.lease_until<=$2)::int FROM c WHERE v.id=c.id"
+        " RETURNING v.*, (c.was=7 AND c.lease_until<=$2)::int AS was)"
         " SELECT " PG_EVENT_COLS_NO_DATA ", was FROM u ORDER BY id",
-        "siisi", pixel ? pixel : "", now_ms, (long long)limit, token, lease_ms);
+        "siisis", pixel ? pixel : "", now_ms, (long long)limit, token, lease_ms, owner);
     pthread_mutex_unlock(&st->work.lock);
     long long reclaimed = 0;
     for (int i = 0; r && i < PQntuples(r); i++)
-        reclaimed += pg_value_int(r, i, 22) == 7;
+        reclaimed += pg_value_int(r, i, 22) == 1;
     if (reclaimed > 0) {
         __atomic_add_fetch(&st->reclaimed, reclaimed, __ATOMIC_RELAXED);
         log_warn("claims reclaimed after an expired lease", "pixel=%s events=%lld",

@@ -466,9 +466,8 @@ int sqlite_hold(struct store_be *st, long long id, long long due_ms)
 void sqlite_checkpoint(struct store_be *st, long long now_ms)
 {
     int wal_pages = 0, done = 0;
-    /* When the WAL has grown (WAL_CHECKPOINT_PAGES), or every 30 s for a quiet store. */
-    if (!__atomic_exchange_n(&st->wal_big, 0, __ATOMIC_ACQ_REL) &&
-        now_ms - st->checkpoint_ms < 30000)
+    /* Every 30 s for a quiet store; the writer bounds a growing WAL itself. */
+    if (now_ms - st->checkpoint_ms < 30000)
         return;
     st->checkpoint_ms = now_ms;
     pthread_mutex_lock(&st->work_lock);
@@ -485,6 +484,10 @@ int sqlite_claim_due(struct store_be *st, const char *pixel, long long now, int 
                      long long lease_ms, const char *token, struct event_row **rows)
 {
     int n = -1, reclaimed;
+    char owner[128];
+    const char *dot = strrchr(token, '.');
+    /* "<owner>." : the prefix of every token of this owner. */
+    snprintf(owner, sizeof owner, "%.*s", dot ? (int)(dot - token + 1) : 0, token);
     *rows = NULL;
     pthread_mutex_lock(&st->work_lock);
     if (run_exec(st->work, "BEGIN IMMEDIATE", "") < 0)
@@ -498,8 +501,9 @@ int sqlite_claim_due(struct store_be *st, const char *pixel, long long now, int 
         run_exec(st->work,
                  "UPDATE conversions SET state=7, claim_token=?1, lease_until=?2 WHERE id IN "
                  "(SELECT id FROM conversions WHERE pixel=?3 AND ((state IN (1,3) AND due_ms<=?4) "
-                 "OR (state=7 AND lease_until<=?4)) ORDER BY id LIMIT ?5)",
-                 "sisii", token, now + lease_ms, pixel, now, (long long)limit) < 0 ||
+                 "OR (state=7 AND (lease_until<=?4 OR (?6<>'' AND "
+                 "substr(claim_token,1,length(?6))=?6)))) ORDER BY id LIMIT ?5)",
+                 "sisiis", token, now + lease_ms, pixel, now, (long long)limit, owner) < 0 ||
         (n = run_events(st->work,
                         "SELECT " EVENT_COLS_NO_DATA " FROM conversions WHERE state=7 AND "
                         "claim_token=?1 AND pixel=?2 ORDER BY id LIMIT ?3",
@@ -623,6 +627,8 @@ rollback:
     run_exec(st->work, "ROLLBACK", "");
 out:
     sqlite3_finalize(s);
+    /* Readiness reports a store that cannot record what was sent (disk full). */
+    __atomic_store_n(&st->last_update_failed, rc < 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&st->work_lock);
     return rc;
 }
@@ -859,6 +865,25 @@ int sqlite_counts(struct store_be *st, long long counts[EV_STATE_COUNT], long lo
     }
     rc = 0;
 out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&st->admin_lock);
+    return rc;
+}
+
+int sqlite_oldest_held_due(struct store_be *st, long long *due_ms)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    *due_ms = 0;
+    pthread_mutex_lock(&st->admin_lock);
+    /* One step down the (state, due_ms) index: cheap enough for every readiness probe. */
+    if (sqlite3_prepare_v2(st->admin, "SELECT MIN(due_ms) FROM conversions WHERE state=0", -1, &s,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        rc = sqlite3_column_type(s, 0) != SQLITE_NULL;
+        *due_ms = sqlite3_column_int64(s, 0);
+    }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&st->admin_lock);
     return rc;

@@ -295,10 +295,10 @@ static int tt_read_body(const char *body, struct tiktok_response *resp)
         goto out;
     v = json_object_get(root, "message");
     if (json_is_string(v))
-        snprintf(resp->message, sizeof resp->message, "%s", json_string_value(v));
+        STR_SET(resp->message, json_string_value(v));
     v = json_object_get(root, "request_id");
     if (json_is_string(v))
-        snprintf(resp->request_id, sizeof resp->request_id, "%s", json_string_value(v));
+        STR_SET(resp->request_id, json_string_value(v));
     else if (json_is_integer(v))
         snprintf(resp->request_id, sizeof resp->request_id, "%" JSON_INTEGER_FORMAT,
                  json_integer_value(v));
@@ -536,7 +536,7 @@ static void tt_fail(struct tiktok_response *resp, enum tiktok_outcome outcome, c
     memset(resp, 0, sizeof *resp);
     resp->outcome = outcome;
     resp->code = -1;
-    snprintf(resp->message, sizeof resp->message, "%s", why);
+    STR_SET(resp->message, why);
 }
 
 static void tt_setup(CURL *curl, const char *url, struct curl_slist *headers, const char *body,

@@ -17,7 +17,7 @@ pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev li
 case "$what" in
   runtime) pkgs="$runtime" ;;
   build) ;;
-  test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium sqlite3 postgresql systemd man-db groff-base nginx-light wrk" ;;
+  test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium sqlite3 postgresql systemd man-db groff-base nginx-light wrk faketime" ;;
   bench) pkgs="$pkgs python3 nginx-light wrk" ;;
   *) echo "usage: scripts/deps.sh runtime|build|test|bench" >&2; exit 2 ;;
 esac

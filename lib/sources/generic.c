@@ -119,6 +119,17 @@ static long generic_url_decode(char *s)
     return (long)(w - s);
 }
 
+/* 1 when key is 1-40 letters, digits and '_': a field name that can be logged. */
+static int generic_field_name(const char *key)
+{
+    size_t n = 0;
+
+    for (; key[n]; n++)
+        if (!isalnum((unsigned char)key[n]) && key[n] != '_')
+            return 0;
+    return n > 0 && n <= 40;
+}
+
 /* Decodes an application/x-www-form-urlencoded body into a new JSON object of strings; the
  * first occurrence of a key wins. NULL (with why) when the body is malformed. */
 static json_t *generic_form_decode(const char *body, size_t len, char *why, size_t whylen)
@@ -149,7 +160,10 @@ static json_t *generic_form_decode(const char *body, size_t len, char *why, size
             continue;
         str = json_stringn(value, (size_t)vlen);
         if (!str || json_object_set_new(obj, pair, str) != 0) {
-            source_util_why(why, whylen, "form field %.40s is not UTF-8", pair);
+            /* A key can be anything a form builder put there, an address included: it is
+             * named only when it looks like a field name. */
+            source_util_why(why, whylen, "form field %s is not UTF-8",
+                            generic_field_name(pair) ? pair : "(unnamed)");
             goto fail;
         }
     }
@@ -161,12 +175,49 @@ fail:
     return NULL;
 }
 
+/* What to do with a value longer than its field. An id is refused (a cut id would match
+ * the wrong thing, and the sender must hear of it); a match key is dropped; text that only
+ * describes is cut between characters; a URL is scrubbed whole and then cut. CRMs do not
+ * resend after a 4xx, so only what defines the conversion may refuse it. */
+enum generic_fit { FIT_REFUSE, FIT_DROP, FIT_CUT, FIT_URL };
+
+/* The trimmed text in [s, end) into dst as fit says. Returns 1 set, 0 dropped, -1 refused. */
+static int generic_fit_text(struct generic_body *b, const char *key, const char *s, const char *end,
+                            enum generic_fit fit, char *dst, size_t size)
+{
+    size_t n = (size_t)(end - s);
+    char *whole;
+
+    if (n < size && fit != FIT_URL) {
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+        return 1;
+    }
+    switch (fit) {
+    case FIT_REFUSE: source_util_why(b->why, b->whylen, "%s is too long", key); return -1;
+    case FIT_DROP: return 0;
+    case FIT_CUT:
+        /* str_copy reads a NUL-terminated source: s may go on past end (trailing blanks). */
+        str_copy(dst, n + 1 < size ? n + 1 : size, s);
+        return 1;
+    case FIT_URL:
+        if (!(whole = strndup(s, n)))
+            return 0;
+        /* Before the cut: a cut could leave half an address the scrubber no longer sees. */
+        normalize_scrub_url(whole);
+        str_copy(dst, size, whole);
+        free(whole);
+        return dst[0] != '\0';
+    }
+    return 0;
+}
+
 /* Reads body[key] as text into dst (whitespace trimmed). Absent, null and "" leave dst
  * alone, since CRM templates render an empty merge field as "". Integers are taken as
- * their decimal text when allow_int. Returns 1 when set, 0 when absent, -1 (why) when the
- * value has the wrong type or does not fit: a cut id would match the wrong thing. */
-static int generic_text(struct generic_body *b, const char *key, int allow_int, char *dst,
-                        size_t size)
+ * their decimal text when allow_int. Returns 1 when set, 0 when absent (or dropped), -1
+ * (why) when the value has the wrong type or is an id that does not fit. */
+static int generic_text_fit(struct generic_body *b, const char *key, int allow_int,
+                            enum generic_fit fit, char *dst, size_t size)
 {
     json_t *v = json_object_get(b->root, key);
     char num[32];
@@ -191,13 +242,13 @@ static int generic_text(struct generic_body *b, const char *key, int allow_int, 
         end--;
     if (end == s)
         return 0;
-    if ((size_t)(end - s) >= size) {
-        source_util_why(b->why, b->whylen, "%s is too long", key);
-        return -1;
-    }
-    memcpy(dst, s, (size_t)(end - s));
-    dst[end - s] = '\0';
-    return 1;
+    return generic_fit_text(b, key, s, end, fit, dst, size);
+}
+
+static int generic_text(struct generic_body *b, const char *key, int allow_int, char *dst,
+                        size_t size)
+{
+    return generic_text_fit(b, key, allow_int, FIT_REFUSE, dst, size);
 }
 
 /* 1 when v is absent, null or a string of only whitespace. */
@@ -266,23 +317,23 @@ static int generic_map_contact(struct generic_body *b, struct conversion *out)
     char email[320], phone[64], country[64], external_id[256];
     int have_country, rc;
 
-    rc = generic_text(b, "email", 0, email, sizeof email);
+    rc = generic_text_fit(b, "email", 0, FIT_DROP, email, sizeof email);
     if (rc < 0)
         return -1;
     if (rc > 0)
         normalize_hash_email(email, out->email_hash);
-    have_country = generic_text(b, "country", 0, country, sizeof country);
+    have_country = generic_text_fit(b, "country", 0, FIT_DROP, country, sizeof country);
     if (have_country < 0)
         return -1;
     if (have_country > 0 && (strlen(country) != 2 || !isalpha((unsigned char)country[0]) ||
                              !isalpha((unsigned char)country[1])))
         have_country = 0;
-    rc = generic_text(b, "phone", 1, phone, sizeof phone);
+    rc = generic_text_fit(b, "phone", 1, FIT_DROP, phone, sizeof phone);
     if (rc < 0)
         return -1;
     if (rc > 0)
         normalize_hash_phone(phone, have_country > 0 ? country : NULL, out->phone_hash);
-    rc = generic_text(b, "external_id", 1, external_id, sizeof external_id);
+    rc = generic_text_fit(b, "external_id", 1, FIT_DROP, external_id, sizeof external_id);
     if (rc < 0)
         return -1;
     if (rc > 0)
@@ -335,11 +386,11 @@ static json_t *generic_content(struct generic_body *b, json_t *item, size_t idx)
         source_util_why(b->why, b->whylen, "contents[%zu] must be an object", idx);
         goto fail;
     }
-    rc = generic_text(&ib, "content_id", 1, id, sizeof id);
+    rc = generic_text_fit(&ib, "content_id", 1, FIT_DROP, id, sizeof id);
     if (rc > 0)
         json_object_set_new(c, "content_id", json_string(id));
     if (rc >= 0)
-        rc = generic_text(&ib, "content_name", 0, name, sizeof name);
+        rc = generic_text_fit(&ib, "content_name", 0, FIT_CUT, name, sizeof name);
     if (rc > 0)
         json_object_set_new(c, "content_name", json_string(name));
     if (rc < 0)
@@ -421,13 +472,14 @@ static int generic_map_browser(struct generic_body *b, struct conversion *out)
     unsigned char addr[16];
     int rc;
 
-    if (generic_text(b, "ttclid", 0, out->ttclid, sizeof out->ttclid) < 0 ||
-        generic_text(b, "ttp", 0, out->ttp, sizeof out->ttp) < 0 ||
-        generic_text(b, "user_agent", 0, out->user_agent, sizeof out->user_agent) < 0 ||
-        generic_text(b, "url", 0, out->url, sizeof out->url) < 0 ||
-        generic_text(b, "referrer", 0, out->referrer, sizeof out->referrer) < 0)
+    if (generic_text_fit(b, "ttclid", 0, FIT_DROP, out->ttclid, sizeof out->ttclid) < 0 ||
+        generic_text_fit(b, "ttp", 0, FIT_DROP, out->ttp, sizeof out->ttp) < 0 ||
+        generic_text_fit(b, "user_agent", 0, FIT_CUT, out->user_agent, sizeof out->user_agent) <
+            0 ||
+        generic_text_fit(b, "url", 0, FIT_URL, out->url, sizeof out->url) < 0 ||
+        generic_text_fit(b, "referrer", 0, FIT_URL, out->referrer, sizeof out->referrer) < 0)
         return -1;
-    rc = generic_text(b, "ip", 0, out->ip, sizeof out->ip);
+    rc = generic_text_fit(b, "ip", 0, FIT_DROP, out->ip, sizeof out->ip);
     if (rc < 0)
         return -1;
     if (rc > 0 && inet_pton(AF_INET, out->ip, addr) != 1 && inet_pton(AF_INET6, out->ip, addr) != 1)

@@ -8,6 +8,7 @@
 #include "money.h"
 #include "normalize.h"
 #include "source.h"
+#include "utf8.h"
 
 static const struct source_ops *const source_all[] = {
     &source_shopify,  &source_woocommerce, &source_stripe,
@@ -22,44 +23,6 @@ const struct source_ops *source_find(const char *type)
         if (strcmp(source_all[i]->type, type) == 0)
             return source_all[i];
     return NULL;
-}
-
-/* 1 when s is well-formed UTF-8 (no overlong forms, surrogates or code points past
- * U+10FFFF), the only text jansson will put into the stored JSON or TikTok's body. */
-static int source_utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    while (*p) {
-        unsigned cp;
-        int n;
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        if (*p >= 0xC2 && *p <= 0xDF) {
-            n = 1;
-            cp = *p & 0x1Fu;
-        } else if (*p >= 0xE0 && *p <= 0xEF) {
-            n = 2;
-            cp = *p & 0x0Fu;
-        } else if (*p >= 0xF0 && *p <= 0xF4) {
-            n = 3;
-            cp = *p & 0x07u;
-        } else {
-            return 0;
-        }
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i] & 0x3Fu);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
 }
 
 /* The delivery id is only logged, unquoted: printable ASCII without spaces or quotes. */
@@ -90,17 +53,17 @@ static enum source_result source_check_text(struct conversion *c, char *why, siz
     if (!source_token_ok(c->delivery_id))
         c->delivery_id[0] = '\0';
     for (size_t i = 0; i < sizeof context / sizeof context[0]; i++)
-        if (!source_utf8_valid(context[i]))
+        if (!utf8_valid(context[i]))
             context[i][0] = '\0';
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        if (!source_utf8_valid(ids[i].value)) {
+        if (!utf8_valid(ids[i].value)) {
             if (why && whylen)
                 snprintf(why, whylen, "%s is not valid UTF-8", ids[i].name);
             return SOURCE_BAD_REQUEST;
         }
     }
     for (int i = 0; i < c->nrefs && i < CONV_MAX_REFS; i++) {
-        if (!source_utf8_valid(c->refs[i])) {
+        if (!utf8_valid(c->refs[i])) {
             if (why && whylen)
                 snprintf(why, whylen, "order reference is not valid UTF-8");
             return SOURCE_BAD_REQUEST;

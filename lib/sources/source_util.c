@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "money.h"
 #include "timeparse.h"
+#include "utf8.h"
 
 void source_util_why(char *why, size_t whylen, const char *fmt, ...)
 {
@@ -20,6 +21,8 @@ void source_util_why(char *why, size_t whylen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, whylen, fmt, ap);
     va_end(ap);
+    /* A reason quoting the sender's text ("%.40s") is answered in JSON: cut it whole. */
+    utf8_trim_partial(why);
 }
 
 const char *source_util_header_raw(const struct webhook_request *req, const char *name)

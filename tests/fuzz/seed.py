@@ -128,6 +128,17 @@ def seeds_config():
           b'sources = ( { id = "a-b_c"; type = "stripe"; secret_file = "whsec"; pixel = "CPIXEL"; } );\n')
 
 
+def seeds_header():
+    ua = b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15"
+    write("fuzz_header", "direct", b"203.0.113.9\0" + ua + b"\0/webhooks/shop")
+    write("fuzz_header", "proxied", b"127.0.0.1\0" + ua + b"\0/webhooks/shop%00x\0"
+          b"198.51.100.7, 10.0.0.2")
+    write("fuzz_header", "spoofed", b"127.0.0.1\0Mozilla \xff\xfe\0/collect?x=%41%7f\0"
+          + b", ".join([b"10.9.8.7"] * 120) + b", 6.6.6.6\0198.51.100.7")
+    write("fuzz_header", "ipv6", b"::1\0" + "caf\u00e9".encode() + b"\0/cr%6D\0"
+          b"2001:db8:1:2::7, [::1], 10.1.1.1\0::ffff:10.0.0.1")
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     seeds_sources()
@@ -135,6 +146,7 @@ def main():
     seeds_phone()
     seeds_signature()
     seeds_config()
+    seeds_header()
 
 
 if __name__ == "__main__":

@@ -597,10 +597,12 @@ class Daemon:
     """A ttrelayd process with its own temp dir, config file, store and log.
 
     Keyword arguments are config sections merged over the defaults, e.g.
-    Daemon(mock, match={"hold_s": 1}, tiktok={"dry_run": True})."""
+    Daemon(mock, match={"hold_s": 1}, tiktok={"dry_run": True}). env adds variables to the
+    daemon's environment only (LD_PRELOAD of a fault shim, libfaketime)."""
 
-    def __init__(self, mock, start=True, **sections):
+    def __init__(self, mock, start=True, env=None, **sections):
         self.mock = mock
+        self.env = dict(env or {})
         self.dir = tempfile.mkdtemp(prefix="ttr-it-")
         self.conf_path = os.path.join(self.dir, "ttrelay.conf")
         self.log_path = os.path.join(self.dir, "ttrelayd.log")
@@ -654,9 +656,10 @@ class Daemon:
         logf = open(self.log_path, "ab")
         self._log_offset = logf.tell()
         try:
+            env = dict(os.environ, **self.env) if self.env else None
             self.proc = subprocess.Popen([ttrelayd_path(), "-c", self.conf_path],
                                          stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                         cwd=self.dir)
+                                         cwd=self.dir, env=env)
         finally:
             logf.close()
         self.starts += 1

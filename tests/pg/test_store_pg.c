@@ -497,7 +497,9 @@ static void *lock_rows(void *arg)
     pthread_mutex_lock(&lk->m);
     lk->locked = 1;
     pthread_cond_broadcast(&lk->c);
-    while (!lk->release && pthread_cond_timedwait(&lk->c, &lk->m, &deadline) == 0)
+    /* clock_deadline is a CLOCK_MONOTONIC time. */
+    while (!lk->release &&
+           pthread_cond_clockwait(&lk->c, &lk->m, CLOCK_MONOTONIC, &deadline) == 0)
         ;
     pthread_mutex_unlock(&lk->m);
     PQclear(PQexec(db, "ROLLBACK"));

@@ -231,6 +231,34 @@ static void test_hashes(void)
     is_int(normalize_hash_external_id("   ", out), -1, "blank external id has no hash");
 }
 
+static void scrub_is(const char *in, const char *want, const char *name)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s", in);
+    normalize_scrub_url(url);
+    is_str(url, want, "%s", name);
+}
+
+static void test_scrub_url_phones(void)
+{
+    scrub_is("https://shop.example/thanks?phone=%2B14045551234&ok=1",
+             "https://shop.example/thanks?phone=&ok=1", "a phone key loses its value");
+    scrub_is("https://shop.example/c?text_reminder_number=+1%20404-555-1234&month=2024-06",
+             "https://shop.example/c?text_reminder_number=&month=2024-06",
+             "Calendly's text_reminder_number loses its value, a month stays");
+    scrub_is("https://shop.example/?customer%5Bphone%5D=4045551234",
+             "https://shop.example/?customer%5Bphone%5D=", "customer[phone] is a phone key");
+    scrub_is("https://shop.example/?c=%2B447700900123#x=(404)%20555-1234",
+             "https://shop.example/?c=#x=", "phone-shaped values go under any key");
+    scrub_is("https://shop.example/?tel=tel:0044%207700", "https://shop.example/?tel=",
+             "tel: values go");
+    scrub_is("https://shop.example/call/+14045551234/x", "https://shop.example/call//x",
+             "an international number as a path segment goes");
+    scrub_is("https://shop.example/p?variant=39543212345678&ts=1700000000&hotel=7&page=2",
+             "https://shop.example/p?variant=39543212345678&ts=1700000000&hotel=7&page=2",
+             "ids, timestamps and words containing 'tel' stay");
+}
+
 int main(void)
 {
     test_email();
@@ -239,5 +267,6 @@ int main(void)
     test_phone_invalid();
     test_phone_buffers();
     test_hashes();
+    test_scrub_url_phones();
     return tap_done();
 }
