@@ -128,8 +128,8 @@ static void reload(struct daemon_ctx *ctx, const char *path)
     struct config *old = ctx->cfg;
     if (strcmp(old->listen_address, cfg->listen_address) || old->listen_port != cfg->listen_port ||
         strcmp(old->admin_address, cfg->admin_address) || old->admin_port != cfg->admin_port ||
-        strcmp(old->store_path, cfg->store_path))
-        log_warn("listen addresses and store.path change only on restart", "path=%s", path);
+        strcmp(old->store_path, cfg->store_path) || strcmp(old->store_backend, cfg->store_backend))
+        log_warn("listen addresses and the store change only on restart", "path=%s", path);
     pthread_mutex_lock(&ctx->cfg_lock);
     ctx->cfg = cfg;
     pthread_mutex_unlock(&ctx->cfg_lock);
@@ -227,8 +227,13 @@ int main(int argc, char **argv)
         log_error("cannot listen", "reason=\"%s\"", err);
         goto out;
     }
-    if (!(ctx.st = store_open(ctx.cfg->store_path, ctx.cfg->store_sync_full, err, sizeof err))) {
-        log_error("cannot open the store", "path=%s reason=\"%s\"", ctx.cfg->store_path, err);
+    struct store_options so = {.backend = ctx.cfg->store_backend,
+                               .path = ctx.cfg->store_path,
+                               .synchronous_full = ctx.cfg->store_sync_full,
+                               .conninfo = ctx.cfg->store_conninfo};
+    if (!(ctx.st = store_open_with(&so, err, sizeof err))) {
+        log_error("cannot open the store", "backend=%s path=%s reason=\"%s\"",
+                  ctx.cfg->store_backend, ctx.cfg->store_path, err);
         goto out;
     }
     if (!(ctx.rl = ratelimit_new(65536)) ||
@@ -241,8 +246,9 @@ int main(int argc, char **argv)
         goto out;
     }
     config_loaded(ctx.cfg);
-    log_info("ready", "version=%s store=%s sources=%d pixels=%d dry_run=%s", TTR_VERSION,
-             ctx.cfg->store_path, ctx.cfg->nsources, ctx.cfg->npixels,
+    log_info("ready", "version=%s store=%s backend=%s instance=%s sources=%d pixels=%d dry_run=%s",
+             TTR_VERSION, ctx.cfg->store_path, store_backend_name(ctx.st),
+             forwarder_instance(ctx.fw), ctx.cfg->nsources, ctx.cfg->npixels,
              ctx.cfg->dry_run ? "true" : "false");
     if (ctx.cfg->dry_run)
         log_warn("dry run: events are recorded, nothing is sent to TikTok. For real delivery set "

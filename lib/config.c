@@ -49,6 +49,7 @@ static const struct setting settings[] = {
     STR("admin.address", admin_address, "127.0.0.1"),
     NUM("admin.port", SET_INT, admin_port, 0, 65535, 8081),
     STR("store.path", store_path, "/var/lib/ttrelay/ttrelay.db"),
+    STR("store.backend", store_backend, "sqlite"),
     STR("tiktok.api_base", api_base, "https://business-api.tiktok.com"),
     STR("tiktok.default_pixel", default_pixel, ""),
     NUM("tiktok.dry_run", SET_BOOL, dry_run, 0, 1, 0),
@@ -78,6 +79,8 @@ static const char *const loader_keys[] = {
     "admin.token",
     "admin.token_file",
     "store.synchronous",
+    "store.conninfo",
+    "store.conninfo_file",
     "log.level",
     "tiktok.pixels.[].code",
     "tiktok.pixels.[].access_token",
@@ -581,6 +584,20 @@ static int load_misc(const config_t *lc, struct config *cfg, const char *file, c
         return -1;
     }
     cfg->store_sync_full = strcmp(sync, "full") == 0;
+    config_setting_t *store = config_lookup(lc, "store");
+    if (strcmp(cfg->store_backend, "sqlite") && strcmp(cfg->store_backend, "postgresql")) {
+        set_err(err, errlen, file, setting_line(config_lookup(lc, "store.backend")),
+                "store.backend must be \"sqlite\" or \"postgresql\"");
+        return -1;
+    }
+    if (store && load_secret(store, "conninfo", &cfg->store_conninfo, file, err, errlen) < 0)
+        return -1;
+    if (!strcmp(cfg->store_backend, "postgresql") && !cfg->store_conninfo) {
+        set_err(err, errlen, file, setting_line(config_lookup(lc, "store.backend")),
+                "store.backend = \"postgresql\" needs store.conninfo (or conninfo_file, for a "
+                "password: \"host=db.internal dbname=ttrelay user=ttrelay password=…\")");
+        return -1;
+    }
     if (cfg->retry_cap_ms < cfg->retry_base_ms) {
         set_err(err, errlen, file, setting_line(config_lookup(lc, "tiktok.retry_cap_ms")),
                 "tiktok.retry_cap_ms must not be below tiktok.retry_base_ms");
@@ -761,6 +778,7 @@ void config_drop(struct config *cfg)
 {
     if (!cfg || __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
+    free_secret(cfg->store_conninfo);
     for (int i = 0; i < cfg->npixels; i++)
         free_secret(cfg->pixels[i].access_token);
     for (int i = 0; i < cfg->nsources; i++)
@@ -821,6 +839,8 @@ int config_check_store(const struct config *cfg, char *err, size_t errlen)
     const char *dir;
     struct stat st;
 
+    if (strcmp(cfg->store_backend, "sqlite") != 0)
+        return 0; /* a server: reached (or not) when the store opens */
     str_copy(copy, sizeof copy, cfg->store_path);
     dir = dirname(copy);
     if (cfg->store_path[0] != '/' && getcwd(cwd, sizeof cwd))

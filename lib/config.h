@@ -45,6 +45,8 @@ struct config {
     char store_path[512];
     int store_path_line; /* where store.path is set, 0 for the default */
     int store_sync_full; /* store.synchronous = "full" (default) */
+    char store_backend[16]; /* store.backend: "sqlite" (default) or "postgresql" */
+    char *store_conninfo;   /* store.conninfo or conninfo_file (postgresql); owned, never logged */
     enum log_level log_level;
 
     char api_base[256];
