@@ -127,7 +127,13 @@ static enum stripe_object stripe_event_object(const char *type, const json_t *ob
         const json_t *inv = json_object_get(obj, "invoice");
         if (json_is_object(inv) && source_util_str(inv, "billing_reason"))
             return STRIPE_INVOICE;
-        if (json_is_string(inv) || json_is_object(inv)) {
+        /* From API version 2025-03-31 (basil) an intent no longer names its invoice; the
+         * one Stripe creates for a subscription's invoice is still described so
+         * (UNCONFIRMED: Stripe's default descriptions, not in the reference material). */
+        const char *desc = source_util_str(obj, "description");
+        if (json_is_string(inv) || json_is_object(inv) ||
+            (desc && (!strcmp(desc, "Subscription creation") ||
+                      !strcmp(desc, "Subscription update")))) {
             source_util_why(why, whylen,
                             "invoice payment (counted from invoice.paid or the checkout session)");
             return STRIPE_OTHER;

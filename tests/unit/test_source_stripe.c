@@ -184,6 +184,19 @@ static void check_variant(const char *body, const char *from, const char *to,
     free(b);
 }
 
+/* Basil: an intent no longer names its invoice; a subscription's intents are described. */
+static void test_subscription_intents(void)
+{
+    char *pi = test_fixture("stripe_payment_intent_succeeded.json", 0);
+    check_variant(pi, "\"description\": null", "\"description\": \"Subscription update\"",
+                  SOURCE_IGNORED, NULL, "a renewal's intent (basil) is counted from its invoice");
+    check_variant(pi, "\"description\": null", "\"description\": \"Subscription creation\"",
+                  SOURCE_IGNORED, NULL, "a first invoice's intent (basil) is counted once");
+    check_variant(pi, "\"description\": null", "\"description\": \"Order 1042\"", SOURCE_OK, PI,
+                  "an intent with the shop's own description is an order");
+    free(pi);
+}
+
 static void test_event_rules(const char *body)
 {
     check_variant(body, "\"payment_status\": \"paid\"", "\"payment_status\": \"unpaid\"",
@@ -253,6 +266,7 @@ int main(void)
     test_test_mode();
     test_signatures(body);
     test_event_rules(body);
+    test_subscription_intents();
     test_phone_and_vid_sources(body);
     free(body);
     return tap_done();
