@@ -37,7 +37,8 @@ const char *source_util_content_type(const struct webhook_request *req);
 int source_util_media_is(const char *content_type, const char *type, enum source_media_match match);
 
 /* The body parsed as a JSON object (new reference), duplicate keys refused; NULL (why says
- * so) when it is anything else. */
+ * so) when it is anything else. The tree comes from the thread's arena: release it in the
+ * thread that loaded it, before the request ends. */
 json_t *source_util_load_object(const struct webhook_request *req, char *why, size_t whylen);
 
 /* obj[key] when it is a non-empty string (borrowed), else NULL; obj may be NULL or no object. */
