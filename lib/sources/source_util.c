@@ -68,6 +68,16 @@ int source_util_media_is(const char *content_type, const char *type, enum source
  * it is freed, so a tree kept longer than its request is safe, only slower. */
 #define BODY_ARENA_SIZE (256 * 1024)
 
+/* Sanitizer and fuzz builds keep plain malloc, so that every block stays a heap object of
+ * its own for AddressSanitizer. */
+#if defined(__SANITIZE_ADDRESS__) || defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+#define BODY_ARENA_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BODY_ARENA_OFF 1
+#endif
+#endif
+
 struct body_arena {
     char *base;
     size_t used;
@@ -76,7 +86,10 @@ struct body_arena {
 };
 
 static __thread struct body_arena body_arena;
+static pthread_once_t body_arena_once = PTHREAD_ONCE_INIT;
+static pthread_key_t body_arena_key;
 
+#ifndef BODY_ARENA_OFF
 static void *body_arena_malloc(size_t n)
 {
     struct body_arena *a = &body_arena;
@@ -101,8 +114,6 @@ static void body_arena_free(void *p)
         a->used = 0;
 }
 
-static pthread_once_t body_arena_once = PTHREAD_ONCE_INIT;
-static pthread_key_t body_arena_key;
 
 /* At thread exit; a block still out keeps the arena (a leak rather than a reuse). */
 static void body_arena_release(void *base)
@@ -113,10 +124,14 @@ static void body_arena_release(void *base)
     }
 }
 
+#endif
+
 static void body_arena_install(void)
 {
+#ifndef BODY_ARENA_OFF
     if (pthread_key_create(&body_arena_key, body_arena_release) == 0)
         json_set_alloc_funcs(body_arena_malloc, body_arena_free);
+#endif
 }
 
 json_t *source_util_load_object(const struct webhook_request *req, char *why, size_t whylen)
@@ -124,11 +139,13 @@ json_t *source_util_load_object(const struct webhook_request *req, char *why, si
     json_t *root;
 
     pthread_once(&body_arena_once, body_arena_install);
+#ifndef BODY_ARENA_OFF
     if (!body_arena.base && (body_arena.base = malloc(BODY_ARENA_SIZE)) &&
         pthread_setspecific(body_arena_key, body_arena.base) != 0) {
         free(body_arena.base);
         body_arena.base = NULL; /* plain malloc */
     }
+#endif
     body_arena.active = 1;
     /* A key sent twice means whatever the reader picks; no sender does it. */
     root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, NULL);
