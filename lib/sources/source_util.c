@@ -87,7 +87,9 @@ struct body_arena {
 
 static __thread struct body_arena body_arena;
 static pthread_once_t body_arena_once = PTHREAD_ONCE_INIT;
+#ifndef BODY_ARENA_OFF
 static pthread_key_t body_arena_key;
+#endif
 
 #ifndef BODY_ARENA_OFF
 static void *body_arena_malloc(size_t n)
