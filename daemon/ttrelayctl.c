@@ -661,8 +661,9 @@ static int cmd_test_event(const struct ctl *ctl)
 }
 
 /* One report row into the two tables: how conversions matched, and how they were sent. */
-static const char *const refusal_keys[] = {"ambiguous", "shared_ip_ua", "owned",   "guessable",
-                                           "consumed",  "too_far",      "value",   "taken"};
+static const char *const refusal_keys[] = {"ambiguous", "shared_ip_ua", "owned", "guessable",
+                                           "consumed",  "too_far",      "value", "taken",
+                                           "early"};
 #define NREFUSALS (sizeof refusal_keys / sizeof refusal_keys[0])
 
 /* Conversions sent unmatched although candidates existed, by the reason. */
@@ -679,7 +680,7 @@ static void report_refusals(struct table *r, const json_t *row)
     }
     fmt_ll(c[0], sizeof c[0], total);
     table_row(r, ctl_jstr(row, "source"), ctl_jstr(row, "kind"), c[0], c[1], c[2], c[3], c[4],
-              c[5], c[6], c[7], c[8]);
+              c[5], c[6], c[7], c[8], c[9]);
 }
 
 /* Conversions of opted-out visitors: sent with limited_data_use, and suppressed. */
@@ -769,9 +770,9 @@ static int cmd_report(const struct ctl *ctl)
               "IP_UA", "NONE");
     table_row(&d, "SOURCE", "KIND", "TTCLID", "TTP", "EMAIL", "PHONE", "IP+UA", "SENT", "RETRY",
               "DEAD", "DELAY_P50", "DELAY_P95");
-    struct table r = {.ncols = 11, .align = "llrrrrrrrrr"};
+    struct table r = {.ncols = 12, .align = "llrrrrrrrrrr"};
     table_row(&r, "SOURCE", "KIND", "REFUSED", "AMBIGUOUS", "SHARED_IP_UA", "OWNED", "GUESSABLE",
-              "CONSUMED", "TOO_FAR", "VALUE", "TAKEN");
+              "CONSUMED", "TOO_FAR", "VALUE", "TAKEN", "EARLY");
     struct table cs = {.ncols = 6, .align = "llrrrr"};
     table_row(&cs, "SOURCE", "KIND", "LIMITED_DATA_USE", "LDU_SHARE", "SUPPRESSED",
               "SUPPRESSED_SHARE");

@@ -18,6 +18,10 @@
 #include "match.h"
 #include "store.h"
 
+/* An order's thank-you event (CompletePayment, Purchase) follows the order's creation; one
+ * seen more than this before it is an earlier order's (the senders' and our clocks agree
+ * within a few seconds). PlaceAnOrder, fired at the button, may precede it. */
+#define MATCH_SKEW_S 10
 /* Two candidates whose distances in time differ by less than this are equally close. */
 #define MATCH_TIE_S 30
 /* Touches fetched per key value (newest first). */
@@ -44,7 +48,7 @@ static const char *const *const aliases[KIND_COUNT] = {alias_order, alias_call, 
 static const char *const key_names[] = {"event_id", "order_ref", "vid", "email", "phone", "ip_ua"};
 static const char *const outcome_names[CAND_OUTCOME_COUNT] = {
     "chosen", "weaker_key", "further",      "value_worse", "later", "owned",       "consumed",
-    "ambiguous", "guessable", "shared_ip_ua", "too_far",    "value", "taken"};
+    "ambiguous", "guessable", "shared_ip_ua", "too_far",    "value", "taken", "early"};
 static const char *const fit_names[] = {"unknown", "exact", "agrees", "contradicts"};
 
 const char *match_key_name(enum match_key key)
@@ -262,6 +266,9 @@ static void classify(struct store *st, const struct config *cfg, const struct co
             k->outcome = CAND_OWNED;
         else if (weak && llabs(k->gap_s) > cfg->max_gap_s)
             k->outcome = CAND_TOO_FAR;
+        else if (weak && c->kind == KIND_ORDER && k->gap_s < -MATCH_SKEW_S &&
+                 strcmp(k->event, "PlaceAnOrder") != 0)
+            k->outcome = CAND_EARLY;
         else if (weak && k->fit == FIT_CONTRADICTS)
             k->outcome = CAND_VALUE;
         else if (k->key == MKEY_IP_UA && ip_ua_visitors > 1) {
@@ -699,6 +706,11 @@ static void why_words(const struct match_result *m, const struct match_candidate
         break;
     case CAND_VALUE:
         snprintf(out, size, "refused: its value contradicts the conversion's");
+        break;
+    case CAND_EARLY:
+        snprintf(out, size,
+                 "refused: a thank-you event %s, before the order existed (an earlier order's)",
+                 gap);
         break;
     case CAND_TAKEN:
         if (k->other)

@@ -26,6 +26,7 @@ enum match_outcome {
     CAND_TOO_FAR,      /* further than match.max_gap_s from the conversion */
     CAND_VALUE,        /* its value contradicts the conversion's */
     CAND_TAKEN,        /* assigned to another conversion of the same pass */
+    CAND_EARLY,        /* an order's thank-you event from before the order existed */
     CAND_OUTCOME_COUNT
 };
 

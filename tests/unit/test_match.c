@@ -92,7 +92,7 @@ static void order(struct conversion *c, const char *object_id)
     STR_SET(c->object_id, object_id);
     conversion_add_ref(c, object_id);
     STR_SET(c->page_ref, object_id);
-    c->event_time = now_s;
+    c->event_time = now_s - 120; /* created two minutes ago: its thank-you touches follow */
 }
 
 /* Stores, matches and, like the forwarder, promotes so that the touch is consumed. */
@@ -284,13 +284,21 @@ static void test_time_and_value(void)
     struct match_result m;
 
     /* The same visitor's touches: the one nearest the order's own time wins. */
-    TOUCH(st, "vt", .event_id = "pix-early", .age_s = 1500);
-    TOUCH(st, "vt", .event_id = "pix-near", .age_s = -4);
+    TOUCH(st, "vt", .event_id = "pix-near", .age_s = 110);
+    TOUCH(st, "vt", .event_id = "pix-later", .age_s = -900);
     order(&c, "t1");
     STR_SET(c.vid, "vt");
     match_and_consume(st, &c, &m);
     is_str(m.event_id, "pix-near", "closest in time to the conversion wins, not the latest");
-    is_str(outcome_of(&m, "pix-early"), "further", "the other lost on time");
+    is_str(outcome_of(&m, "pix-later"), "further", "the other lost on time");
+
+    /* A thank-you event from before the order existed is an earlier order's. */
+    TOUCH(st, "vb", .event_id = "pix-before", .age_s = 400);
+    order(&c, "t0");
+    STR_SET(c.vid, "vb");
+    match_and_consume(st, &c, &m);
+    is_str(m.matched_by, "none", "a thank-you event 280 s before the order is not taken");
+    is_str(outcome_of(&m, "pix-before"), "early", "recorded as from before the order");
 
     /* Equally close, values 20 and 50: the order of 50 takes the 50. */
     TOUCH(st, "vv", .event_id = "pix-20", .value = "20.00", .age_s = 3);
@@ -352,6 +360,7 @@ static void test_joint_upsell(void)
     TOUCH(st, "vu", .event_id = "pix-upsell", .age_s = -6);
     order(&c[0], "u1");
     order(&c[1], "u2");
+    c[0].event_time = now_s;
     c[1].event_time = now_s + 5;
     for (int i = 0; i < 2; i++) {
         STR_SET(c[i].vid, "vu");
@@ -367,6 +376,7 @@ static void test_joint_upsell(void)
     TOUCH(st, "vw", .event_id = "pix-w50", .value = "50.00", .age_s = -3);
     order(&c[0], "w1");
     order(&c[1], "w2");
+    c[0].event_time = c[1].event_time = now_s;
     STR_SET(c[0].value, "50.00");
     STR_SET(c[1].value, "20.00");
     for (int i = 0; i < 2; i++) {
