@@ -221,7 +221,9 @@ def test_database_down_ten_seconds_under_load():
         before = len(acked)
         t0 = time.monotonic()
         subprocess.run(["sh", server, "down", own], check=True, timeout=60)
-        time.sleep(10)
+        time.sleep(4)
+        ready_down = [d.request("public", "GET", "/readyz")[0] for d in daemons]
+        time.sleep(6)
         subprocess.run(["sh", server, "up", own], check=True, timeout=60)
         diag("database down for %.1f s" % (time.monotonic() - t0))
         time.sleep(4)
@@ -230,6 +232,7 @@ def test_database_down_ten_seconds_under_load():
         refused = [x for x in answers if x[1] == 503]
         others = [x for x in answers if x[1] not in (200, 503)]
         ok(before > 10, "webhooks acknowledged before the outage (%d)" % before)
+        is_(ready_down, [503, 503], "/readyz fails on both instances while the database is down")
         ok(len(refused) > 0, "webhooks answered 503 while the database was down (%d)" % len(refused))
         is_([x for x in refused if not x[3]], [], "every 503 carries Retry-After")
         is_(others, [], "no other answer than 200 or 503 (no crash, no hang)")
@@ -255,5 +258,9 @@ def test_database_down_ten_seconds_under_load():
 
 
 if __name__ == "__main__":
+    if not on_pg():
+        # Registered by the integration glob too: on SQLite there is one instance only.
+        print("1..0 # SKIP several instances need TTR_STORE_BACKEND=postgresql", flush=True)
+        sys.exit(0)
     run_cases([test_two_instances_one_database_survive_sigkills,
                test_database_down_ten_seconds_under_load])
