@@ -247,7 +247,9 @@ int main(int argc, char **argv)
     }
     config_loaded(ctx.cfg);
     log_info("ready", "version=%s store=%s backend=%s instance=%s sources=%d pixels=%d dry_run=%s",
-             TTR_VERSION, ctx.cfg->store_path, store_backend_name(ctx.st),
+             /* Never the conninfo: it may hold a password. */
+             TTR_VERSION, strcmp(store_backend_name(ctx.st), "sqlite") ? "database" : ctx.cfg->store_path,
+             store_backend_name(ctx.st),
              forwarder_instance(ctx.fw), ctx.cfg->nsources, ctx.cfg->npixels,
              ctx.cfg->dry_run ? "true" : "false");
     if (ctx.cfg->dry_run)

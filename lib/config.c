@@ -55,6 +55,7 @@ static const struct setting settings[] = {
     NUM("tiktok.dry_run", SET_BOOL, dry_run, 0, 1, 0),
     NUM("tiktok.batch_size", SET_INT, batch_size, 1, 1000, 1000),
     NUM("tiktok.request_timeout_ms", SET_LONG, request_timeout_ms, 100, 600000, 10000),
+    NUM("tiktok.claim_lease_s", SET_LONG, claim_lease_s, 1, 3600, 60),
     NUM("tiktok.retry_base_ms", SET_LONG, retry_base_ms, 10, 3600000, 1000),
     NUM("tiktok.retry_cap_ms", SET_LONG, retry_cap_ms, 10, 86400000, 300000),
     NUM("tiktok.max_age_s", SET_LONG, max_age_s, 60, 90 * 86400, 7 * 86400),

@@ -56,6 +56,7 @@ struct config {
     int dry_run;
     int batch_size;
     long request_timeout_ms;
+    long claim_lease_s; /* the fixed part of a claim's lease (forwarder.c claim_lease_ms) */
     long retry_base_ms;
     long retry_cap_ms;
     long max_age_s;

@@ -621,7 +621,7 @@ static int drop_expired(struct forwarder *fw, const struct config *cfg, const ch
  * rows after a 40002 is about log2(1,000) = 10 requests. */
 static long long claim_lease_ms(const struct config *cfg)
 {
-    return 12LL * cfg->request_timeout_ms + 60000;
+    return 12LL * cfg->request_timeout_ms + 1000LL * cfg->claim_lease_s;
 }
 
 static int refill(struct pixel_sender *ps, const struct pixel_cfg *px, long long now)

@@ -172,6 +172,76 @@ static int insert_refs(struct pg_conn *pc, struct pg_job *jobs, struct ckey *key
     return rc;
 }
 
+/* Folds the keys of a sibling webhook (Stripe's session after its intent, Shopify's
+ * orders/paid after orders/create) into the held conversion it duplicates, as the SQLite
+ * writer does. The row is locked first: a promotion that commits meanwhile made it ready,
+ * and a ready conversion keeps what it was matched with. */
+static int merge_sibling(struct pg_conn *pc, const struct pg_job *j)
+{
+    struct pg_params p = {0};
+    struct conversion held;
+    char *text = NULL;
+    int rc = -1, parsed = 0;
+
+    pg_params_int(&p, j->id);
+    pg_params_int(&p, EV_HELD);
+    PGresult *r = pg_conn_exec(pc, "SELECT data FROM conversions WHERE id=$1 AND state=$2"
+                                   " FOR UPDATE", &p);
+    pg_params_free(&p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1 || conversion_from_json(PQgetvalue(r, 0, 0), &held) < 0) {
+        /* Not held (any more), or unreadable: the forwarder marks it dead. */
+        PQclear(r);
+        return 0;
+    }
+    PQclear(r);
+    parsed = 1;
+    int nrefs = held.nrefs;
+    if (!conversion_merge(&held, &j->c)) {
+        rc = 0;
+        goto out;
+    }
+    if (!(text = conversion_to_json(&held)))
+        goto out;
+    pg_params_text(&p, text);
+    pg_params_int(&p, j->id);
+    r = pg_conn_exec(pc, "UPDATE conversions SET data=$1 WHERE id=$2", &p);
+    pg_params_free(&p);
+    if (!r)
+        goto out;
+    PQclear(r);
+    for (int k = nrefs; k < held.nrefs; k++) {
+        if ((held.guessable_refs >> k) & 1)
+            continue;
+        pg_params_text(&p, held.refs[k]);
+        pg_params_int(&p, j->id);
+        r = pg_conn_exec(pc, "INSERT INTO conv_refs(ref, conv_id) VALUES($1,$2)", &p);
+        pg_params_free(&p);
+        if (!r)
+            goto out;
+        PQclear(r);
+    }
+    rc = 0;
+out:
+    free(text);
+    if (parsed)
+        conversion_clear(&held);
+    return rc;
+}
+
+/* Duplicates merge in key order (the rows they lock), after the group's inserts: a
+ * sibling in the same group as its first webhook merges like one that came later. */
+static int merge_siblings(struct pg_conn *pc, struct pg_job *jobs, const struct ckey *keys, int m)
+{
+    for (int i = 0; i < m; i++) {
+        struct pg_job *j = &jobs[keys[i].job];
+        if (j->result == STORE_DUPLICATE && merge_sibling(pc, j) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int write_conversions(struct pg_conn *pc, struct pg_job *jobs, int n)
 {
     int m = 0, rc = -1;
@@ -215,6 +285,8 @@ static int write_conversions(struct pg_conn *pc, struct pg_job *jobs, int n)
             jobs[keys[i].job].id = lead->id;
         }
     }
+    if (merge_siblings(pc, jobs, keys, m) < 0)
+        goto out;
     rc = 0;
 out:
     for (int i = 0; i < m; i++) {

@@ -10,7 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ttr_harness import (ADMIN_TOKEN, ORIGIN, PIXEL, Daemon, MockTikTok, diag,  # noqa: E402
+from ttr_harness import (on_pg, skip_sqlite_only,  # noqa: E402
+                         ADMIN_TOKEN, ORIGIN, PIXEL, Daemon, MockTikTok, diag,  # noqa: E402
                          is_, ok, post_generic, run_cases, ttrelayctl_path, wait_until)
 
 HOLD_S = 1
@@ -80,10 +81,13 @@ def test_backlog_past_five_minutes_warns():
     is_(e.get("state"), "retry", "waiting in retry")
     is_(d.stop(), 0, "stopped")
     # Six minutes ago: what a long TikTok outage leaves behind.
-    db = sqlite3.connect(d.config["store"]["path"])
-    db.execute("UPDATE conversions SET received_ms=received_ms-360000 WHERE id=?", (eid,))
-    db.commit()
-    db.close()
+    if on_pg():
+        d.pg("UPDATE conversions SET received_ms=received_ms-360000 WHERE id=%d" % int(eid))
+    else:
+        db = sqlite3.connect(d.config["store"]["path"])
+        db.execute("UPDATE conversions SET received_ms=received_ms-360000 WHERE id=?", (eid,))
+        db.commit()
+        db.close()
     d.start()
     found = wait_until(lambda: re.search(r'level=warn msg="delivery backlog past TikTok.s '
                                          r'5-minute merge window[^"]*" oldest_age_s=(\d+)',

@@ -16,7 +16,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ttr_harness import (ADMIN_TOKEN, SECRETS, TIKTOK_TOKEN, Daemon,  # noqa: E402
+from ttr_harness import (on_pg, skip_sqlite_only,  # noqa: E402
+                         ADMIN_TOKEN, SECRETS, TIKTOK_TOKEN, Daemon,  # noqa: E402
                          MockTikTok, calcom_header, calendly_header, e164, fixture_bytes,
                          fixtures_dir, generic_signature, is_, iso_offset, iso_utc, ok, retime,
                          run_cases, shopify_headers, source_dir, stripe_header, wait_until,
@@ -206,28 +207,37 @@ def test_nothing_raw_at_rest_after_a_full_run():
     ok(states.count("sent") >= 8, "at least 8 of them")
     is_(d.admin_status().get("touches"), touches, "every capture stored")
 
-    files = store_files(d)
-    ok(any(p.endswith("-wal") for p in files), "the WAL exists while running", repr(files))
-    for p in files:
-        is_(oct(stat.S_IMODE(os.stat(p).st_mode)), oct(0o600), "%s is 0600" % os.path.basename(p))
-    snap = os.path.join(d.dir, "snapshot")
-    os.mkdir(snap)
-    for p in files:
-        shutil.copy2(p, snap)
+    if on_pg():
+        running = d.store_bytes()
+        is_(d.stop(), 0, "SIGTERM: exit 0")
+        stopped = d.store_bytes()
+        ok(len(stopped) > 1000, "the database dump holds the rows (%d bytes)" % len(stopped))
+        is_(leaks(running, table), [], "nothing raw in the database while running")
+        is_(leaks(stopped, table), [], "nothing raw in the database after shutdown")
+        skip_sqlite_only("store file modes and the WAL are SQLite's files")
+    else:
+        files = store_files(d)
+        ok(any(p.endswith("-wal") for p in files), "the WAL exists while running", repr(files))
+        for p in files:
+            is_(oct(stat.S_IMODE(os.stat(p).st_mode)), oct(0o600), "%s is 0600" % os.path.basename(p))
+        snap = os.path.join(d.dir, "snapshot")
+        os.mkdir(snap)
+        for p in files:
+            shutil.copy2(p, snap)
 
-    is_(d.stop(), 0, "SIGTERM: exit 0")
-    for p in store_files(d):
-        is_(oct(stat.S_IMODE(os.stat(p).st_mode)), oct(0o600),
-            "after shutdown %s is 0600" % os.path.basename(p))
+        is_(d.stop(), 0, "SIGTERM: exit 0")
+        for p in store_files(d):
+            is_(oct(stat.S_IMODE(os.stat(p).st_mode)), oct(0o600),
+                "after shutdown %s is 0600" % os.path.basename(p))
 
-    scanned = []
-    for p in store_files(d) + sorted(glob.glob(os.path.join(snap, "*"))):
-        with open(p, "rb") as f:
-            data = f.read()
-        scanned.append("%s (%d bytes)" % (os.path.relpath(p, d.dir), len(data)))
-        found = leaks(data, table)
-        is_(found, [], "nothing raw in %s" % os.path.relpath(p, d.dir))
-    ok(len(scanned) >= 3, "scanned the database, its WAL and the running copies", "\n".join(scanned))
+        scanned = []
+        for p in store_files(d) + sorted(glob.glob(os.path.join(snap, "*"))):
+            with open(p, "rb") as f:
+                data = f.read()
+            scanned.append("%s (%d bytes)" % (os.path.relpath(p, d.dir), len(data)))
+            found = leaks(data, table)
+            is_(found, [], "nothing raw in %s" % os.path.relpath(p, d.dir))
+        ok(len(scanned) >= 3, "scanned the database, its WAL and the running copies", "\n".join(scanned))
     log = d.log_text().encode()
     ok(b"msg=stopped" in log or b'msg="stopped"' in log, "the log is complete")
     is_(leaks(log, table), [], "nothing raw or secret in the log (debug level)")

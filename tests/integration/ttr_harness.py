@@ -568,6 +568,67 @@ def merge_config(base, overrides):
 
 
 # ---------------------------------------------------------------------------------------
+# Store backends: TTR_STORE_BACKEND=postgresql runs every Daemon on a fresh database of the
+# shared test server (tests/pg/pg_server.sh, found through TTR_PG_DIR and TTR_PG_SERVER).
+
+def store_backend():
+    return os.environ.get("TTR_STORE_BACKEND") or "sqlite"
+
+
+def on_pg():
+    return store_backend() == "postgresql"
+
+
+def skip_sqlite_only(reason):
+    """Under PostgreSQL, says why a case does not apply (a TAP comment, never silent) and
+    returns True; under SQLite returns False."""
+    if not on_pg():
+        return False
+    print("# SKIP sqlite-only: " + reason, flush=True)
+    return True
+
+
+_pg_seq = [0]
+
+
+def pg_createdb(prefix="ttr", pgdir=None):
+    """A new empty database on the shared test server (or on the one pg_server.sh started
+    in pgdir); returns its conninfo."""
+    server = os.environ.get("TTR_PG_SERVER")
+    pgdir = pgdir or os.environ.get("TTR_PG_DIR")
+    if not server or not pgdir or not os.path.isfile(os.path.join(pgdir, "conninfo")):
+        raise RuntimeError("TTR_STORE_BACKEND=postgresql needs the pg fixture "
+                           "(TTR_PG_SERVER, TTR_PG_DIR with a running server)")
+    _pg_seq[0] += 1
+    name = "%s_%d_%d_%d" % (prefix, os.getpid(), _pg_seq[0], int(time.time() * 1000) % 100000000)
+    out = subprocess.run(["sh", server, "createdb", pgdir, name], capture_output=True,
+                         text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError("pg_server.sh createdb failed: " + out.stderr)
+    return out.stdout.strip()
+
+
+def psql_path():
+    for d in sorted((os.path.join("/usr/lib/postgresql", v, "bin")
+                     for v in (os.listdir("/usr/lib/postgresql")
+                               if os.path.isdir("/usr/lib/postgresql") else [])),
+                    reverse=True):
+        if os.access(os.path.join(d, "psql"), os.X_OK):
+            return os.path.join(d, "psql")
+    return shutil.which("psql") or "psql"
+
+
+def pg_query(conninfo, sql, timeout=30):
+    """Rows of sql on the database conninfo names, each a list of strings."""
+    out = subprocess.run([psql_path(), "-X", "-q", "-A", "-t", "-F", "\t", "-v",
+                          "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
+                         capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError("psql: " + out.stderr.strip())
+    return [line.split("\t") for line in out.stdout.splitlines() if line != ""]
+
+
+# ---------------------------------------------------------------------------------------
 # ttrelayd runner
 
 _all_daemons = []
@@ -600,10 +661,15 @@ class Daemon:
     Daemon(mock, match={"hold_s": 1}, tiktok={"dry_run": True}). env adds variables to the
     daemon's environment only (LD_PRELOAD of a fault shim, libfaketime)."""
 
-    def __init__(self, mock, start=True, env=None, **sections):
+    def __init__(self, mock, start=True, env=None, conninfo=None, **sections):
+        """conninfo: under PostgreSQL, share this database (another instance's) instead of
+        creating a new one."""
         self.mock = mock
         self.env = dict(env or {})
         self.dir = tempfile.mkdtemp(prefix="ttr-it-")
+        self.conninfo = None
+        if on_pg():
+            self.conninfo = conninfo or pg_createdb()
         self.conf_path = os.path.join(self.dir, "ttrelay.conf")
         self.log_path = os.path.join(self.dir, "ttrelayd.log")
         self.proc = None
@@ -622,7 +688,7 @@ class Daemon:
         return {
             "listen": {"address": "127.0.0.1", "port": 0},
             "admin": {"address": "127.0.0.1", "port": 0, "token": ADMIN_TOKEN},
-            "store": {"path": os.path.join(self.dir, "ttrelay.db")},
+            "store": self._store_config(),
             "log": {"level": "info"},
             "tiktok": {
                 "api_base": self.mock.url if self.mock else "http://127.0.0.1:9",
@@ -642,6 +708,36 @@ class Daemon:
             "collect": {"allowed_origins": [ORIGIN], "trusted_proxies": ["127.0.0.1"]},
             "sources": default_sources(),
         }
+
+    def _store_config(self):
+        if not self.conninfo:
+            return {"path": os.path.join(self.dir, "ttrelay.db")}
+        path = os.path.join(self.dir, "conninfo")
+        with open(path, "w") as f:
+            f.write(self.conninfo + "\n")
+        os.chmod(path, 0o600)
+        return {"backend": "postgresql", "conninfo_file": path}
+
+    def store_bytes(self):
+        """Everything the store holds at rest, as bytes: the SQLite files, or a data-only
+        pg_dump of the PostgreSQL database."""
+        if self.conninfo:
+            out = subprocess.run([os.path.join(os.path.dirname(psql_path()), "pg_dump"), "-a",
+                                  "-d", self.conninfo], capture_output=True, timeout=60)
+            if out.returncode != 0:
+                raise RuntimeError("pg_dump: " + out.stderr.decode("utf-8", "replace"))
+            return out.stdout
+        db = self.config["store"]["path"]
+        data = b""
+        for p in (db, db + "-wal", db + "-journal"):
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    data += f.read()
+        return data
+
+    def pg(self, sql):
+        """Rows of sql on this daemon's database (PostgreSQL only)."""
+        return pg_query(self.conninfo, sql)
 
     def write_config(self):
         tmp = self.conf_path + ".tmp"

@@ -4,10 +4,12 @@
 # chosen now, and writes the conninfo to DIR/conninfo (and prints it); `stop DIR` stops
 # the server and removes everything it made. `createdb DIR NAME` prints a conninfo for a
 # new empty database NAME, so that tests sharing one server do not see each other's rows.
+# `down DIR` stops the server and keeps its data; `up DIR` starts it again on the same
+# port (a database outage, for the tests that own their server).
 set -eu
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|createdb DIR [NAME]" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|createdb|down|up DIR [NAME]" >&2; exit 2; }
 
 # The newest server binaries Debian installed (postgresql-NN); PGBIN overrides.
 pgbin() {
@@ -29,6 +31,23 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+server_on() {
+  as_owner "$1/pg_ctl" -D "$2/db" -l "$2/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $3 -c unix_socket_directories=$2 \
+        -c fsync=off -c full_page_writes=off -c synchronous_commit=off \
+        -c max_connections=200 -c shared_buffers=32MB" start >/dev/null 2>&1
+}
+
+down() {
+  data=$(cat "$dir/datadir")
+  as_owner "$(pgbin)/pg_ctl" -D "$data/db" -m fast -w -t 30 stop >/dev/null
+}
+
+up() {
+  data=$(cat "$dir/datadir")
+  server_on "$(pgbin)" "$data" "$(cat "$data/port")" || { tail -n 5 "$data/server.log" >&2; exit 1; }
+}
+
 start() {
   bin=$(pgbin)
   mkdir -p "$dir"
@@ -44,10 +63,8 @@ start() {
   # A port taken between the probe and the server's bind is retried with another.
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
-    if as_owner "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$data \
-            -c fsync=off -c full_page_writes=off -c synchronous_commit=off \
-            -c max_connections=200 -c shared_buffers=32MB" start >/dev/null 2>&1; then
+    if server_on "$bin" "$data" "$port"; then
+      echo "$port" >"$data/port"
       info="host=127.0.0.1 port=$port user=ttrelay dbname=postgres"
       echo "$info" >"$dir/conninfo"
       echo "$info"
@@ -84,5 +101,7 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   createdb) createdb "$@" ;;
-  *) echo "usage: $0 start|stop|createdb DIR [NAME]" >&2; exit 2 ;;
+  down) down ;;
+  up) up ;;
+  *) echo "usage: $0 start|stop|createdb|down|up DIR [NAME]" >&2; exit 2 ;;
 esac

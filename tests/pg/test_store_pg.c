@@ -252,6 +252,97 @@ static void test_concurrent_duplicates(struct store_be *a, struct store_be *b)
            "one row per key");
 }
 
+/* The conversion stored under object_id, parsed. */
+static int stored_conv(const char *object_id, struct conversion *out)
+{
+    char q[256], *data = malloc(65536);
+    snprintf(q, sizeof q, "SELECT data FROM conversions WHERE object_id='%s'", object_id);
+    sql_text(data, 65536, q);
+    int rc = conversion_from_json(data, out);
+    free(data);
+    return rc;
+}
+
+/* A sibling webhook (Shopify's orders/paid after orders/create, Stripe's session after
+ * its intent) folds its keys into the held conversion, as the SQLite writer does: from a
+ * later group, and from the same group as the first. A conversion no longer held keeps
+ * what it was matched with. */
+static void test_sibling_merge(struct store_be *st)
+{
+    struct conversion first, sib;
+    struct pg_job j[2];
+    char *t1, *t2;
+    long long due = clock_wall_ms() + 60000;
+
+    memset(&first, 0, sizeof first);
+    STR_SET(first.source_id, "shop");
+    first.kind = KIND_ORDER;
+    first.event_time = time(NULL);
+    STR_SET(first.object_id, "sib-1");
+    sib = first;
+    STR_SET(sib.vid, "v-sib");
+    STR_SET(sib.email_hash, "e-sib");
+    conversion_add_ref(&sib, "cs_test_sib");
+    t1 = conversion_to_json(&first);
+    t2 = conversion_to_json(&sib);
+    conv_job(&j[0], "sib-1", due);
+    j[0].c = first;
+    j[0].data = t1;
+    ok(pg_write_group(st, j, 1) == 0 && j[0].result == STORE_OK, "the first topic is stored");
+    long long id = j[0].id;
+    conv_job(&j[1], "sib-1", due);
+    j[1].c = sib;
+    j[1].data = t2;
+    ok(pg_write_group(st, &j[1], 1) == 0 && j[1].result == STORE_DUPLICATE && j[1].id == id,
+       "the sibling topic is a duplicate of it");
+    struct conversion got;
+    memset(&got, 0, sizeof got);
+    ok(stored_conv("sib-1", &got) == 0, "the held conversion reads");
+    is_str(got.vid, "v-sib", "the sibling's visitor id joined the held conversion");
+    is_str(got.email_hash, "e-sib", "and its email hash");
+    conversion_clear(&got);
+    is_int(sql_int("SELECT count(*) FROM conv_refs WHERE ref='cs_test_sib' AND conv_id=%lld", id),
+           1, "its unguessable reference can end the hold early");
+
+    /* Both topics in one group. */
+    STR_SET(first.object_id, "sib-2");
+    STR_SET(sib.object_id, "sib-2");
+    conv_job(&j[0], "sib-2", due);
+    j[0].c = first;
+    j[0].data = t1;
+    conv_job(&j[1], "sib-2", due);
+    j[1].c = sib;
+    j[1].data = t2;
+    ok(pg_write_group(st, j, 2) == 0 && j[0].result == STORE_OK &&
+           j[1].result == STORE_DUPLICATE && j[1].id == j[0].id,
+       "in one group: stored, then its duplicate");
+    memset(&got, 0, sizeof got);
+    ok(stored_conv("sib-2", &got) == 0, "the conversion reads");
+    is_str(got.vid, "v-sib", "the sibling of the same group merged too");
+    conversion_clear(&got);
+
+    /* Not held any more: nothing changes. */
+    STR_SET(first.object_id, "sib-3");
+    STR_SET(sib.object_id, "sib-3");
+    conv_job(&j[0], "sib-3", due);
+    j[0].c = first;
+    j[0].data = t1;
+    pg_write_group(st, j, 1);
+    sql_do("UPDATE conversions SET state=1 WHERE object_id='sib-3'");
+    conv_job(&j[1], "sib-3", due);
+    j[1].c = sib;
+    j[1].data = t2;
+    ok(pg_write_group(st, &j[1], 1) == 0 && j[1].result == STORE_DUPLICATE,
+       "a sibling of a ready conversion is a duplicate");
+    memset(&got, 0, sizeof got);
+    ok(stored_conv("sib-3", &got) == 0, "the conversion reads");
+    is_str(got.vid, "", "and the ready conversion keeps what it was matched with");
+    conversion_clear(&got);
+    conversion_clear(&sib);
+    free(t1);
+    free(t2);
+}
+
 /* ---- matching lookups ---- */
 
 static void test_matching(struct store_be *st)
@@ -1008,6 +1099,7 @@ int main(void)
     if (a && b) {
         test_group_write(a);
         test_concurrent_duplicates(a, b);
+        test_sibling_merge(a);
         test_matching(a);
         test_promote(a, b);
         test_claims(a, b);
