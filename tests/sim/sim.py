@@ -9,7 +9,50 @@ Each browser does on the wire what ttr.js does (POST /collect beacons, text/plai
 through X-Forwarded-For from a trusted proxy, its User-Agent); each shop sends its webhooks
 in the sender's shape, signed as the sender signs them. population.py decides everything
 from the seed; this file plays it, collects the mock TikTok's events and scores them.
-Python 3 standard library only; reuses tests/integration/ttr_harness.py."""
+Python 3 standard library only; reuses tests/integration/ttr_harness.py.
+
+Ground truth. A conversion is an order (Shopify, WooCommerce, Stripe Checkout), a booked call
+(Calendly) or a Stripe subscription renewal (no browser). Its browser event ids are the ids
+of the order-group (or call-group) events the pixel sent to TikTok for it: the thank-you
+event, plus the event of each refreshed thank-you page (the same id where the site passes
+the order id or its own event_id, a new random id where it does not). The pixel fires
+unless the buying browser has an ad blocker; a beacon to /collect may be lost while the
+pixel event still reaches TikTok. TikTok's view: the mock's server events, mapped to
+conversions by properties.order_id (calls: by the hashed email; each booker books once).
+
+MATCHABLE (a correct engine has a usable key). The pixel fired for the conversion, a signed
+webhook for it was answered 200, and at least one of these holds:
+  event_id   a webhook of it carries an explicit event_id equal to its browser event id;
+  derived    its browser event id is the server's own deterministic id for it
+             ("ttr_" + sha256("<source>:order:<order id>"), Shopify/WooCommerce sites that
+             put the order id on the thank-you event), so no touch is needed at all;
+and, only when a beacon carrying one of its browser event ids reached ttrelay (HTTP 204)
+IN TIME, i.e. its request ended at least IN_TIME_GUARD_S before the earliest moment the
+hold can end (first webhook's start + hold_s - 1 s, the hold starting at a whole second):
+  order_ref  such a beacon carries an order_id that is one of the conversion's references
+             (Shopify id/name/number/tokens, WooCommerce id/order key, Stripe intent and
+             Checkout session ids);
+  vid        a webhook of it (any sibling topic: Shopify create/paid, WooCommerce
+             created/updated, Stripe session/intent) carries the visitor id of the browser
+             whose pixel event it is (cart attribute, order meta, client_reference_id,
+             Calendly utm_content);
+  email      its webhook's email (normalized) was typed on that same browser, i.e. a
+             beacon of that browser carrying it reached ttrelay in time (an identify
+             beacon, or the Shopify snippet's purchase beacon);
+  phone      likewise for its phone, when the typed form is one a beacon can normalize
+             (international, or national with the browser's Accept-Language region equal
+             to the number's country; "+44 07700 ..." counts as international);
+  ip_ua      its webhook carries the browser IP and user agent of that browser's session,
+             and exactly one (shopper, visitor) pair sent beacons from that IP + user agent
+             in the whole run (the run is shorter than match.ip_ua_window_s).
+
+Scores. recall of matchable: the server event_id is one of its browser event ids. wrong
+reuse: the server event_id is a browser event id of a different conversion (another
+shopper's, or the same shopper's other order). double count: the pixel fired and the
+server event_id is not one of its browser event ids. delivered: the mock received exactly
+one server event for it. ttclid kept: of the conversions whose ttclid ttrelay could know
+(in the webhook's landing URL, or on a beacon of the buying browser that reached it in
+time), the share whose server event carried it."""
 
 import argparse
 import collections
@@ -442,7 +485,7 @@ def analyse(plan, got, unmapped):
             r["wrong_with"] = o
         r["double"] = r["pixel"] and evs and not r["correct"]
         r["name_mismatch"] = r["correct"] and (r["sname"] != dict((i, n) for n, i in c.pixel)[r["sid"]])
-        # What a correct engine could use (see MATCHABLE in the module doc of this file).
+        # What a correct engine could use: MATCHABLE in the module doc.
         if c.pixel and win is not None:
             deadline = win[0] + HOLD_S - 1.0 - IN_TIME_GUARD_S
             touch_in_time = any(reached_before(b, deadline) for b in c.beacons)
