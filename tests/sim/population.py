@@ -79,7 +79,6 @@ SECRETS = {
     "shop": "shpss_sim_shop_a", "shopb": "shpss_sim_shop_b", "woo": "woo sim secret a",
     "woob": "woo sim secret b", "pay": "whsec_sim_pay", "cal": "calendly-sim-key",
 }
-ORDER_GROUP = ("CompletePayment", "Purchase", "PlaceAnOrder")
 
 
 def sha256_hex(s):
@@ -304,8 +303,6 @@ class Plan:
         for s in self.shoppers:
             for d in s.devices:
                 d.users.add(s.idx)
-            if any(d.nat_ip for d in s.devices):
-                pass
         # What each shopper does.
         for s in self.shoppers:
             t = self.u(0, self.spread)

@@ -452,7 +452,7 @@ def reached_before(b, t):
             and b.act.end <= t)
 
 
-def analyse(plan, got, unmapped):
+def analyse(plan, got):
     owner = {}
     for c in plan.convs:
         for eid in c.pixel_ids:
@@ -525,6 +525,12 @@ def analyse(plan, got, unmapped):
                    for b in plan.beacons if b.device is dev):
                 exp = dev.ttclid
         r["ttclid_expected"] = exp
+        if exp:
+            r["tags"].add("ttclid_known")
+        if c.pixel_device is not None and any(
+                b.email_norm and b.role == "identify" and b.shopper is c.shopper
+                for b in identify_by_dev[c.pixel_device.key]):
+            r["tags"].add("typed_email")
         sent_ttclid = ((evs[0].get("user") or {}).get("ttclid") if evs else None)
         r["ttclid_kept"] = bool(exp) and sent_ttclid == exp
         r["ttclid_foreign"] = bool(sent_ttclid) and sent_ttclid != exp and \
@@ -533,7 +539,7 @@ def analyse(plan, got, unmapped):
     return rows
 
 
-def timeline_health(plan, t_end_guard=0.0):
+def timeline_health(plan):
     """Planned orderings the machine did not keep (a slow machine blurs 'after the hold')."""
     bad = 0
     for c in plan.convs:
@@ -613,16 +619,11 @@ def print_report(plan, rows, s, extra, out=sys.stdout):
     p("  %-44s %6d" % ("right id, other event name (no dedup)", s["name_mismatch"]))
     p("  %-44s %6d" % ("right id without a matchable key", s["hits_outside_matchable"]))
     ren = [r for r in rows if "renewal" in r["tags"]]
-    p("  %-44s %6d   renewals sent %d of %d (the daemon does not ignore them today)" % (
-        "renewals (no browser)", len(ren), sum(1 for r in ren if r["n_server"]), len(ren)))
+    p("  %-44s %6d   sent to TikTok: %d (exactly once: %d)" % (
+        "renewals (no browser, never matchable)", len(ren), sum(1 for r in ren if r["n_server"]),
+        sum(1 for r in ren if r["n_server"] == 1)))
     p("")
     # Keys.
-    keyc = collections.Counter()
-    for r in rows:
-        if r["matchable"]:
-            keyc[r["keys"][0] if len(r["keys"]) == 1 else "+".join(r["keys"])] += 0
-            for k in r["keys"]:
-                keyc[k] += 1
     strongest = collections.Counter()
     miss_by_key = collections.Counter()
     for r in rows:
@@ -661,9 +662,11 @@ def print_report(plan, rows, s, extra, out=sys.stdout):
                               ", ".join("%s %d" % kv for kv in extra["errors"].items()) or "none"))
     if extra["unmapped"]:
         p("  server events not mapped to any conversion: %d" % extra["unmapped"])
+    p("")
+    p("  sites: " + "\n         ".join("%-6s %s" % (k, v["note"]) for k, v in pop.SITES.items()))
 
 
-def examples(rows, d, limit, out=sys.stdout):
+def examples(rows, limit, out=sys.stdout):
     """A few misses and wrong reuses with the daemon's own record, for debugging."""
     shown = 0
     for r in rows:
@@ -729,6 +732,9 @@ def main(argv=None):
 
     repo = os.path.abspath(os.path.join(HERE, "..", ".."))
     exe = args.ttrelayd or os.environ.get("TTRELAYD") or os.path.join(repo, "build", "ttrelayd")
+    if not os.access(exe, os.X_OK):
+        log("sim: no ttrelayd at %s (build it, or set TTRELAYD / --ttrelayd)" % exe)
+        return 2
     os.environ["TTRELAYD"] = os.path.abspath(exe)
     os.environ.setdefault("TTR_FIXTURES", os.path.join(repo, "tests", "fixtures"))
 
@@ -745,7 +751,7 @@ def main(argv=None):
         expected = {c.idx for c in plan.convs if first_webhook_window(c)}
         drain(plan, mock, expected, HOLD_S + DRAIN_TIMEOUT_S)
         got, unmapped = collect_server_events(plan, mock)
-        rows = analyse(plan, got, unmapped)
+        rows = analyse(plan, got)
         by = admin_lookup(rows, d)
     except BaseException:
         log("---- ttrelayd log, last lines ----\n" + "\n".join(d.log_text().splitlines()[-40:]))
@@ -763,7 +769,7 @@ def main(argv=None):
     print_report(plan, rows, s, extra)
     if args.examples:
         print("\n  examples (misses of matchable, wrong reuses):")
-        examples(rows, d, args.examples)
+        examples(rows, args.examples)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"seed": args.seed, "shoppers": args.shoppers, "summary": s,
