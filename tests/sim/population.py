@@ -670,6 +670,10 @@ class Plan:
             second = ({"checkout.session.completed", "payment_intent.succeeded"} - {first}).pop()
             if first == "payment_intent.succeeded":
                 c.tags.add("stripe_intent_first")
+            elif c.pixel:
+                # The server derives a Checkout order's id from its session id when the
+                # conversion comes from checkout.session.completed (README, Matching).
+                c.derived = c.pixel[0][1] == derived_event_id(site, c.session_id)
             self.add_webhook(w, site, c, first)
             self.add_webhook(w + self.u(0.2, 0.8), site, c, second)
         return c

@@ -24,8 +24,10 @@ MATCHABLE (a correct engine has a usable key). The pixel fired for the conversio
 webhook for it was answered 200, and at least one of these holds:
   event_id   a webhook of it carries an explicit event_id equal to its browser event id;
   derived    its browser event id is the server's own deterministic id for it
-             ("ttr_" + sha256("<source>:order:<order id>"), Shopify/WooCommerce sites that
-             put the order id on the thank-you event), so no touch is needed at all;
+             ("ttr_" + sha256("<source>:order:<reference>"): Shopify/WooCommerce sites that
+             put the order id on the thank-you event; Stripe Checkout when the session's
+             webhook comes first, the reference being the session id), so no touch is
+             needed at all;
 and, only when a beacon carrying one of its browser event ids reached ttrelay (HTTP 204)
 IN TIME, i.e. its request ended at least IN_TIME_GUARD_S before the earliest moment the
 hold can end (first webhook's start + hold_s - 1 s, the hold starting at a whole second):
@@ -80,6 +82,9 @@ CHECK_MIN_DELIVERED = 1.0
 
 HOLD_S = 4              # match.hold_s of the simulated daemon
 IP_UA_WINDOW_S = 1800   # match.ip_ua_window_s (the default; longer than any run)
+# match.max_gap_s: its smallest value. The timeline is compressed (a session lasts seconds,
+# a "later session" comes 15-35 s later), so the default hour would span the whole run.
+MAX_GAP_S = 60
 WORKERS = 12            # concurrent HTTP requests at most
 DRAIN_TIMEOUT_S = 60    # after the last action, how long to wait for TikTok's copies
 # A beacon "reached ttrelay in time" for a conversion when its request ended this long
@@ -331,7 +336,7 @@ class Act:
 
 def daemon_config():
     return dict(
-        match={"hold_s": HOLD_S, "ip_ua_window_s": IP_UA_WINDOW_S},
+        match={"hold_s": HOLD_S, "ip_ua_window_s": IP_UA_WINDOW_S, "max_gap_s": MAX_GAP_S},
         collect={"allowed_origins": [s["origin"] for s in pop.SITES.values()],
                  "trusted_proxies": ["127.0.0.1"],
                  # One office or carrier IP sends many beacons in the compressed timeline.
