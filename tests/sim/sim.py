@@ -538,6 +538,7 @@ def analyse(plan, got):
             r["tags"].add("typed_email")
         sent_ttclid = ((evs[0].get("user") or {}).get("ttclid") if evs else None)
         r["ttclid_kept"] = bool(exp) and sent_ttclid == exp
+        r["ttclid_sent"] = sent_ttclid
         r["ttclid_foreign"] = bool(sent_ttclid) and sent_ttclid != exp and \
             sent_ttclid != (c.shopper.ttclid if c.shopper else None)
         rows.append(r)
@@ -649,17 +650,19 @@ def print_report(plan, rows, s, extra, out=sys.stdout):
     p("")
     # Per behaviour.
     tags = collections.Counter(t for r in rows for t in r["tags"])
-    p("  %-26s %6s %6s %7s %6s %11s %6s %6s" % ("behaviour", "convs", "match", "recall", "missed",
-                                                "wrong(o/s)", "double", "!once"))
+    p("  %-26s %6s %6s %7s %6s %11s %6s %6s %8s" % (
+        "behaviour", "convs", "match", "recall", "missed", "wrong(o/s)", "double", "!once",
+        "ttcl.lost"))
     for t in sorted(tags):
         rs = [r for r in rows if t in r["tags"]]
         m = [r for r in rs if r["matchable"]]
         hit = sum(1 for r in m if r["correct"])
         wo = sum(1 for r in rs if r["wrong"] == "other")
         ws = sum(1 for r in rs if r["wrong"] == "same")
-        p("  %-26s %6d %6d %7s %6d %5d/%-5d %6d %6d" % (
+        p("  %-26s %6d %6d %7s %6d %5d/%-5d %6d %6d %8d" % (
             t, len(rs), len(m), pct(hit, len(m)), len(m) - hit, wo, ws,
-            sum(1 for r in rs if r["double"]), sum(1 for r in rs if r["n_server"] != 1)))
+            sum(1 for r in rs if r["double"]), sum(1 for r in rs if r["n_server"] != 1),
+            sum(1 for r in rs if r["ttclid_expected"] and not r["ttclid_kept"])))
     p("")
     p("  timeline: %d requests, late dispatches %d (max %.2f s), planned orderings not kept %d; "
       "request errors: %s" % (extra["requests"], extra["late"], extra["late_max"],
@@ -783,6 +786,7 @@ def main(argv=None):
                            "pixel": r["c"].pixel, "server_ids": r["ids"], "keys": r["keys"],
                            "tags": sorted(r["tags"]), "correct": r["correct"],
                            "wrong": r["wrong"], "n_server": r["n_server"],
+                           "ttclid_expected": r["ttclid_expected"], "ttclid_sent": r["ttclid_sent"],
                            "matched_by": (r.get("admin") or {}).get("matched_by")}
                            for r in rows]}, f, indent=1)
     if args.check:
