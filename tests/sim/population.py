@@ -171,6 +171,8 @@ class Conversion:
         self.landing_ttclid = ""    # ttclid in the webhook's landing URL
         self.session_ip = ""
         self.derived = False        # the pixel's id equals the server's deterministic id
+        self.alt_ids = set()        # other order_ids a wrong split of this payment would carry
+        self.expected_events = 1    # server events TikTok should get (renewals: 0 when ignored)
         self.buy_device = None
 
     @property
@@ -179,11 +181,12 @@ class Conversion:
 
 
 class Plan:
-    def __init__(self, seed, shoppers, hold_s, spread_s=None):
+    def __init__(self, seed, shoppers, hold_s, spread_s=None, renewals_sent=False):
         self.rng = random.Random(seed)
         self.seed = seed
         self.n = shoppers
         self.hold = float(hold_s)
+        self.renewals_sent = renewals_sent
         self.spread = spread_s if spread_s else max(30.0, shoppers * 0.18)
         self.shoppers = []
         self.devices = []
@@ -313,7 +316,7 @@ class Plan:
                 self.booking(s, t)
             else:
                 self.buyer(s, t)
-        self.renewals()
+        self.renewals(self.renewals_sent)
 
     def phone_for(self, s):
         n = s.idx
@@ -602,9 +605,20 @@ class Plan:
             c.wh_ip, c.wh_ua = ip, dev.ua
             if cfg["event_id_meta"]:
                 c.wh_event_id = "evt-" + self.hexid(24)
-        else:  # stripe Checkout, payment mode
+        else:  # Stripe Checkout: a one-off payment, or a subscription's first payment
             c.session_id = "cs_live_a1" + self.hexid(48)
-            c.object_id = "pi_3" + self.hexid(23)
+            c.intent = "pi_3" + self.hexid(23)
+            if self.chance(0.3):
+                c.tags.add("stripe_subscription")
+                c.subscription = "sub_1" + self.hexid(23)
+                c.invoice = "in_1" + self.hexid(23)
+                c.customer = "cus_" + self.hexid(14)
+                c.object_id = c.subscription    # README: keyed on the subscription id
+                c.alt_ids = {c.intent, c.invoice, c.session_id}
+            else:
+                c.subscription = c.invoice = c.customer = None
+                c.object_id = c.intent
+                c.alt_ids = {c.session_id}
             c.refs |= {c.object_id, c.session_id}
         c.order_id = c.object_id
         if cfg["vid"] and not dev.blocked:
@@ -666,16 +680,23 @@ class Plan:
             if self.chance(0.3):
                 self.add_webhook(w + self.u(0.5, 1.5), site, c, "order.updated")
         else:
-            first = self.rng.choice(["checkout.session.completed", "payment_intent.succeeded"])
-            second = ({"checkout.session.completed", "payment_intent.succeeded"} - {first}).pop()
-            if first == "payment_intent.succeeded":
-                c.tags.add("stripe_intent_first")
+            # Stripe sends the session and the payment intent (and, for a subscription, its
+            # first invoice) with no order guaranteed. The endpoint's API version is basil
+            # (as the fixtures): a payment intent no longer names its invoice.
+            topics = ["checkout.session.completed", "payment_intent.succeeded"]
+            if c.subscription:
+                topics.append("invoice.paid")
+            self.rng.shuffle(topics)
+            if topics[0] != "checkout.session.completed":
+                c.tags.add("stripe_session_not_first")
             elif c.pixel:
                 # The server derives a Checkout order's id from its session id when the
                 # conversion comes from checkout.session.completed (README, Matching).
                 c.derived = c.pixel[0][1] == derived_event_id(site, c.session_id)
-            self.add_webhook(w, site, c, first)
-            self.add_webhook(w + self.u(0.2, 0.8), site, c, second)
+            t = w
+            for topic in topics:
+                self.add_webhook(t, site, c, topic)
+                t += self.u(0.2, 0.6)
         return c
 
     def add_webhook(self, t, source, conv, topic, retry=False):
@@ -683,9 +704,12 @@ class Plan:
         self.webhooks.append(wh)
         conv.webhooks.append(wh)
 
-    def renewals(self):
+    def renewals(self, send=False):
         """Stripe subscription renewals: no browser at all. Some subscribers are shoppers of
-        this run (same email), so their renewal meets their touches."""
+        this run (same email), so their renewal meets their touches. Stripe sends the
+        cycle's invoice.paid (billing_reason subscription_cycle) and its payment intent
+        (basil: without the invoice's id). send: whether the daemon is configured to send
+        renewals (sources.[].renewals); it ignores them by default."""
         n = max(3, int(round(self.n * 0.06)))
         buyers = [s for s in self.shoppers if s.convs and s.site != "pay"]
         for i in range(n):
@@ -700,11 +724,19 @@ class Plan:
                 email = "subscriber%d@%s" % (i, self.rng.choice(DOMAINS))
                 c.currency = "USD"
             c.t0 = self.u(5, self.spread + 20)
-            c.object_id = c.order_id = "pi_3" + self.hexid(23)
+            c.invoice = "in_1" + self.hexid(23)
+            c.intent = "pi_3" + self.hexid(23)
+            c.subscription = "sub_1" + self.hexid(23)
+            c.object_id = c.order_id = c.invoice    # an invoice keys on itself
+            c.alt_ids = {c.intent}
             c.refs.add(c.object_id)
             c.value = self.rng.choice(["9.00", "19.00", "29.00", "49.00"])
+            c.subtotal, c.shipping = float(c.value), 0.0
             c.email, c.email_norm = email, email.lower()
             c.customer = "cus_" + self.hexid(14)
+            c.expected_events = 1 if send else 0
             self.convs.append(c)
-            self.add_webhook(c.t0, "pay", c, "payment_intent.succeeded", retry=False)
-            c.webhooks[-1].spec["renewal"] = True
+            topics = ["invoice.paid", "payment_intent.succeeded"]
+            self.rng.shuffle(topics)
+            self.add_webhook(c.t0, "pay", c, topics[0])
+            self.add_webhook(c.t0 + self.u(0.2, 0.6), "pay", c, topics[1])
