@@ -521,7 +521,10 @@ def analyse(plan, got):
         r = {"c": c, "keys": [], "tags": set(c.tags)}
         win = first_webhook_window(c)
         r["accepted"] = win is not None
-        evs = got.get(c.idx, [])
+        # Scored on the event carrying the conversion's own order_id when there are several
+        # (a payment split into two conversions): the order TikTok received them in varies.
+        evs = sorted(got.get(c.idx, []), key=lambda e: str(
+            (e.get("properties") or {}).get("order_id")) != str(c.order_id))
         r["n_server"] = len(evs)
         r["sid"] = evs[0].get("event_id") if evs else None
         r["sname"] = evs[0].get("event") if evs else None
