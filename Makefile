@@ -6,7 +6,7 @@ CONFIG ?= etc/ttrelay.conf
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr
 
-.PHONY: all deps run test test-asan test-tsan bench fuzz install clean
+.PHONY: all deps run test test-asan test-tsan bench fuzz sim install clean
 
 all: $(BUILD)/ttrelayd
 
@@ -52,6 +52,11 @@ bench:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 	bench/run.sh $(BUILD)
+
+# The shopper simulation (tests/sim): 1,000 shoppers through the real daemon, then the table.
+SIM_ARGS ?= --seed 1 --shoppers 1000
+sim: $(BUILD)/ttrelayd
+	TTRELAYD=$(BUILD)/ttrelayd python3 tests/sim/sim.py $(SIM_ARGS)
 
 fuzz:
 	@scripts/deps.sh test
