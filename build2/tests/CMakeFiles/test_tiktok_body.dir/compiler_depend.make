@@ -1,0 +1,2 @@
+# Empty compiler generated dependencies file for test_tiktok_body.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,2 @@
+# Empty dependencies file for ttr_fault_shim.
+# This may be replaced when dependencies are built.
