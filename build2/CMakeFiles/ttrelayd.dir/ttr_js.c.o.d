@@ -1,3 +1,0 @@
-CMakeFiles/ttrelayd.dir/ttr_js.c.o: /work/main/build2/ttr_js.c \
- /usr/include/stdc-predef.h \
- /usr/lib/gcc/x86_64-linux-gnu/12/include/stddef.h
