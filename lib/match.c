@@ -349,13 +349,37 @@ static long long edge_cost(const struct match_candidate *k, int rank)
 
 static int eligible(const struct pass *p, int conv, int i)
 {
-    const struct match_candidate *k = &p->out[conv].cand[i];
-    if (k->outcome != CAND_ELIGIBLE)
-        return 0;
-    for (int t = 0; t < p->ntaken; t++)
-        if (p->taken[t] == k->touch_id)
-            return 0;
-    return 1;
+    return p->out[conv].cand[i].outcome == CAND_ELIGIBLE;
+}
+
+static int ll_cmp(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Touches an explicit event_id of this pass holds are no one else's. */
+static void exclude_taken(struct pass *p)
+{
+    qsort(p->taken, (size_t)p->ntaken, sizeof p->taken[0], ll_cmp);
+    for (int c = 0; p->ntaken && c < p->n; c++)
+        for (int i = 0; i < p->out[c].ncand; i++) {
+            struct match_candidate *k = &p->out[c].cand[i];
+            if (k->outcome == CAND_ELIGIBLE &&
+                bsearch(&k->touch_id, p->taken, (size_t)p->ntaken, sizeof p->taken[0], ll_cmp))
+                k->outcome = CAND_TAKEN;
+        }
+}
+
+struct edge {
+    long long touch_id;
+    int conv;
+};
+
+static int edge_cmp(const void *a, const void *b)
+{
+    const struct edge *x = a, *y = b;
+    return x->touch_id < y->touch_id ? -1 : x->touch_id > y->touch_id;
 }
 
 static int root_of(int *parent, int i)
@@ -430,17 +454,33 @@ static void solve_greedy(struct pass *p, int root)
     }
 }
 
-static void assign(struct pass *p)
+/* Conversions that share an eligible touch are one component: sorted by touch, each run of
+ * one touch joins its conversions. Returns -1 when out of memory. */
+static int join_components(struct pass *p)
 {
-    for (int c = 0; c < p->n; c++)
+    struct edge *e = malloc((size_t)p->n * MATCH_MAX_CANDIDATES * sizeof *e);
+    int ne = 0;
+
+    if (!e)
+        return -1;
+    for (int c = 0; c < p->n; c++) {
         p->component[c] = c;
-    for (int a = 0; a < p->n; a++)
-        for (int i = 0; i < p->out[a].ncand; i++)
-            for (int b = a + 1; b < p->n && eligible(p, a, i); b++)
-                for (int j = 0; j < p->out[b].ncand; j++)
-                    if (eligible(p, b, j) &&
-                        p->out[a].cand[i].touch_id == p->out[b].cand[j].touch_id)
-                        p->component[root_of(p->component, b)] = root_of(p->component, a);
+        for (int i = 0; i < p->out[c].ncand; i++)
+            if (eligible(p, c, i))
+                e[ne++] = (struct edge){p->out[c].cand[i].touch_id, c};
+    }
+    qsort(e, (size_t)ne, sizeof e[0], edge_cmp);
+    for (int k = 1; k < ne; k++)
+        if (e[k].touch_id == e[k - 1].touch_id)
+            p->component[root_of(p->component, e[k].conv)] = root_of(p->component, e[k - 1].conv);
+    free(e);
+    return 0;
+}
+
+static int assign(struct pass *p)
+{
+    if (join_components(p) < 0)
+        return -1;
     for (int r = 0; r < p->n; r++) {
         if (root_of(p->component, r) != r)
             continue;
@@ -460,6 +500,7 @@ static void assign(struct pass *p)
         for (int j = 0; j < p->nmembers; j++)
             p->choice[p->members[j]] = p->best[j];
     }
+    return 0;
 }
 
 /* ---- results ---- */
@@ -619,7 +660,9 @@ int match_pass(struct store *st, const struct config *cfg, const struct conversi
         classify(st, cfg, &convs[i], &out[i], visitors);
         refuse_ambiguous(&out[i]);
     }
-    assign(&p);
+    exclude_taken(&p);
+    if (assign(&p) < 0)
+        goto out;
     for (int i = 0; i < n; i++)
         if (!convs[i].event_id[0])
             settle_losers(&p, i);

@@ -387,6 +387,19 @@ static void test_joint_upsell(void)
     match_pass(st, cfg, c, ids, 2, now_s, m);
     is_str(m[0].event_id, "pix-w50", "joint with values: the 50 order takes the 50 touch");
     is_str(m[1].event_id, "pix-w20", "joint with values: the 20 upsell takes the 20 touch");
+
+    /* One webhook names the touch's event_id itself; the other may not take that touch. */
+    TOUCH(st, "vx", .event_id = "pix-named", .age_s = -2);
+    order(&c[0], "x1");
+    order(&c[1], "x2");
+    STR_SET(c[0].event_id, "pix-named");
+    STR_SET(c[1].vid, "vx");
+    for (int i = 0; i < 2; i++)
+        store_add_conversion(st, &c[i], "CPIX", 0, 0, &ids[i]);
+    match_pass(st, cfg, c, ids, 2, now_s, m);
+    is_int(m[0].touch_id > 0, 1, "the explicit event_id holds its touch");
+    is_str(m[1].matched_by, "none", "the other conversion of the pass does not take it");
+    is_str(outcome_of(&m[1], "pix-named"), "taken", "recorded as taken");
     store_close(st);
 }
 
