@@ -69,31 +69,17 @@ int pg_promote(struct store_be *st, long long id, const char *event_name, const 
                const char *match_info);
 int pg_hold(struct store_be *st, long long id, long long due_ms);
 
-/* ---- sender ---- */
+/* ---- sender (see store.h for each; claims use FOR UPDATE SKIP LOCKED) ---- */
 /* ready/retry events of pixel due at now_ms, oldest first, without claiming them. */
 int pg_due_events(struct store_be *st, const char *pixel, long long now_ms, int limit,
                   struct event_row **rows);
-/* Every pixel with due ready/retry events or expired claims, the one waiting longest
- * first. *pixels is new: free each and the array (NULL-terminated). Count or -1. */
 int pg_due_pixels(struct store_be *st, long long now_ms, char ***pixels);
-/* Receipt time of the oldest event waiting to be sent (ready, retry or claimed): 0 when
- * none, -1 on error. */
 long long pg_oldest_due_ms(struct store_be *st);
-/* Claims up to limit ready/retry events of pixel due at now_ms, and sending events whose
- * lease has expired (reclaimed: counted by pg_reclaimed and in the row's reclaims), oldest
- * first, skipping rows another instance is claiming: they become EV_SENDING with
- * claim_token = token and lease_until = now_ms + lease_ms. *rows is new. Count or -1. */
 int pg_claim_due(struct store_be *st, const char *pixel, long long now_ms, int limit,
                  long long lease_ms, const char *token, struct event_row **rows);
-/* The due time of the oldest held conversion: 1 found, 0 none, -1 error. */
 int pg_oldest_held_due(struct store_be *st, long long *due_ms);
-/* Ends a claim: its rows still sending are ready again. Rows released or -1. */
 int pg_release(struct store_be *st, const char *token);
-/* Claims this store reclaimed from an expired lease since it was opened. */
 long long pg_reclaimed(struct store_be *st);
-/* Results. token: the claim's token, so that only the claim's owner changes a row still
- * in EV_SENDING (a stale instance changes nothing); NULL changes the rows whatever their
- * state (the admin paths). Number of rows changed, or -1. */
 int pg_mark_sent(struct store_be *st, const long long *ids, int n, const char *token,
                  const char *request_id, long long now_ms);
 int pg_mark_retry(struct store_be *st, const long long *ids, int n, const char *token,
