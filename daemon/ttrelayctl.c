@@ -40,7 +40,8 @@ struct ctl {
     long limit;  /* 0: the daemon's default */
     long long since_s;
     int dead; /* bulk replay: BULK_DEAD (--dead) or BULK_DRY_RUN (--dry-run-events) */
-    const char *arg;        /* send-test: the source id */
+    const char *arg;        /* send-test: the source id; pause, resume: the pixel */
+    const char *reason;     /* pause --reason */
     const char *public_url; /* send-test --public-url */
     long long wait_s;       /* send-test --wait */
     struct config *cfg;     /* held for send-test (the source's secret) */
@@ -62,7 +63,11 @@ static void ctl_usage(FILE *out)
         "\n"
         "commands:\n"
         "  init --pixel CODE ... SOURCE...     write a production configuration (init --help)\n"
-        "  status                              daemon, queue and pixel state\n"
+        "  status                              daemon, queue, pixel and instance state\n"
+        "  pause PIXEL [--reason TEXT]         stop sending for PIXEL on every instance\n"
+        "                                      (its events are kept)\n"
+        "  resume PIXEL                        send for PIXEL again (an operator's pause,\n"
+        "                                      or one TikTok's answer caused)\n"
         "  events [--state S] [--limit N]      recent events, newest first\n"
         "  show ID                             one event with its TikTok payload\n"
         "  replay ID                           send a dead or retrying event again\n"
@@ -447,6 +452,20 @@ static int cmd_status(const struct ctl *ctl)
     }
     table_print(&t);
     table_free(&t);
+
+    json_t *in;
+    struct table it = {.ncols = 5, .align = "lllll"};
+    printf("\ninstances seen in the last 10 minutes (this one: %s)\n", ctl_jstr(j, "instance"));
+    table_row(&it, "INSTANCE", "VERSION", "STARTED", "LAST SEEN", "STATE");
+    json_array_foreach(json_object_get(j, "instances"), i, in)
+    {
+        char started[64], seen[64];
+        table_row(&it, ctl_jstr(in, "id"), ctl_jstr(in, "version"),
+                  fmt_time(started, sizeof started, json_object_get(in, "started")),
+                  fmt_time(seen, sizeof seen, json_object_get(in, "seen")), ctl_jstr(in, "state"));
+    }
+    table_print(&it);
+    table_free(&it);
     json_decref(j);
     return EXIT_OK;
 }
@@ -633,6 +652,59 @@ static int cmd_replay_dead(const struct ctl *ctl, long long unused)
            ctl->dead == BULK_DRY_RUN ? "dry-run" : "dead",
            ctl->dead == BULK_DRY_RUN ? " (those older than tiktok.max_age_s stay dry_run)"
                                      : " again");
+    json_decref(j);
+    return EXIT_OK;
+}
+
+/* POST /admin/pixels/<pixel>/<action>, with {"reason": ...} for a pause. */
+static int ctl_pixel_action(const struct ctl *ctl, const char *action, json_t **j)
+{
+    char path[400];
+    char *pixel = curl_easy_escape(NULL, ctl->arg, 0);
+    char *body = NULL;
+    int rc;
+
+    if (!pixel)
+        return ctl_fail(EXIT_USAGE, "out of memory");
+    snprintf(path, sizeof path, "/admin/pixels/%s/%s", pixel, action);
+    curl_free(pixel);
+    if (ctl->reason) {
+        json_t *o = json_pack("{s:s}", "reason", ctl->reason);
+        body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!body)
+            return ctl_fail(EXIT_USAGE, "--reason must be UTF-8 text");
+    }
+    rc = ctl_call(ctl, "POST", path, body, j);
+    free(body);
+    return rc;
+}
+
+static int cmd_pause(const struct ctl *ctl, long long unused)
+{
+    json_t *j;
+    int rc;
+
+    (void)unused;
+    if ((rc = ctl_pixel_action(ctl, "pause", &j)) || !j)
+        return rc;
+    printf("pixel %s paused on every instance; its events are kept until `ttrelayctl resume %s`\n",
+           ctl->arg, ctl->arg);
+    json_decref(j);
+    return EXIT_OK;
+}
+
+static int cmd_resume(const struct ctl *ctl, long long unused)
+{
+    json_t *j;
+    int rc;
+
+    (void)unused;
+    if ((rc = ctl_pixel_action(ctl, "resume", &j)) || !j)
+        return rc;
+    printf(json_is_true(json_object_get(j, "was_paused")) ? "pixel %s resumed\n"
+                                                           : "pixel %s was not paused\n",
+           ctl->arg);
     json_decref(j);
     return EXIT_OK;
 }
@@ -1117,7 +1189,8 @@ enum {
     OPT_SOURCE,
     OPT_STATUS,
     OPT_PUBLIC_URL,
-    OPT_WAIT
+    OPT_WAIT,
+    OPT_REASON
 };
 
 static const struct option ctl_options[] = {
@@ -1138,6 +1211,7 @@ static const struct option ctl_options[] = {
     {"status", required_argument, NULL, OPT_STATUS},
     {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
     {"wait", required_argument, NULL, OPT_WAIT},
+    {"reason", required_argument, NULL, OPT_REASON},
     {NULL, 0, NULL, 0}};
 
 #define OPTBIT(o) (1u << ((o)-OPT_STATE))
@@ -1203,6 +1277,7 @@ static int ctl_parse_options(int argc, char **argv, struct ctl *ctl, struct ctl_
                                 "--since takes a duration such as 3600, 90m, 24h or 7d");
             break;
         case OPT_PUBLIC_URL: ctl->public_url = optarg; break;
+        case OPT_REASON: ctl->reason = optarg; break;
         case OPT_WAIT:
             if (ctl_parse_duration(optarg, &ctl->wait_s) < 0 || ctl->wait_s > 3600)
                 return ctl_fail(EXIT_USAGE, "--wait takes a duration up to 1h, such as 60 or 2m");
@@ -1279,6 +1354,8 @@ static const struct ctl_command ctl_commands[] = {
     {"deliveries", 0, 0, OPTBIT(OPT_SOURCE) | OPTBIT(OPT_STATUS) | OPTBIT(OPT_LIMIT),
      run_deliveries},
     {"send-test", TAKES_NAME, 0, OPTBIT(OPT_PUBLIC_URL) | OPTBIT(OPT_WAIT), cmd_send_test},
+    {"pause", TAKES_NAME, 0, OPTBIT(OPT_REASON), cmd_pause},
+    {"resume", TAKES_NAME, 0, 0, cmd_resume},
 };
 
 /* Checks the command line before anything is loaded or sent. Returns the command or NULL

@@ -26,9 +26,24 @@ double clock_mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Wall minus monotonic time. The two clocks are read in one bracket (monotonic, wall,
+ * monotonic): a thread preempted between two reads would otherwise see the wall clock
+ * "step" by the length of the preemption. A bracket wider than 1 ms is read again; the
+ * narrowest of a few tries is used, against the bracket's midpoint. */
 long long clock_wall_offset_ms(void)
 {
-    return clock_wall_ms() - clock_mono_ms();
+    long long best = 0, width = -1;
+
+    for (int i = 0; i < 4; i++) {
+        long long m0 = clock_mono_ms(), w = clock_wall_ms(), m1 = clock_mono_ms();
+        if (width < 0 || m1 - m0 < width) {
+            width = m1 - m0;
+            best = w - (m0 + m1) / 2;
+        }
+        if (width <= 1)
+            break;
+    }
+    return best;
 }
 
 int clock_cond_init(pthread_cond_t *cond)

@@ -37,6 +37,9 @@
 #define PROMOTE_CHUNK 100
 #define PURGE_EVERY_MS 60000
 #define PAUSE_LOG_EVERY_MS 60000
+/* How often the dispatcher reads the pauses every instance shares, and beats. */
+#define PAUSE_REFRESH_MS 1000
+#define BEAT_EVERY_MS 5000
 #define BACKLOG_CHECK_MS 5000
 #define BACKLOG_LOG_EVERY_MS 60000
 /* TikTok merges a server event into its pixel event only within about 5 minutes. */
@@ -54,10 +57,7 @@ struct pixel_sender {
     pthread_t thread;
     struct pixel_sender *next; /* fw->senders list, under fw->lock */
     /* shared */
-    int paused;
-    char reason[320];
-    long long paused_since;
-    unsigned resume_gen; /* bumped by a reload: the sender forgets its failures */
+    unsigned resume_gen; /* bumped by a reload or a resume: the sender forgets its failures */
     /* own */
     unsigned seen_resume;
     int failures;
@@ -93,6 +93,13 @@ struct forwarder {
     long long backlog_checked_ms;
     long long backlog_logged_ms;
     char instance[96]; /* this process among the instances sharing the store (claim tokens) */
+    /* The pixel pauses of the store (rows every instance obeys), as last read; under lock. */
+    struct store_pause *pauses;
+    int npauses;
+    /* dispatcher only */
+    long long pauses_read_ms;
+    long long beat_ms;
+    struct store_instance self; /* ports under lock (forwarder_set_ports) */
 };
 
 /* Caller holds fw->lock. */
@@ -104,12 +111,47 @@ static struct pixel_sender *sender_find(struct forwarder *fw, const char *code)
     return NULL;
 }
 
+/* The pause of pixel code, or NULL. Caller holds fw->lock. */
+static const struct store_pause *pause_find(const struct forwarder *fw, const char *code)
+{
+    for (int i = 0; i < fw->npauses; i++)
+        if (strcmp(fw->pauses[i].pixel, code) == 0)
+            return &fw->pauses[i];
+    return NULL;
+}
+
 static int sender_paused(struct pixel_sender *ps)
 {
     pthread_mutex_lock(&ps->fw->lock);
-    int paused = ps->paused;
+    int paused = pause_find(ps->fw, ps->code) != NULL;
     pthread_mutex_unlock(&ps->fw->lock);
     return paused;
+}
+
+/* Reads the store's pauses. A pixel no longer paused (resumed here or by another
+ * instance) forgets its failures. Returns 0, or -1 when the store could not be read (the
+ * last pauses read stay in force). */
+static int pauses_refresh(struct forwarder *fw)
+{
+    struct store_pause *rows = NULL;
+    int n = store_pauses(fw->st, &rows);
+    if (n < 0)
+        return -1;
+    pthread_mutex_lock(&fw->lock);
+    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next) {
+        int was = pause_find(fw, ps->code) != NULL, now = 0;
+        for (int i = 0; i < n && !now; i++)
+            now = strcmp(rows[i].pixel, ps->code) == 0;
+        if (was && !now) {
+            ps->resume_gen++;
+            log_info("pixel resumed", "pixel=%s", ps->code);
+        }
+    }
+    free(fw->pauses);
+    fw->pauses = rows;
+    fw->npauses = n;
+    pthread_mutex_unlock(&fw->lock);
+    return 0;
 }
 
 static struct config *current_config(struct forwarder *fw)
@@ -442,18 +484,30 @@ static void record_attempt(struct forwarder *fw, const struct batch *b,
     store_attempt_record(fw->st, ids, b->n, &a);
 }
 
+/* Pauses the pixel on every instance (a row) and here at once. When the store cannot take
+ * the row, the pause holds here until the next read of the store's pauses. */
 static void pause_pixel(struct pixel_sender *ps, const char *code, const char *message,
                         long long now)
 {
-    pthread_mutex_lock(&ps->fw->lock);
-    ps->paused = 1;
-    ps->paused_since = now / 1000;
-    snprintf(ps->reason, sizeof ps->reason, "TikTok code %s: %s", code, message);
-    utf8_trim_partial(ps->reason);
-    pthread_mutex_unlock(&ps->fw->lock);
+    struct forwarder *fw = ps->fw;
+    struct store_pause p = {.since_ms = now};
+    STR_SET(p.pixel, ps->code);
+    STR_SET(p.kind, "auth");
+    snprintf(p.reason, sizeof p.reason, "TikTok code %s: %s", code, message);
+    utf8_trim_partial(p.reason);
+    STR_SET(p.by, fw->instance);
+    if (store_pause_set(fw->st, &p) < 0 || pauses_refresh(fw) < 0 || !sender_paused(ps)) {
+        pthread_mutex_lock(&fw->lock);
+        struct store_pause *grown = realloc(fw->pauses, (size_t)(fw->npauses + 1) * sizeof p);
+        if (grown) {
+            grown[fw->npauses++] = p;
+            fw->pauses = grown;
+        }
+        pthread_mutex_unlock(&fw->lock);
+    }
     ps->logged_ms = clock_mono_ms();
-    log_error("pixel paused: fix its access token or permissions, then reload", "pixel=%s code=%s",
-              ps->code, code);
+    log_error("pixel paused: fix its access token or permissions, then reload or resume it",
+              "pixel=%s code=%s", ps->code, code);
 }
 
 /* 20001: TikTok accepted part of the batch. With per-event details (UNCONFIRMED shape, see
@@ -677,8 +731,9 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pix
     int n, paused;
 
     pthread_mutex_lock(&fw->lock);
-    paused = ps->paused;
-    STR_SET(reason, ps->reason);
+    const struct store_pause *pause = pause_find(fw, ps->code);
+    paused = pause != NULL;
+    STR_SET(reason, pause ? pause->reason : "");
     pthread_mutex_unlock(&fw->lock);
     if (paused) {
         if (mono - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
@@ -830,6 +885,16 @@ static void run_pass(struct forwarder *fw)
     for (int i = 0; i < n; i++)
         free(pixels[i]);
     free(pixels);
+    if (mono - fw->pauses_read_ms >= PAUSE_REFRESH_MS && pauses_refresh(fw) == 0)
+        fw->pauses_read_ms = mono;
+    if (mono - fw->beat_ms >= BEAT_EVERY_MS) {
+        pthread_mutex_lock(&fw->lock);
+        struct store_instance self = fw->self;
+        pthread_mutex_unlock(&fw->lock);
+        self.seen_ms = now;
+        if (store_instance_beat(fw->st, &self) == 0)
+            fw->beat_ms = mono;
+    }
     store_checkpoint(fw->st, mono);
     check_backlog(fw, now, mono);
     if (mono - fw->purged_ms >= PURGE_EVERY_MS) {
@@ -914,6 +979,16 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     fw->st = st;
     fw->cfg = config_hold(cfg);
     forwarder_instance_id(fw->instance, sizeof fw->instance);
+    STR_SET(fw->self.id, fw->instance);
+    if (gethostname(fw->self.host, sizeof fw->self.host - 1) < 0)
+        STR_SET(fw->self.host, "host");
+    fw->self.pid = (long)getpid();
+    STR_SET(fw->self.version, TTR_VERSION);
+    fw->self.started_ms = clock_wall_ms();
+    fw->beat_ms = clock_mono_ms() - BEAT_EVERY_MS;
+    fw->pauses_read_ms = clock_mono_ms() - PAUSE_REFRESH_MS;
+    /* Pauses recorded before this start (or by another instance) hold from the first pass. */
+    pauses_refresh(fw);
     fw->heartbeat_ms = fw->match_heartbeat_ms = clock_mono_ms();
     fw->purged_ms = fw->backlog_checked_ms = clock_mono_ms() - PURGE_EVERY_MS;
     pthread_mutex_init(&fw->lock, NULL);
@@ -922,6 +997,7 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
     if (pthread_create(&fw->matcher, NULL, matcher_main, fw) != 0) {
         snprintf(err, errlen, "cannot start the forwarder: %s", strerror(errno));
         config_drop(fw->cfg);
+        free(fw->pauses);
         free(fw);
         return NULL;
     }
@@ -933,6 +1009,7 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
         pthread_mutex_unlock(&fw->lock);
         pthread_join(fw->matcher, NULL);
         config_drop(fw->cfg);
+        free(fw->pauses);
         free(fw);
         return NULL;
     }
@@ -941,24 +1018,65 @@ struct forwarder *forwarder_start(struct store *st, struct config *cfg, char *er
 
 void forwarder_set_config(struct forwarder *fw, struct config *cfg)
 {
+    /* A reload is how an operator says "fixed": a new token, or permissions granted on
+     * TikTok's side with the same token. TikTok's pauses end on every instance; a still-bad
+     * token pauses again after one request. An operator's pause stays until resumed. */
+    int ended = store_pause_clear(fw->st, NULL, "auth");
+    if (ended > 0)
+        log_info("pixels paused by TikTok's answer resumed after reload", "pixels=%d", ended);
+    if (ended != 0)
+        pauses_refresh(fw);
     pthread_mutex_lock(&fw->lock);
     struct config *old = fw->cfg;
     fw->cfg = config_hold(cfg);
-    /* A reload is how an operator says "fixed": a new token, or permissions granted on
-     * TikTok's side with the same token. Resume; a still-bad token pauses again after
-     * one request. */
-    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next) {
-        if (!ps->paused)
-            continue;
-        ps->paused = 0;
-        ps->resume_gen++;
-        log_info("pixel resumed after reload", "pixel=%s", ps->code);
+    if (ended < 0) {
+        /* The store is unreachable: resume here at least; its row comes back at the next
+         * read, or goes when the store is back and this reload is repeated. */
+        for (int i = fw->npauses - 1; i >= 0; i--)
+            if (strcmp(fw->pauses[i].kind, "auth") == 0)
+                fw->pauses[i] = fw->pauses[--fw->npauses];
     }
+    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next)
+        ps->resume_gen++;
     fw->match_woken = 1;
     wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
     pthread_mutex_unlock(&fw->lock);
     config_drop(old);
+}
+
+int forwarder_pause(struct forwarder *fw, const char *pixel, const char *reason)
+{
+    struct store_pause p = {.since_ms = clock_wall_ms()};
+    STR_SET(p.pixel, pixel);
+    STR_SET(p.kind, "operator");
+    STR_SET(p.reason, reason && *reason ? reason : "paused by an operator");
+    utf8_trim_partial(p.reason);
+    STR_SET(p.by, fw->instance);
+    if (store_pause_set(fw->st, &p) < 0)
+        return -1;
+    pauses_refresh(fw);
+    log_warn("pixel paused by an operator; its events are kept", "pixel=%s", pixel);
+    return 0;
+}
+
+int forwarder_resume(struct forwarder *fw, const char *pixel)
+{
+    int n = store_pause_clear(fw->st, pixel, NULL);
+    if (n < 0)
+        return -1;
+    pauses_refresh(fw);
+    forwarder_wake(fw);
+    return n > 0 ? 0 : 1;
+}
+
+void forwarder_set_ports(struct forwarder *fw, int public_port, int admin_port)
+{
+    pthread_mutex_lock(&fw->lock);
+    fw->self.public_port = public_port;
+    fw->self.admin_port = admin_port;
+    fw->beat_ms = clock_mono_ms() - BEAT_EVERY_MS; /* beat with them at the next pass */
+    pthread_mutex_unlock(&fw->lock);
 }
 
 void forwarder_wake(struct forwarder *fw)
@@ -1001,6 +1119,8 @@ int forwarder_stop(struct forwarder *fw, long grace_ms)
         free(fw->senders);
         fw->senders = next;
     }
+    store_instance_stopped(fw->st, fw->instance, clock_wall_ms());
+    free(fw->pauses);
     config_drop(fw->cfg);
     pthread_mutex_destroy(&fw->lock);
     pthread_cond_destroy(&fw->wake);
@@ -1026,12 +1146,13 @@ char *forwarder_pixels_json(struct forwarder *fw)
 
     pthread_mutex_lock(&fw->lock);
     for (int i = 0; arr && i < fw->cfg->npixels; i++) {
-        const struct pixel_sender *ps = sender_find(fw, fw->cfg->pixels[i].code);
+        const struct store_pause *p = pause_find(fw, fw->cfg->pixels[i].code);
         /* jansson escapes the reason (TikTok's text) and refuses what is not UTF-8. */
         json_array_append_new(
-            arr, json_pack("{s:s,s:b,s:s,s:I}", "pixel", fw->cfg->pixels[i].code, "paused",
-                           ps && ps->paused, "reason", ps ? ps->reason : "", "since",
-                           (json_int_t)(ps && ps->paused ? ps->paused_since : 0)));
+            arr, json_pack("{s:s,s:b,s:s,s:s,s:I,s:s}", "pixel", fw->cfg->pixels[i].code,
+                           "paused", p != NULL, "kind", p ? p->kind : "", "reason",
+                           p ? p->reason : "", "since", (json_int_t)(p ? p->since_ms / 1000 : 0),
+                           "by", p ? p->by : ""));
     }
     pthread_mutex_unlock(&fw->lock);
     out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
@@ -1043,8 +1164,8 @@ int forwarder_paused_count(struct forwarder *fw)
 {
     int n = 0;
     pthread_mutex_lock(&fw->lock);
-    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next)
-        n += ps->paused;
+    for (int i = 0; i < fw->cfg->npixels; i++)
+        n += pause_find(fw, fw->cfg->pixels[i].code) != NULL;
     pthread_mutex_unlock(&fw->lock);
     return n;
 }

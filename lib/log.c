@@ -144,6 +144,23 @@ static void log_journal_detect(void)
             (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* " instance=<id>" on every line once set (several instances share one store), else NULL. */
+static const char *log_instance_field;
+
+void log_set_instance(const char *id)
+{
+    static char field[128];
+    const char *value = NULL;
+
+    if (id && *id && !__atomic_load_n(&log_instance_field, __ATOMIC_ACQUIRE)) {
+        char q[110];
+        snprintf(field, sizeof field, " instance=%s", log_quote_into(id, q, sizeof q, 0));
+        value = field;
+    }
+    if (value)
+        __atomic_store_n(&log_instance_field, value, __ATOMIC_RELEASE);
+}
+
 static void log_vwrite(enum log_level level, const char *msg, const char *extra, const char *fmt,
                        va_list ap)
 {
@@ -156,9 +173,10 @@ static void log_vwrite(enum log_level level, const char *msg, const char *extra,
     kv[0] = '\0';
     if (fmt && *fmt)
         vsnprintf(kv, sizeof kv, fmt, ap);
-    fprintf(stderr, "%sts=%s level=%s msg=%s%s%s%s\n",
+    const char *instance = __atomic_load_n(&log_instance_field, __ATOMIC_ACQUIRE);
+    fprintf(stderr, "%sts=%s level=%s msg=%s%s%s%s%s\n",
             log_to_journal ? log_journal_prefix[level] : "", ts, log_level_names[level], qmsg,
-            kv[0] ? " " : "", kv, extra ? extra : "");
+            kv[0] ? " " : "", kv, extra ? extra : "", instance ? instance : "");
 }
 
 void log_msg(enum log_level level, const char *msg, const char *fmt, ...)

@@ -8,6 +8,9 @@
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 void log_set_level(enum log_level level);
+/* Adds instance=<id> to every line from now on (once; set where several instances share a
+ * store, before the threads that log start). */
+void log_set_instance(const char *id);
 int log_parse_level(const char *name, enum log_level *out);
 
 /* fmt holds the key=value pairs after msg, e.g. log_info("webhook accepted", "source=%s", id).

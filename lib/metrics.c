@@ -483,10 +483,21 @@ static void met_render_gauges(struct met_buf *b, const struct metrics_gauges *g)
               "%.3f", isfinite(g->oldest_due_age_s) ? g->oldest_due_age_s : 0);
     met_gauge(b, "ttrelay_touches", "Browser touches held for matching.", "%.0f",
               (double)g->touches);
-    met_gauge(b, "ttrelay_pixels_paused", "Pixels paused after a permission or token error.",
+    met_gauge(b, "ttrelay_pixels_paused", "Pixels paused (by TikTok's refusal of a token or permission, or by an operator).",
               "%.0f", (double)g->pixels_paused);
     met_gauge(b, "ttrelay_uptime_seconds", "Seconds since the daemon started.", "%.3f",
               isfinite(g->uptime_s) ? g->uptime_s : 0);
+    if (g->instance) {
+        met_printf(b, "# HELP ttrelay_instance_info This instance among those sharing the store "
+                      "(ttrelayctl status lists them).\n# TYPE ttrelay_instance_info gauge\n"
+                      "ttrelay_instance_info{");
+        met_put_label(b, "instance", g->instance);
+        met_printf(b, ",");
+        met_put_label(b, "backend", g->backend ? g->backend : "");
+        met_printf(b, ",");
+        met_put_label(b, "version", TTR_VERSION);
+        met_printf(b, "} 1\n");
+    }
     if (!g->process)
         return;
     met_gauge(b, "process_start_time_seconds",

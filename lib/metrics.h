@@ -51,6 +51,8 @@ struct metrics_gauges {
     long long touches;
     int pixels_paused;
     double uptime_s;
+    const char *instance; /* ttrelay_instance_info; NULL leaves it out */
+    const char *backend;
     const struct procstat *process; /* the process_* family; NULL leaves it out */
 };
 /* The whole exposition text (new; free it). */

@@ -578,3 +578,33 @@ int store_view_attempts(struct store *st, long long id, struct store_attempt **o
 {
     return st->ops->view_attempts(st->be, id, out);
 }
+
+int store_pause_set(struct store *st, const struct store_pause *p)
+{
+    return st->ops->pause_set(st->be, p);
+}
+
+int store_pause_clear(struct store *st, const char *pixel, const char *kind)
+{
+    return st->ops->pause_clear(st->be, pixel, kind);
+}
+
+int store_pauses(struct store *st, struct store_pause **out)
+{
+    return st->ops->pauses(st->be, out);
+}
+
+int store_instance_beat(struct store *st, const struct store_instance *in)
+{
+    return st->ops->instance_beat(st->be, in);
+}
+
+int store_instance_stopped(struct store *st, const char *id, long long now_ms)
+{
+    return st->ops->instance_stopped(st->be, id, now_ms);
+}
+
+int store_instances(struct store *st, long long since_ms, struct store_instance **out)
+{
+    return st->ops->instances(st->be, since_ms, out);
+}

@@ -287,4 +287,39 @@ int store_attempt_record(struct store *st, const long long *ids, int n,
 int store_view_attempts(struct store *st, long long id, struct store_attempt **out);
 /* ---- end of dashboard views ---- */
 
+/* ---- the cluster: pauses and instances, rows shared by every instance on the store ---- */
+struct store_pause {
+    char pixel[64];
+    char kind[16]; /* "operator" (ttrelayctl pause; until resumed) or "auth" (TikTok refused
+                    * the token or a permission; until resumed or a reload) */
+    char reason[320];
+    long long since_ms;
+    char by[96]; /* the instance that paused it */
+};
+/* Pauses p->pixel for every instance. An "auth" pause does not replace an operator's.
+ * 0 or -1. */
+int store_pause_set(struct store *st, const struct store_pause *p);
+/* Ends the pause of pixel (NULL: every pixel) of kind (NULL: any kind). Pauses ended, or -1. */
+int store_pause_clear(struct store *st, const char *pixel, const char *kind);
+/* Every pause (*out is new). Count or -1. */
+int store_pauses(struct store *st, struct store_pause **out);
+
+struct store_instance {
+    char id[96]; /* host:pid:random */
+    char host[64];
+    long pid;
+    char version[32];
+    long long started_ms;
+    long long seen_ms;    /* its last heartbeat */
+    long long stopped_ms; /* 0 while running; set by a clean stop */
+    int public_port, admin_port;
+};
+/* Records in's heartbeat (the row is created at the first), and forgets instances not seen
+ * for a day. 0 or -1. */
+int store_instance_beat(struct store *st, const struct store_instance *in);
+/* A clean stop of instance id at now_ms. 0 or -1. */
+int store_instance_stopped(struct store *st, const char *id, long long now_ms);
+/* Instances seen since since_ms, newest start first (*out is new). Count or -1. */
+int store_instances(struct store *st, long long since_ms, struct store_instance **out);
+
 #endif

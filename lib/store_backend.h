@@ -117,6 +117,12 @@ struct store_backend {
     int (*attempt_record)(struct store_be *be, const long long *ids, int n,
                           const struct store_attempt *a);
     int (*view_attempts)(struct store_be *be, long long id, struct store_attempt **out);
+    int (*pause_set)(struct store_be *be, const struct store_pause *p);
+    int (*pause_clear)(struct store_be *be, const char *pixel, const char *kind);
+    int (*pauses)(struct store_be *be, struct store_pause **out);
+    int (*instance_beat)(struct store_be *be, const struct store_instance *in);
+    int (*instance_stopped)(struct store_be *be, const char *id, long long now_ms);
+    int (*instances)(struct store_be *be, long long since_ms, struct store_instance **out);
 };
 
 extern const struct store_backend store_backend_sqlite;

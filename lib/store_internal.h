@@ -82,5 +82,12 @@ int sqlite_view_dead_count(struct store_be *st, const struct store_filter *f, lo
 int sqlite_view_latest(struct store_be *st, const char *by, struct store_latest **out);
 int sqlite_attempt_record(struct store_be *st, const long long *ids, int n, const struct store_attempt *a);
 int sqlite_view_attempts(struct store_be *st, long long id, struct store_attempt **out);
+/* store_cluster.c */
+int sqlite_pause_set(struct store_be *st, const struct store_pause *p);
+int sqlite_pause_clear(struct store_be *st, const char *pixel, const char *kind);
+int sqlite_pauses(struct store_be *st, struct store_pause **out);
+int sqlite_instance_beat(struct store_be *st, const struct store_instance *in);
+int sqlite_instance_stopped(struct store_be *st, const char *id, long long now_ms);
+int sqlite_instances(struct store_be *st, long long since_ms, struct store_instance **out);
 
 #endif

@@ -14,7 +14,7 @@
 #include "store_pg.h"
 #include "store_pg_internal.h"
 
-#define PG_SCHEMA_VERSION 6
+#define PG_SCHEMA_VERSION 7
 
 /* ---- parameters and SQL text ---- */
 
@@ -333,6 +333,14 @@ static const char *const schema_steps[PG_SCHEMA_VERSION] = {
     "ALTER TABLE conversions ADD COLUMN claim_token TEXT,"
     " ADD COLUMN lease_until BIGINT, ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX conversions_claim ON conversions(pixel, id) WHERE state IN (1, 3, 7);",
+
+    /* v7: the cluster's rows: pixel pauses every instance obeys, instances' heartbeats. */
+    "CREATE TABLE pixel_pauses(pixel TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " reason TEXT NOT NULL, since_ms BIGINT NOT NULL, by_instance TEXT NOT NULL);"
+    "CREATE TABLE instances(id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL,"
+    " version TEXT NOT NULL, started_ms BIGINT NOT NULL, seen_ms BIGINT NOT NULL,"
+    " stopped_ms BIGINT NOT NULL DEFAULT 0, public_port INTEGER NOT NULL DEFAULT 0,"
+    " admin_port INTEGER NOT NULL DEFAULT 0);",
 };
 
 static int exec_plain(struct pg_conn *pc, const char *sql)
@@ -622,4 +630,10 @@ const struct store_backend store_backend_pg = {
     .view_latest = pg_view_latest,
     .attempt_record = pg_attempt_record,
     .view_attempts = pg_view_attempts,
+    .pause_set = pg_pause_set,
+    .pause_clear = pg_pause_clear,
+    .pauses = pg_pauses,
+    .instance_beat = pg_instance_beat,
+    .instance_stopped = pg_instance_stopped,
+    .instances = pg_instances,
 };

@@ -130,5 +130,12 @@ int pg_view_latest(struct store_be *st, const char *by, struct store_latest **ou
 int pg_attempt_record(struct store_be *st, const long long *ids, int n,
                       const struct store_attempt *a);
 int pg_view_attempts(struct store_be *st, long long id, struct store_attempt **out);
+/* store_pg_cluster.c */
+int pg_pause_set(struct store_be *st, const struct store_pause *p);
+int pg_pause_clear(struct store_be *st, const char *pixel, const char *kind);
+int pg_pauses(struct store_be *st, struct store_pause **out);
+int pg_instance_beat(struct store_be *st, const struct store_instance *in);
+int pg_instance_stopped(struct store_be *st, const char *id, long long now_ms);
+int pg_instances(struct store_be *st, long long since_ms, struct store_instance **out);
 
 #endif

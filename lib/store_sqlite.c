@@ -19,7 +19,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define WRITER_TICK_MS 1000
 #define BUSY_TIMEOUT_MS 10000
 /* ~4 MiB of WAL between restarts: the WAL stays in the page cache and its pages are
@@ -100,6 +100,16 @@ static const char *schema_v6 =
     "ALTER TABLE conversions ADD COLUMN lease_until INTEGER;"
     "ALTER TABLE conversions ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0;";
 
+/* v7: the cluster's rows. A pixel paused by an operator or by TikTok's refusal of its
+ * token stays paused across restarts; each instance's heartbeat (ttrelayctl status). */
+static const char *schema_v7 =
+    "CREATE TABLE pixel_pauses(pixel TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+    " reason TEXT NOT NULL, since_ms INTEGER NOT NULL, by_instance TEXT NOT NULL);"
+    "CREATE TABLE instances(id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,"
+    " version TEXT NOT NULL, started_ms INTEGER NOT NULL, seen_ms INTEGER NOT NULL,"
+    " stopped_ms INTEGER NOT NULL DEFAULT 0, public_port INTEGER NOT NULL DEFAULT 0,"
+    " admin_port INTEGER NOT NULL DEFAULT 0);";
+
 static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
@@ -161,7 +171,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     /* One step per version, in order; each new version appends its own step. */
     if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0) ||
         (version < 3 && exec(db, schema_v3) < 0) || (version < 4 && exec(db, schema_v4) < 0) ||
-        (version < 5 && exec(db, schema_v5) < 0) || (version < 6 && exec(db, schema_v6) < 0)) {
+        (version < 5 && exec(db, schema_v5) < 0) || (version < 6 && exec(db, schema_v6) < 0) ||
+        (version < 7 && exec(db, schema_v7) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }
@@ -285,6 +296,10 @@ out:
     return rc;
 }
 
+/* A step of the wall clock larger than this is a step, not NTP's slewing (at most 0.5 ms
+ * per second between two looks a second apart). */
+#define CLOCK_STEP_MS 1000
+
 static void write_conversion(struct store_be *st, struct store_job *j)
 {
     const struct conversion *c = &j->c;
@@ -298,8 +313,12 @@ static void write_conversion(struct store_be *st, struct store_job *j)
     bind_text(s, 4, j->pixel);
     sqlite3_bind_int(s, 5, j->test);
     sqlite3_bind_int64(s, 6, clock_wall_ms());
-    /* Computed by the submitter: a step of the wall clock since then moves it too. */
-    sqlite3_bind_int64(s, 7, j->due_ms + (st->clock_offset_ms - j->clock_offset_ms));
+    /* Computed by the submitter: a step of the wall clock since then moves it too (a step
+     * only: smaller differences are NTP's slewing, not worth a hold's length). */
+    long long step = st->clock_offset_ms - j->clock_offset_ms;
+    if (step > -CLOCK_STEP_MS && step < CLOCK_STEP_MS)
+        step = 0;
+    sqlite3_bind_int64(s, 7, j->due_ms + step);
     sqlite3_bind_int64(s, 8, c->event_time);
     sqlite3_bind_text(s, 9, j->data, -1, SQLITE_STATIC);
     int rc = step_done(s);
@@ -394,10 +413,6 @@ static void write_delivery(struct store_be *st, struct store_job *j)
     sqlite3_bind_int64(s, 7, d->conversion_id);
     j->result = step_done(s) == 0 ? STORE_OK : STORE_ERROR;
 }
-
-/* A step of the wall clock larger than this is a step, not NTP's slewing (at most 0.5 ms
- * per second between two looks a second apart). */
-#define CLOCK_STEP_MS 1000
 
 /* Due times are wall-clock times. When the wall clock steps, every queued event's due time
  * moves with it, so that a hold or a back-off keeps its remaining length: a step back of
@@ -699,4 +714,10 @@ const struct store_backend store_backend_sqlite = {
     .view_latest = sqlite_view_latest,
     .attempt_record = sqlite_attempt_record,
     .view_attempts = sqlite_view_attempts,
+    .pause_set = sqlite_pause_set,
+    .pause_clear = sqlite_pause_clear,
+    .pauses = sqlite_pauses,
+    .instance_beat = sqlite_instance_beat,
+    .instance_stopped = sqlite_instance_stopped,
+    .instances = sqlite_instances,
 };

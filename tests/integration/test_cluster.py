@@ -182,6 +182,52 @@ def test_two_instances_one_database_survive_sigkills():
        % (sorted(got - want)[:20], sorted(want - got)[:20]))
 
 
+def test_pause_and_instances_are_shared():
+    """A pause asked of one instance holds every instance (it is a row); the resume asked
+    of the other sends; each instance's status lists both."""
+    if not on_pg():
+        print("# SKIP the cluster tests need TTR_STORE_BACKEND=postgresql", flush=True)
+        return
+    from ttr_harness import PIXEL
+    mock = MockTikTok()
+    a = Daemon(mock, match={"hold_s": 1}, tiktok=TIKTOK, collect=COLLECT)
+    b = Daemon(mock, conninfo=a.conninfo, match={"hold_s": 1}, tiktok=TIKTOK, collect=COLLECT)
+    st, resp = a.admin_post("/admin/pixels/%s/pause" % PIXEL, {"reason": "cluster audit"})
+    is_((st, (resp or {}).get("status")), (200, "paused"), "paused through instance a")
+
+    def b_paused():
+        px = [p for p in b.admin_status().get("pixels") or [] if p.get("pixel") == PIXEL]
+        return px and px[0].get("paused") and px[0].get("reason") == "cluster audit"
+    ok(wait_until(b_paused, 10, 0.1), "instance b reports the pause with its reason")
+    for i in range(6):
+        st, _, _ = try_post(lambda d: post_lead(d, 1000 + i), [a, b], i % 2)
+        is_(st, 200, "lead %d acknowledged" % i)
+
+    def all_ready():
+        c = a.admin_status()["counts"]
+        return c.get("ready", 0) == 6
+    ok(wait_until(all_ready, 15, 0.1), "all six matched and ready", a.admin_status()["counts"])
+    time.sleep(2.0)
+    is_(mock.count(), 0, "neither instance sent while paused")
+    st, resp = b.admin_post("/admin/pixels/%s/resume" % PIXEL)
+    is_((st, (resp or {}).get("was_paused")), (200, True), "resumed through instance b")
+    ok(wait_until(lambda: settled(a, 6), 20, 0.1), "all six sent after the resume",
+       repr(a.admin_status()["counts"]))
+    ids = [ev.get("event_id") for _, ev in mock.events()]
+    is_(len(ids), len(set(ids)), "each sent once")
+
+    def both_listed(d):
+        st = d.admin_status()
+        running = {i.get("id") for i in st.get("instances") or [] if i.get("state") == "running"}
+        return a_id in running and b_id in running
+    a_id, b_id = a.admin_status().get("instance"), b.admin_status().get("instance")
+    ok(a_id and b_id and a_id != b_id, "two instance ids", (a_id, b_id))
+    ok(wait_until(lambda: both_listed(a) and both_listed(b), 15, 0.2),
+       "each instance's status lists both running", a.admin_status().get("instances"))
+    b.stop()
+    mock.close()
+
+
 def test_database_down_ten_seconds_under_load():
     if not on_pg():
         print("# SKIP the cluster tests need TTR_STORE_BACKEND=postgresql", flush=True)
@@ -263,4 +309,5 @@ if __name__ == "__main__":
         print("1..0 # SKIP several instances need TTR_STORE_BACKEND=postgresql", flush=True)
         sys.exit(0)
     run_cases([test_two_instances_one_database_survive_sigkills,
+               test_pause_and_instances_are_shared,
                test_database_down_ten_seconds_under_load])

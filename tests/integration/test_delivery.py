@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -14,7 +15,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ttr_harness import (PIXEL, SECRETS, TIKTOK_TOKEN, Daemon, MockTikTok,  # noqa: E402
                          default_event_id, diag, fixture_json, has_fixture, is_, ok,
-                         post_generic, run_cases, shopify_headers, wait_until)
+                         post_generic, run_cases, shopify_headers, ttrelayctl_path,
+                         wait_until)
 
 HOLD_S = 1
 FAST = {"retry_base_ms": 200, "retry_cap_ms": 2000, "request_timeout_ms": 3000}
@@ -232,6 +234,54 @@ def test_permission_error_pauses_pixel_until_reload():
         "both events delivered after the reload")
 
 
+def test_operator_pause_keeps_events_until_resume():
+    """ttrelayctl pause: nothing is sent for the pixel, its events are kept through a
+    reload and a restart (the pause is a row in the store), and resume sends them."""
+    mock = MockTikTok()
+    d = Daemon(mock, match={"hold_s": HOLD_S}, tiktok=FAST)
+    st, resp = pixel_action(d, "pause", reason="campaign audit")
+    is_((st, (resp or {}).get("status")), (200, "paused"), "POST .../pause answers paused")
+    for i in range(3):
+        post_one(d, lead(i, "held"))
+    ok(wait_states(d, "ready", 3, HOLD_S + 10), "the three are matched and ready",
+       [e.get("state") for e in d.admin_events()])
+    time.sleep(1.5)
+    is_(mock.count(), 0, "nothing sent while the pixel is paused")
+    px = [p for p in d.admin_status().get("pixels") or [] if p.get("pixel") == PIXEL]
+    ok(px and px[0].get("paused") and px[0].get("kind") == "operator" and
+       px[0].get("reason") == "campaign audit", "status shows the operator's pause and reason",
+       px)
+    _, _, body = d.request("admin", "GET", "/metrics", headers=d._admin_headers())
+    ok(b"ttrelay_pixels_paused 1" in (body or b""), "/metrics counts the paused pixel")
+    is_(d.reload(), "reloaded", "SIGHUP reload")
+    time.sleep(1.0)
+    is_(mock.count(), 0, "a reload does not end an operator's pause")
+    d.restart()
+    time.sleep(1.5)
+    is_(mock.count(), 0, "the pause outlives a restart")
+    is_([e.get("state") for e in d.admin_events()], ["ready"] * 3, "events kept, still ready")
+    ctl = [ttrelayctl_path(), "-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port]
+    r = subprocess.run(ctl + ["resume", PIXEL], capture_output=True, text=True, timeout=30)
+    is_((r.returncode, r.stdout.strip()), (0, "pixel %s resumed" % PIXEL),
+        "ttrelayctl resume", r.stderr)
+    evs = mock.wait_for_events(3, 15)
+    is_(sorted(ev.get("event_id") for _, ev in evs), ["held-0", "held-1", "held-2"],
+        "all kept events sent after the resume")
+    is_(len(mock.all_requests()), 1, "in one batch")
+    r = subprocess.run(ctl + ["resume", PIXEL], capture_output=True, text=True, timeout=30)
+    is_((r.returncode, r.stdout.strip()), (0, "pixel %s was not paused" % PIXEL),
+        "resuming an active pixel says so")
+    r = subprocess.run(ctl + ["pause", PIXEL, "--reason", "again"], capture_output=True,
+                       text=True, timeout=30)
+    ok(r.returncode == 0 and "paused on every instance" in r.stdout, "ttrelayctl pause",
+       r.stdout + r.stderr)
+    st, _ = pixel_action(d, "pause", pixel="CNOTCONFIGURED000001")
+    is_(st, 404, "pausing a pixel the configuration does not name → 404")
+    st, _, _ = d.request("admin", "GET", "/admin/pixels/%s/pause" % PIXEL,
+                         headers=d._admin_headers())
+    is_(st, 405, "GET on pause → 405")
+
+
 def test_event_past_max_age_is_dead():
     mock = MockTikTok()
     d = Daemon(mock, match={"hold_s": HOLD_S}, tiktok=dict(FAST, max_age_s=604800))
@@ -272,13 +322,31 @@ def test_replay_dead_event_keeps_id_and_time():
     is_(st, 404, "replay of an unknown event → 404")
 
 
+def pixel_action(d, action, pixel=PIXEL, reason=None):
+    return d.admin_post("/admin/pixels/%s/%s" % (pixel, action),
+                        {"reason": reason} if reason else None)
+
+
+def wait_states(d, want_state, n, timeout):
+    def check():
+        evs = d.admin_events()
+        return len(evs) == n and all(e.get("state") == want_state for e in evs)
+    return wait_until(check, timeout, 0.1)
+
+
 def check_partial(details):
     mock = MockTikTok()
     mock.partial_reject({"part-3", "part-7"}, details=details)
-    d = Daemon(mock, match={"hold_s": 2}, tiktok=FAST)
+    d = Daemon(mock, match={"hold_s": 1}, tiktok=FAST)
+    # The pixel is paused while the ten arrive and end their holds (maybe in different
+    # matching passes), so that they are sent as one batch when it resumes.
+    is_(pixel_action(d, "pause")[0], 200, "pixel paused for the arrival")
     bodies = [lead(i, "part") for i in range(10)]
     res = send_concurrently(d, bodies)
     is_(sum(1 for r in res if r and r[0] == 200), 10, "10 webhooks acknowledged")
+    ok(wait_states(d, "ready", 10, 15), "all ten matched and ready while paused",
+       [e.get("state") for e in d.admin_events()])
+    is_(pixel_action(d, "resume")[0], 200, "pixel resumed")
     good = sorted("part-%d" % i for i in range(10) if i not in (3, 7))
 
     def states():
@@ -501,6 +569,7 @@ def test_crash_many_kills_lose_nothing():
 
 if __name__ == "__main__":
     run_cases([
+        test_operator_pause_keeps_events_until_resume,
         test_5xx_outage_then_success,
         test_429_retry_after_is_honoured,
         test_40100_run_then_success,

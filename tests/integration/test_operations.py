@@ -591,6 +591,45 @@ def make_dead(d, mock, eid):
     return (resp or {}).get("id")
 
 
+def test_status_lists_instances():
+    """Every instance beats into the store: /admin/status and `ttrelayctl status` list the
+    instances seen recently (a cleanly stopped one as stopped), /metrics names this one."""
+    mock = MockTikTok()
+    d = Daemon(mock, match=HOLD, tiktok=FAST)
+
+    def listed(st):
+        me = st.get("instance")
+        return me and [i for i in st.get("instances") or []
+                       if i.get("id") == me and i.get("admin_port") == d.admin_port]
+    first = wait_until(lambda: listed(d.admin_status()), 10, 0.1)
+    ok(first, "/admin/status lists this instance", d.admin_status())
+    me = d.admin_status().get("instance") or ""
+    ok(re.match(r"^[^:]+:%d:[0-9a-f]{8}$" % d.proc.pid, me), "instance id is host:pid:random",
+       me)
+    if first:
+        ok(first[0].get("state") == "running" and first[0].get("admin_port") == d.admin_port and
+           first[0].get("public_port") == d.public_port and first[0].get("version"),
+           "its row: running, its ports and version", first[0])
+    _, _, body = d.request("admin", "GET", "/metrics", headers=d._admin_headers())
+    ok(re.search(r'^ttrelay_instance_info\{instance="%s",backend="(sqlite|postgresql)",'
+                 r'version="[^"]+"\} 1$' % re.escape(me), body.decode(), re.M),
+       "/metrics has ttrelay_instance_info for this instance")
+    rc, out, err = ctl("-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port,
+                       "status")
+    ok(rc == 0 and re.search(r"^%s\s+\S+\s+\S+\s+\S+\s+running$" % re.escape(me), out, re.M),
+       "ttrelayctl status shows it running", out + err)
+    d.stop()
+    d.start()
+    st = d.admin_status()
+    ok(st.get("instance") and st.get("instance") != me, "a restart is a new instance")
+    old = [i for i in st.get("instances") or [] if i.get("id") == me]
+    ok(old and old[0].get("state") == "stopped", "the stopped one is listed as stopped", old)
+    rc, out, _ = ctl("-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port,
+                     "--json", "status")
+    ok(rc == 0 and len((json.loads(out) if rc == 0 else {}).get("instances") or []) >= 2,
+       "ttrelayctl --json status carries the instances")
+
+
 def test_ttrelayctl():
     mock = MockTikTok()
     pixels = [{"code": p, "access_token": TIKTOK_TOKEN, "test_event_code": c, "rate_per_s": 10000.0}
@@ -774,4 +813,5 @@ def test_print_report():
 if __name__ == "__main__":
     run_cases([test_reload_rotates_secret_under_flow, test_reload_refuses_broken_files,
                test_sigterm_under_load_loses_nothing, test_metrics_after_known_traffic,
-               test_healthz_and_readyz, test_ttrelayctl, test_print_report])
+               test_healthz_and_readyz, test_status_lists_instances, test_ttrelayctl,
+               test_print_report])

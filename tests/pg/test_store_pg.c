@@ -138,7 +138,7 @@ static void test_migration(void)
     }
     pthread_barrier_destroy(&start_line);
     is_int(ok_n, OPENERS, "%d instances starting together on an empty database all open", OPENERS);
-    is_int(sql_int("SELECT version FROM schema_version"), 6, "the schema is at version 6");
+    is_int(sql_int("SELECT version FROM schema_version"), 7, "the schema is at version 7");
     is_int(sql_int("SELECT count(*) FROM schema_version"), 1, "one version row");
     is_int(sql_int("SELECT count(*) FROM pg_indexes WHERE tablename='conversions'"), 5,
            "conversions has its key, unique key and three indexes, created once");
@@ -151,7 +151,7 @@ static void test_migration(void)
     again = pg_open(conninfo, err, sizeof err);
     ok(again == NULL && strstr(err, "newer"), "a newer schema is refused: %s", err);
     pg_close(again);
-    sql_do("UPDATE schema_version SET version=6");
+    sql_do("UPDATE schema_version SET version=7");
 
     again = pg_open("host=127.0.0.1 port=1 dbname=none connect_timeout=2", err, sizeof err);
     ok(again == NULL && strstr(err, "cannot connect"), "no server: %s", err);

@@ -167,7 +167,7 @@ static void test_reopen(void)
     sqlite3_open(path, &db);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     sqlite3_step(s);
-    is_int(sqlite3_column_int(s, 0), 6, "schema version recorded in user_version");
+    is_int(sqlite3_column_int(s, 0), 7, "schema version recorded in user_version");
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     sqlite3_step(s);
@@ -197,6 +197,7 @@ static void test_migrate_dry_run(void)
                     " ALTER TABLE conversions DROP COLUMN claim_token;"
                     " ALTER TABLE conversions DROP COLUMN lease_until;"
                     " ALTER TABLE conversions DROP COLUMN reclaims;"
+                    " DROP TABLE pixel_pauses; DROP TABLE instances;"
                     " PRAGMA user_version=2;",
                     NULL, NULL, NULL) == SQLITE_OK,
        "a version 2 store with a dry-run event and a sent one");
