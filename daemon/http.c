@@ -127,8 +127,7 @@ static const char *route_of(enum listener which, const char *url)
 }
 
 /* PHASE_HEADERS starts a new request's clock; the body's time counts with its headers'. */
-static void track_phase(struct http_listener *l, struct MHD_Connection *conn,
-                        enum conn_phase phase)
+static void track_phase(struct http_listener *l, struct MHD_Connection *conn, enum conn_phase phase)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -242,8 +241,7 @@ static int body_reserve(struct http_listener *l, size_t n, size_t budget)
     return -1;
 }
 
-static void request_append(struct http_listener *l, struct request *rq, const char *data,
-                           size_t n)
+static void request_append(struct http_listener *l, struct request *rq, const char *data, size_t n)
 {
     if (rq->too_large || rq->over_budget)
         return;
