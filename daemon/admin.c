@@ -7,15 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "context.h"
 #include "dashboard.h"
 #include "forwarder.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
 #include "procstat.h"
+#include "reply.h"
 #include "store.h"
 #include "tiktok.h"
 #include "utf8.h"

@@ -13,10 +13,11 @@
 
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "context.h"
 #include "dashboard.h"
 #include "hash.h"
 #include "log.h"
+#include "reply.h"
 
 #define SESSIONS_MAX 64
 #define SESSION_TTL_S (12 * 3600)
@@ -59,16 +60,6 @@ long long dashboard_last_reload(int *refused, char *reason, size_t size)
     snprintf(reason, size, "%s", reload_reason);
     pthread_mutex_unlock(&reload_lock);
     return at;
-}
-
-void dashboard_secure_headers(struct MHD_Response *r)
-{
-    if (!r)
-        return;
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 }
 
 static int random_hex(char out[65])
@@ -207,7 +198,7 @@ static int reply_json(json_t *o, int status, struct MHD_Response **resp)
     json_decref(o);
     *resp = http_json_response(text ? text : "{}");
     free(text);
-    dashboard_secure_headers(*resp);
+    http_secure_headers(*resp);
     return status;
 }
 
@@ -289,7 +280,7 @@ static int serve_asset(const char *name, struct MHD_Response **resp)
         for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
             if (strcmp(dot, types[i].ext) == 0)
                 MHD_add_response_header(*resp, MHD_HTTP_HEADER_CONTENT_TYPE, types[i].type);
-        dashboard_secure_headers(*resp);
+        http_secure_headers(*resp);
         MHD_add_response_header(*resp, "Content-Security-Policy", CSP);
         MHD_add_response_header(*resp, "Cross-Origin-Resource-Policy", "same-origin");
         return MHD_HTTP_OK;

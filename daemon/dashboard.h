@@ -29,8 +29,6 @@ int dashboard_authorize(struct daemon_ctx *ctx, struct MHD_Connection *conn, con
  * with *resp set, or 0 when url is none of them. */
 int dashboard_api(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *method,
                   const char *url, const char *body, size_t len, struct MHD_Response **resp);
-/* Headers every admin answer carries (no sniffing, no caching, no framing). */
-void dashboard_secure_headers(struct MHD_Response *r);
 /* The outcome of the last SIGHUP: refused_reason NULL when the new configuration was
  * taken. */
 void dashboard_note_reload(const char *refused_reason);

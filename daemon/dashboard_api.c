@@ -9,9 +9,10 @@
 
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "context.h"
 #include "dashboard.h"
 #include "forwarder.h"
+#include "reply.h"
 #include "store.h"
 
 #define MERGE_WINDOW_S 300 /* TikTok merges browser and server copies within 5 minutes */

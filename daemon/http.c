@@ -5,42 +5,39 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "clock.h"
-#include "collect.h"
 #include "config.h"
-#include "daemon.h"
+#include "context.h"
 #include "dashboard.h"
-#include "http_internal.h"
-#include "forwarder.h"
-#include "hash.h"
 #include "header.h"
+#include "http.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
-#include "ratelimit.h"
-#include "sources/source.h"
-#include "store.h"
+#include "reply.h"
+#include "request.h"
+#include "snippet.h"
 
 #define HEADER_LIMIT (32 * 1024)
 
 enum listener { LISTENER_PUBLIC, LISTENER_ADMIN };
 
+/* The cls of one listener's callbacks. */
 struct listener_ctx {
+    struct http_listener *l;
     struct daemon_ctx *ctx;
     enum listener which;
 };
-
-static struct listener_ctx public_lc, admin_lc;
 
 /* Every open connection, so that one trickling its request (slow-loris, headers or body)
  * can be cut off: libmicrohttpd's timeout only counts idle time. */
@@ -55,112 +52,25 @@ struct conn_track {
     long long since; /* monotonic ms when it began waiting for this request */
     struct conn_track *prev, *next;
 };
-static pthread_mutex_t track_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct conn_track *tracked;
-static int in_flight;     /* requests begun and not completed (atomic) */
-static size_t body_bytes; /* capacity of every request body buffer (atomic) */
-static int draining;      /* set at shutdown: answers close their connection (atomic) */
+
+struct http_listener {
+    struct daemon_ctx *ctx;
+    struct listener_ctx public_lc, admin_lc;
+    int public_fd, admin_fd; /* from http_bind; libmicrohttpd's once started */
+    struct MHD_Daemon *public_http, *admin_http;
+    int public_port, admin_port; /* bound */
+
+    pthread_mutex_t track_lock;
+    struct conn_track *tracked;
+    int in_flight;     /* requests begun and not completed (atomic) */
+    size_t body_bytes; /* capacity of every request body buffer (atomic) */
+};
 
 static double elapsed_s(const struct timespec *start)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
-struct MHD_Response *http_json_response(const char *text)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (r)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    return r;
-}
-
-enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned int status, struct MHD_Response *r)
-{
-    if (!r)
-        return MHD_NO;
-    if (__atomic_load_n(&draining, __ATOMIC_ACQUIRE))
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status, const char *text)
-{
-    return http_reply(conn, status, http_json_response(text));
-}
-
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
-                                 const char *error)
-{
-    json_t *o = json_pack("{s:s}", "error", error);
-    char *text = json_dumps(o, JSON_COMPACT);
-    enum MHD_Result ret = http_reply_json(conn, status, text ? text : "{}");
-    free(text);
-    json_decref(o);
-    return ret;
-}
-
-const char *http_header(void *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
-
-static void peer_ip(struct MHD_Connection *conn, char *out, size_t size)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    out[0] = '\0';
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
-}
-
-#define XFF_VALUES_MAX 16
-
-/* X-Forwarded-For values in the order they arrived; only the last XFF_VALUES_MAX are
- * kept, since the walk goes right to left and stops at the first untrusted hop. */
-struct xff_values {
-    const char *v[XFF_VALUES_MAX];
-    int n;
-};
-
-static enum MHD_Result xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    struct xff_values *x = cls;
-    if (key && strcasecmp(key, "X-Forwarded-For") == 0) {
-        if (x->n == XFF_VALUES_MAX) {
-            memmove(x->v, x->v + 1, (XFF_VALUES_MAX - 1) * sizeof x->v[0]);
-            x->n--;
-        }
-        x->v[x->n++] = value;
-    }
-    return MHD_YES;
-}
-
-static int proxy_trusted(const void *cfg, const char *ip)
-{
-    return config_proxy_trusted(cfg, ip);
-}
-
-/* The browser's address: the peer, or the rightmost X-Forwarded-For hop that is not a
- * trusted proxy when the peer itself is one. */
-void http_client_ip(const struct config *cfg, struct MHD_Connection *conn, char *out, size_t size)
-{
-    char peer[INET6_ADDRSTRLEN];
-    struct xff_values x = {.n = 0};
-
-    peer_ip(conn, peer, sizeof peer);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_collect, &x);
-    header_client_ip(peer, x.v, x.n, proxy_trusted, cfg, out, size);
 }
 
 static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn,
@@ -198,19 +108,10 @@ static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connecti
                                 "not found");
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
         return handle_health(ctx, conn, url);
-    if (strcmp(url, "/ttr.js") == 0) {
-        struct MHD_Response *r =
-            MHD_create_response_from_buffer(ttr_js_len, (void *)ttr_js, MHD_RESPMEM_PERSISTENT);
-        if (r) {
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                    "application/javascript; charset=utf-8");
-            MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
-            MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
-        }
-        return http_reply(conn, MHD_HTTP_OK, r);
-    }
+    if (strcmp(url, "/ttr.js") == 0)
+        return snippet_ttr_js(conn);
     if (strcmp(url, "/ttr-shopify.js") == 0)
-        return http_shopify_snippet(ctx, conn);
+        return snippet_shopify(ctx, conn);
     return http_reply_error(conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -226,23 +127,24 @@ static const char *route_of(enum listener which, const char *url)
 }
 
 /* PHASE_HEADERS starts a new request's clock; the body's time counts with its headers'. */
-static void track_phase(struct MHD_Connection *conn, enum conn_phase phase)
+static void track_phase(struct http_listener *l, struct MHD_Connection *conn, enum conn_phase phase)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct conn_track *t = ci ? ci->socket_context : NULL;
     if (!t)
         return;
-    pthread_mutex_lock(&track_lock);
+    pthread_mutex_lock(&l->track_lock);
     t->phase = phase;
     if (phase == PHASE_HEADERS)
         t->since = clock_mono_ms();
-    pthread_mutex_unlock(&track_lock);
+    pthread_mutex_unlock(&l->track_lock);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
+    struct http_listener *l = ((struct listener_ctx *)cls)->l;
     struct conn_track *t = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
@@ -252,35 +154,35 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         t->fd = ci->connect_fd;
         t->phase = PHASE_HEADERS;
         t->since = clock_mono_ms();
-        pthread_mutex_lock(&track_lock);
-        t->next = tracked;
-        if (tracked)
-            tracked->prev = t;
-        tracked = t;
-        pthread_mutex_unlock(&track_lock);
+        pthread_mutex_lock(&l->track_lock);
+        t->next = l->tracked;
+        if (l->tracked)
+            l->tracked->prev = t;
+        l->tracked = t;
+        pthread_mutex_unlock(&l->track_lock);
         *socket_context = t;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
-        pthread_mutex_lock(&track_lock);
+        pthread_mutex_lock(&l->track_lock);
         if (t->prev)
             t->prev->next = t->next;
         else
-            tracked = t->next;
+            l->tracked = t->next;
         if (t->next)
             t->next->prev = t->prev;
-        pthread_mutex_unlock(&track_lock);
+        pthread_mutex_unlock(&l->track_lock);
         free(t);
         *socket_context = NULL;
     }
 }
 
-void http_reap(struct daemon_ctx *ctx)
+void http_reap(struct http_listener *l)
 {
-    struct config *cfg = daemon_config(ctx);
+    struct config *cfg = daemon_config(l->ctx);
     long long limit = clock_mono_ms() - (long long)cfg->connection_timeout_s * 1000;
     int cut[PHASE_SERVING] = {0, 0};
     config_drop(cfg);
-    pthread_mutex_lock(&track_lock);
-    for (struct conn_track *t = tracked; t; t = t->next)
+    pthread_mutex_lock(&l->track_lock);
+    for (struct conn_track *t = l->tracked; t; t = t->next)
         if (t->phase != PHASE_SERVING && t->since < limit && t->fd >= 0) {
             /* shutdown, not close: the connection's thread still owns the descriptor and
              * closes it when it sees the end of the stream. */
@@ -288,7 +190,7 @@ void http_reap(struct daemon_ctx *ctx)
             t->fd = -1;
             cut[t->phase]++;
         }
-    pthread_mutex_unlock(&track_lock);
+    pthread_mutex_unlock(&l->track_lock);
     if (cut[PHASE_HEADERS])
         log_warn("connections cut: request headers too slow", "count=%d", cut[PHASE_HEADERS]);
     if (cut[PHASE_BODY])
@@ -305,10 +207,10 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
         config_drop(cfg);
         return MHD_NO;
     }
-    track_phase(conn, PHASE_BODY);
+    track_phase(lc->l, conn, PHASE_BODY);
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
     rq->conn = conn;
-    __atomic_add_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
+    __atomic_add_fetch(&lc->l->in_flight, 1, __ATOMIC_ACQ_REL);
     rq->route = route_of(lc->which, url);
     rq->limit = strcmp(rq->route, "collect") == 0 ? cfg->max_collect_body
                 : lc->which == LISTENER_ADMIN     ? 64 * 1024
@@ -331,15 +233,15 @@ static enum MHD_Result request_begin(struct listener_ctx *lc, struct MHD_Connect
 }
 
 /* Takes n bytes of the shared body budget; -1 when that would pass it. */
-static int body_reserve(size_t n, size_t budget)
+static int body_reserve(struct http_listener *l, size_t n, size_t budget)
 {
-    if (__atomic_add_fetch(&body_bytes, n, __ATOMIC_ACQ_REL) <= budget)
+    if (__atomic_add_fetch(&l->body_bytes, n, __ATOMIC_ACQ_REL) <= budget)
         return 0;
-    __atomic_sub_fetch(&body_bytes, n, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&l->body_bytes, n, __ATOMIC_ACQ_REL);
     return -1;
 }
 
-static void request_append(struct request *rq, const char *data, size_t n)
+static void request_append(struct http_listener *l, struct request *rq, const char *data, size_t n)
 {
     if (rq->too_large || rq->over_budget)
         return;
@@ -356,13 +258,13 @@ static void request_append(struct request *rq, const char *data, size_t n)
             cap *= 2;
         if (cap > most)
             cap = most > rq->len + n + 1 ? most : rq->len + n + 1;
-        if (body_reserve(cap - rq->cap, rq->budget) < 0) {
+        if (body_reserve(l, cap - rq->cap, rq->budget) < 0) {
             rq->over_budget = 1;
             return;
         }
         char *b = realloc(rq->body, cap);
         if (!b) {
-            __atomic_sub_fetch(&body_bytes, cap - rq->cap, __ATOMIC_ACQ_REL);
+            __atomic_sub_fetch(&l->body_bytes, cap - rq->cap, __ATOMIC_ACQ_REL);
             rq->over_budget = 1;
             return;
         }
@@ -392,20 +294,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* A declared Content-Length over the limit is refused before any of the body is
          * read (and before a 100-continue is sent). */
     } else if (*upload_data_size) {
-        request_append(rq, upload_data, *upload_data_size);
+        request_append(lc->l, rq, upload_data, *upload_data_size);
         *upload_data_size = 0;
         if (!rq->too_large && !rq->over_budget)
             return MHD_YES;
         /* Refused as soon as the limit is passed: the rest is never read. */
     }
-    track_phase(conn, PHASE_SERVING);
+    track_phase(lc->l, conn, PHASE_SERVING);
     if (rq->over_budget) {
-        struct MHD_Response *r = http_json_response("{\"error\":\"busy, retry later\"}");
         log_warn("request refused: request bodies use all of listen.max_body_memory",
                  "route=%s status=503 limit=%zu", rq->route, rq->budget);
-        if (r)
-            MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-        return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+        return http_reply_retry_later(conn, "busy, retry later");
     }
     if (rq->too_large) {
         log_limited(LOG_LVL_WARN, rq->route, "request refused: body too large",
@@ -434,7 +333,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return http_reply_error(conn, (unsigned int)status, why);
         }
         status = admin_handle(lc->ctx, conn, method, url, rq->body ? rq->body : "", rq->len, &resp);
-        dashboard_secure_headers(resp);
+        http_secure_headers(resp);
         return http_reply(conn, (unsigned int)status, resp);
     }
     return handle_public(lc->ctx, conn, url, method, rq);
@@ -443,13 +342,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                               enum MHD_RequestTerminationCode toe)
 {
+    struct listener_ctx *lc = cls;
     struct request *rq = *req_cls;
     if (!rq)
         return;
     metrics_request_latency(rq->route, elapsed_s(&rq->start));
-    track_phase(conn, PHASE_HEADERS);
-    __atomic_sub_fetch(&in_flight, 1, __ATOMIC_ACQ_REL);
-    __atomic_sub_fetch(&body_bytes, rq->cap, __ATOMIC_ACQ_REL);
+    track_phase(lc->l, conn, PHASE_HEADERS);
+    __atomic_sub_fetch(&lc->l->in_flight, 1, __ATOMIC_ACQ_REL);
+    __atomic_sub_fetch(&lc->l->body_bytes, rq->cap, __ATOMIC_ACQ_REL);
     free(rq->body);
     rq->body = NULL;
     if (ingest_release(rq))
@@ -517,21 +417,41 @@ static int listen_socket(const char *which, const char *address, int port, char 
     return fd;
 }
 
-int http_bind(struct daemon_ctx *ctx, char *err, size_t errlen)
+/* Closes the sockets never handed to libmicrohttpd (start-up stopped before http_start). */
+static void listener_free(struct http_listener *l)
+{
+    if (l->public_fd >= 0)
+        close(l->public_fd);
+    if (l->admin_fd >= 0)
+        close(l->admin_fd);
+    pthread_mutex_destroy(&l->track_lock);
+    free(l);
+}
+
+struct http_listener *http_bind(struct daemon_ctx *ctx, char *err, size_t errlen)
 {
     struct config *cfg = daemon_config(ctx);
-    int rc = -1;
+    struct http_listener *l = calloc(1, sizeof *l);
 
-    ctx->public_fd = listen_socket("listen", cfg->listen_address, cfg->listen_port, err, errlen);
-    if (ctx->public_fd < 0)
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
         goto out;
-    ctx->admin_fd = listen_socket("admin", cfg->admin_address, cfg->admin_port, err, errlen);
-    if (ctx->admin_fd < 0)
-        goto out;
-    rc = 0;
+    }
+    l->ctx = ctx;
+    l->public_lc = (struct listener_ctx){l, ctx, LISTENER_PUBLIC};
+    l->admin_lc = (struct listener_ctx){l, ctx, LISTENER_ADMIN};
+    pthread_mutex_init(&l->track_lock, NULL);
+    l->admin_fd = -1;
+    l->public_fd = listen_socket("listen", cfg->listen_address, cfg->listen_port, err, errlen);
+    if (l->public_fd >= 0)
+        l->admin_fd = listen_socket("admin", cfg->admin_address, cfg->admin_port, err, errlen);
+    if (l->admin_fd < 0) {
+        listener_free(l);
+        l = NULL;
+    }
 out:
     config_drop(cfg);
-    return rc;
+    return l;
 }
 
 static struct MHD_Daemon *listen_on(struct listener_ctx *lc, int fd, const char *address, int port,
@@ -574,62 +494,72 @@ static struct MHD_Daemon *listen_on(struct listener_ctx *lc, int fd, const char 
     return d;
 }
 
-int http_start(struct daemon_ctx *ctx, char *err, size_t errlen)
+int http_start(struct http_listener *l, char *err, size_t errlen)
 {
-    struct config *cfg = daemon_config(ctx);
-    int rc = -1;
+    struct config *cfg = daemon_config(l->ctx);
+    int rc = -1, fd;
 
-    public_lc = (struct listener_ctx){ctx, LISTENER_PUBLIC};
-    admin_lc = (struct listener_ctx){ctx, LISTENER_ADMIN};
-    ctx->public_http = listen_on(&public_lc, ctx->public_fd, cfg->listen_address, cfg->listen_port,
-                                 cfg, &ctx->public_port, err, errlen);
-    if (!ctx->public_http)
+    /* The sockets are libmicrohttpd's from here, whether it starts or not. */
+    fd = l->public_fd;
+    l->public_fd = -1;
+    l->public_http = listen_on(&l->public_lc, fd, cfg->listen_address, cfg->listen_port, cfg,
+                               &l->public_port, err, errlen);
+    if (!l->public_http)
         goto out;
-    ctx->admin_http = listen_on(&admin_lc, ctx->admin_fd, cfg->admin_address, cfg->admin_port, cfg,
-                                &ctx->admin_port, err, errlen);
-    if (!ctx->admin_http)
+    fd = l->admin_fd;
+    l->admin_fd = -1;
+    l->admin_http = listen_on(&l->admin_lc, fd, cfg->admin_address, cfg->admin_port, cfg,
+                              &l->admin_port, err, errlen);
+    if (!l->admin_http)
         goto out;
     log_info("listening", "listener=public address=%s port=%d", cfg->listen_address,
-             ctx->public_port);
-    log_info("listening", "listener=admin address=%s port=%d", cfg->admin_address, ctx->admin_port);
+             l->public_port);
+    log_info("listening", "listener=admin address=%s port=%d", cfg->admin_address, l->admin_port);
     rc = 0;
 out:
     config_drop(cfg);
     return rc;
 }
 
+int http_public_port(const struct http_listener *l)
+{
+    return l->public_port;
+}
+
 /* Waits, at most rounds × 50 ms, until no request has been in flight for a moment. */
-static void http_drain(int rounds)
+static void http_drain(struct http_listener *l, int rounds)
 {
     for (int i = 0, quiet = 0; i < rounds && quiet < 6; i++) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
-        quiet = __atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0 ? 0 : quiet + 1;
+        quiet = __atomic_load_n(&l->in_flight, __ATOMIC_ACQUIRE) > 0 ? 0 : quiet + 1;
     }
 }
 
-void http_stop(struct daemon_ctx *ctx)
+void http_stop(struct http_listener *l)
 {
+    if (!l)
+        return;
     /* Quiesce first so no new connection is accepted while those in flight finish. */
-    if (ctx->public_http)
-        MHD_quiesce_daemon(ctx->public_http);
-    if (ctx->admin_http)
-        MHD_quiesce_daemon(ctx->admin_http);
+    if (l->public_http)
+        MHD_quiesce_daemon(l->public_http);
+    if (l->admin_http)
+        MHD_quiesce_daemon(l->admin_http);
     /* Let requests in flight (a webhook waiting for its commit) answer, closing their
      * keep-alive connections, until none has been seen for a moment; bounded at 5 s, about
      * as long as senders wait for an answer. */
-    __atomic_store_n(&draining, 1, __ATOMIC_RELEASE);
-    http_drain(100);
+    http_reply_closing();
+    http_drain(l, 100);
     /* Webhooks still waiting for their commit (a stalled disk) are answered 503: their
      * senders retry, and libmicrohttpd aborts when stopped with a suspended connection. */
     int n = ingest_stop();
     if (n > 0) {
         log_warn("stopping: requests still waiting for the store answered 503", "count=%d", n);
-        http_drain(40);
+        http_drain(l, 40);
     }
-    if (ctx->public_http)
-        MHD_stop_daemon(ctx->public_http);
-    if (ctx->admin_http)
-        MHD_stop_daemon(ctx->admin_http);
-    ctx->public_http = ctx->admin_http = NULL;
+    if (l->public_http)
+        MHD_stop_daemon(l->public_http);
+    if (l->admin_http)
+        MHD_stop_daemon(l->admin_http);
+    listener_free(l);
 }

@@ -14,13 +14,15 @@
 #include "clock.h"
 #include "collect.h"
 #include "config.h"
-#include "daemon.h"
+#include "context.h"
 #include "forwarder.h"
 #include "header.h"
-#include "http_internal.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "reply.h"
+#include "request.h"
 #include "sources/source.h"
 #include "store.h"
 
@@ -168,19 +170,12 @@ static void on_committed(void *arg, enum store_result result, long long id)
 
 static enum MHD_Result reply_stopping(struct MHD_Connection *conn)
 {
-    struct MHD_Response *resp = http_json_response("{\"error\":\"stopping, retry later\"}");
-    if (resp)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-    return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    return http_reply_retry_later(conn, "stopping, retry later");
 }
 
 static enum MHD_Result reply_unavailable(struct MHD_Connection *conn)
 {
-    struct MHD_Response *resp =
-        http_json_response("{\"error\":\"store unavailable, retry later\"}");
-    if (resp)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
-    return http_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    return http_reply_retry_later(conn, "store unavailable, retry later");
 }
 
 /* Answers a webhook the source did not turn into a conversion. */
@@ -252,7 +247,7 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
                                   .len = rq->len,
                                   .content_type = MHD_lookup_connection_value(
                                       conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-                                  .header = http_header,
+                                  .header = request_header,
                                   .ctx = conn,
                                   .now = time(NULL)};
     enum source_result r = source_handle(src, &req, &c, why, sizeof why);
@@ -383,7 +378,7 @@ enum MHD_Result ingest_collect(struct daemon_ctx *ctx, struct MHD_Connection *co
         ret = reply_preflight(conn, allowed);
         goto out;
     }
-    http_client_ip(cfg, conn, ip, sizeof ip);
+    request_client_ip(cfg, conn, ip, sizeof ip);
     header_rate_key(ip, key, sizeof key);
     if (!ratelimit_allow(ctx->rl, key, cfg->collect_rate_per_s, cfg->collect_burst,
                          clock_mono_ms())) {

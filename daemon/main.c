@@ -10,9 +10,10 @@
 
 #include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "context.h"
 #include "dashboard.h"
 #include "forwarder.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -34,50 +35,8 @@ static void on_signal(int sig)
         got_stop = 1;
 }
 
-struct config *daemon_config(struct daemon_ctx *ctx)
-{
-    pthread_mutex_lock(&ctx->cfg_lock);
-    struct config *cfg = config_hold(ctx->cfg);
-    pthread_mutex_unlock(&ctx->cfg_lock);
-    return cfg;
-}
-
-/* A held conversion this far past the end of its hold means matching is stuck: nothing
- * behind it is sent. Far above any backlog a healthy matcher leaves. */
-#define READY_HELD_OVERDUE_MS (300 * 1000LL)
 /* How long a stop waits for the store's writer to commit what is queued. */
 #define STORE_FLUSH_MS 10000
-
-/* Appends a JSON string (plain ASCII text) to the reasons array being built in buf. */
-static void ready_reason(char *buf, size_t size, size_t *len, int *ready, const char *reason)
-{
-    if (*len < size)
-        *len += (size_t)snprintf(buf + *len, size - *len, "%s\"%s\"", *ready ? "" : ",", reason);
-    *ready = 0;
-}
-
-int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
-{
-    size_t len = (size_t)snprintf(buf, size, "[");
-    int ready = 1;
-    long long due;
-
-    /* The writer's last group commit, not a count of the tables: probes come often. */
-    if (!store_writable(ctx->st))
-        ready_reason(buf, size, &len, &ready, "store not writable");
-    if (!store_files_present(ctx->st))
-        ready_reason(buf, size, &len, &ready, "store files deleted: restart ttrelayd");
-    if (store_oldest_held_due(ctx->st, &due) == 1 && clock_wall_ms() - due > READY_HELD_OVERDUE_MS)
-        ready_reason(buf, size, &len, &ready,
-                     "held conversions overdue: matching is stuck (see /admin/events?state=held)");
-    if (forwarder_idle_ms(ctx->fw) > 60000)
-        ready_reason(buf, size, &len, &ready, "forwarder stalled");
-    if (forwarder_paused_count(ctx->fw) > 0)
-        ready_reason(buf, size, &len, &ready, "a pixel is paused (see /admin/status)");
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return ready;
-}
 
 /* The forwarder, then the store's writer, each within a bound: a stalled disk must not
  * keep the process from exiting. Returns 0 (store closed) or -1 (left open). */
@@ -130,9 +89,7 @@ static void reload(struct daemon_ctx *ctx, const char *path)
         strcmp(old->admin_address, cfg->admin_address) || old->admin_port != cfg->admin_port ||
         strcmp(old->store_path, cfg->store_path) || strcmp(old->store_backend, cfg->store_backend))
         log_warn("listen addresses and the store change only on restart", "path=%s", path);
-    pthread_mutex_lock(&ctx->cfg_lock);
-    ctx->cfg = cfg;
-    pthread_mutex_unlock(&ctx->cfg_lock);
+    old = daemon_swap_config(ctx, cfg);
     log_set_level(cfg->log_level);
     forwarder_set_config(ctx->fw, cfg);
     config_drop(old);
@@ -167,7 +124,7 @@ static void serve(struct daemon_ctx *ctx, const char *path)
             got_reload = 0;
             reload(ctx, path);
         }
-        http_reap(ctx);
+        http_reap(ctx->http);
         since_wd += 200000;
         /* Feed the watchdog only while the forwarder is alive: a stalled forwarder
          * gets the service restarted. */
@@ -222,8 +179,7 @@ int main(int argc, char **argv)
     ctx.started = clock_mono_s();
     install_signals();
 
-    ctx.public_fd = ctx.admin_fd = -1;
-    if (http_bind(&ctx, err, sizeof err) < 0) {
+    if (!(ctx.http = http_bind(&ctx, err, sizeof err))) {
         log_error("cannot listen", "reason=\"%s\"", err);
         goto out;
     }
@@ -241,10 +197,11 @@ int main(int argc, char **argv)
         log_error("cannot start", "reason=\"%s\"", ctx.rl ? err : "out of memory");
         goto out;
     }
-    if (http_start(&ctx, err, sizeof err) < 0) {
+    if (http_start(ctx.http, err, sizeof err) < 0) {
         log_error("cannot listen", "reason=\"%s\"", err);
         goto out;
     }
+    ctx.public_port = http_public_port(ctx.http);
     config_loaded(ctx.cfg);
     log_info("ready", "version=%s store=%s backend=%s instance=%s sources=%d pixels=%d dry_run=%s",
              /* Never the conninfo: it may hold a password. */
@@ -262,7 +219,7 @@ int main(int argc, char **argv)
     log_info("stopping", "signal=%s", "term");
     rc = 0;
 out:
-    http_stop(&ctx);
+    http_stop(ctx.http);
     if (stop_store(&ctx) < 0) {
         /* Threads are stuck in the kernel: no clean-up is possible, and nothing that was
          * not written was acknowledged. */

@@ -1,5 +1,6 @@
-/* GET /ttr-shopify.js?source=<id>[&pixel=<code>]: the Shopify custom pixel (the template
- * daemon/ttr-shopify.js) with the relay's address, the source id and the pixel filled in. */
+/* The browser scripts: GET /ttr.js as built in, and GET /ttr-shopify.js?source=<id>[&pixel=<code>],
+ * the Shopify custom pixel (the template daemon/ttr-shopify.js) with the relay's address, the
+ * source id and the pixel filled in. */
 #include <ctype.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -9,9 +10,11 @@
 #include <strings.h>
 
 #include "config.h"
+#include "context.h"
 #include "conversion.h"
-#include "daemon.h"
-#include "http_internal.h"
+#include "reply.h"
+#include "request.h"
+#include "snippet.h"
 
 struct snippet_value {
     const char *name; /* the placeholder "__TTR_<name>__" */
@@ -45,8 +48,8 @@ static int pixel_valid(const char *p)
  * they shape only this answer to the asker, and no cache keeps it (no-store). */
 static int snippet_endpoint(struct MHD_Connection *conn, char *out, size_t size)
 {
-    const char *host = http_header(conn, MHD_HTTP_HEADER_HOST);
-    const char *proto = http_header(conn, "X-Forwarded-Proto");
+    const char *host = request_header(conn, MHD_HTTP_HEADER_HOST);
+    const char *proto = request_header(conn, "X-Forwarded-Proto");
     const char *scheme = "http";
 
     if (!host || !host_valid(host))
@@ -138,7 +141,20 @@ static unsigned int snippet_params(struct daemon_ctx *ctx, struct MHD_Connection
     return status;
 }
 
-enum MHD_Result http_shopify_snippet(struct daemon_ctx *ctx, struct MHD_Connection *conn)
+enum MHD_Result snippet_ttr_js(struct MHD_Connection *conn)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(ttr_js_len, (void *)ttr_js, MHD_RESPMEM_PERSISTENT);
+    if (r) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/javascript; charset=utf-8");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=3600");
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    }
+    return http_reply(conn, MHD_HTTP_OK, r);
+}
+
+enum MHD_Result snippet_shopify(struct daemon_ctx *ctx, struct MHD_Connection *conn)
 {
     char endpoint[300], source_id[64], pixel_code[64];
     const char *why = NULL;
