@@ -90,6 +90,36 @@ static long query_long(struct MHD_Connection *conn, const char *key, long def, l
     return n > max ? max : n;
 }
 
+/* Instances seen recently: running, silent (no heartbeat for INSTANCE_SILENT_MS: a dead
+ * machine or a cut network) or stopped (a clean stop). */
+#define INSTANCES_SINCE_MS (10 * 60 * 1000)
+#define INSTANCE_SILENT_MS 30000
+
+static json_t *instances_json(struct daemon_ctx *ctx)
+{
+    struct store_instance *in = NULL;
+    long long now = clock_wall_ms();
+    int n = store_instances(ctx->st, now - INSTANCES_SINCE_MS, &in);
+    json_t *arr = json_array();
+
+    for (int i = 0; arr && i < n; i++) {
+        const char *state = in[i].stopped_ms                            ? "stopped"
+                            : now - in[i].seen_ms > INSTANCE_SILENT_MS ? "silent"
+                                                                        : "running";
+        utf8_scrub(in[i].id);
+        utf8_scrub(in[i].host);
+        utf8_scrub(in[i].version);
+        json_array_append_new(
+            arr, json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:s,s:i,s:i}", "id", in[i].id, "host",
+                           in[i].host, "pid", (json_int_t)in[i].pid, "version", in[i].version,
+                           "started", (json_int_t)(in[i].started_ms / 1000), "seen",
+                           (json_int_t)(in[i].seen_ms / 1000), "state", state, "public_port",
+                           in[i].public_port, "admin_port", in[i].admin_port));
+    }
+    free(in);
+    return arr;
+}
+
 static int get_status(struct daemon_ctx *ctx, struct MHD_Response **resp)
 {
     long long counts[EV_STATE_COUNT], oldest;
@@ -113,6 +143,9 @@ static int get_status(struct daemon_ctx *ctx, struct MHD_Response **resp)
     json_object_set_new(
         o, "listen",
         json_pack("{s:s,s:i}", "address", cfg->listen_address, "port", ctx->public_port));
+    json_object_set_new(o, "instance", json_string(forwarder_instance(ctx->fw)));
+    json_object_set_new(o, "backend", json_string(store_backend_name(ctx->st)));
+    json_object_set_new(o, "instances", instances_json(ctx));
     config_drop(cfg);
     return respond(o, MHD_HTTP_OK, resp);
 }
@@ -129,6 +162,8 @@ static int get_metrics(struct daemon_ctx *ctx, struct MHD_Response **resp)
     g.oldest_due_age_s = due > 0 ? (double)(clock_wall_ms() - due) / 1000.0 : 0;
     g.touches = store_touch_count(ctx->st);
     g.pixels_paused = forwarder_paused_count(ctx->fw);
+    g.instance = forwarder_instance(ctx->fw);
+    g.backend = store_backend_name(ctx->st);
     g.uptime_s = uptime_s(ctx);
     struct procstat ps;
     if (procstat_read(&ps) == 0)
@@ -486,6 +521,54 @@ static int get_deliveries(struct daemon_ctx *ctx, struct MHD_Connection *conn,
     return respond(json_pack("{s:o}", "deliveries", arr), MHD_HTTP_OK, resp);
 }
 
+/* POST /admin/pixels/<pixel>/pause (optional {"reason": text}) and .../resume: a pause
+ * every instance sharing the store obeys. */
+static int pixel_action(struct daemon_ctx *ctx, const char *rest, const char *method,
+                        const char *body, size_t len, struct MHD_Response **resp)
+{
+    const char *slash = strchr(rest, '/');
+    char pixel[64], reason[300] = "";
+    int pause = slash && strcmp(slash, "/pause") == 0, resume = slash && !strcmp(slash, "/resume");
+
+    if (!slash || (!pause && !resume) || slash == rest || (size_t)(slash - rest) >= sizeof pixel)
+        return error(MHD_HTTP_NOT_FOUND, "not found: use /admin/pixels/<pixel>/pause or /resume",
+                     resp);
+    if (strcmp(method, "POST") != 0)
+        return error(MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", resp);
+    snprintf(pixel, sizeof pixel, "%.*s", (int)(slash - rest), rest);
+    struct config *cfg = daemon_config(ctx);
+    int known = config_find_pixel(cfg, pixel) != NULL;
+    config_drop(cfg);
+    if (!known)
+        return error(MHD_HTTP_NOT_FOUND, "no such pixel in the configuration", resp);
+    if (pause && len > 0) {
+        json_error_t jerr;
+        json_t *o = json_loadb(body, len, 0, &jerr);
+        json_t *r = json_object_get(o, "reason");
+        int bad = !json_is_object(o) || (r && !json_is_string(r) && !json_is_null(r)) ||
+                  (json_is_string(r) && json_string_length(r) >= sizeof reason);
+        if (!bad && json_is_string(r))
+            STR_SET(reason, json_string_value(r));
+        json_decref(o);
+        if (bad)
+            return error(MHD_HTTP_BAD_REQUEST,
+                         "body must be {\"reason\": text of fewer than 300 bytes}", resp);
+    }
+    if (pause) {
+        if (forwarder_pause(ctx->fw, pixel, reason) < 0)
+            return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
+        return respond(json_pack("{s:s,s:s,s:s}", "status", "paused", "pixel", pixel, "reason",
+                                 reason[0] ? reason : "paused by an operator"),
+                       MHD_HTTP_OK, resp);
+    }
+    int rc = forwarder_resume(ctx->fw, pixel);
+    if (rc < 0)
+        return error(MHD_HTTP_SERVICE_UNAVAILABLE, "store unavailable", resp);
+    return respond(json_pack("{s:s,s:s,s:b}", "status", "active", "pixel", pixel, "was_paused",
+                             rc == 0),
+                   MHD_HTTP_OK, resp);
+}
+
 int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char *method,
                  const char *url, const char *body, size_t len, struct MHD_Response **resp)
 {
@@ -497,6 +580,8 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
 
     if (strncmp(url, "/admin/events/", 14) == 0)
         return event_by_id(ctx, url + 14, method, resp);
+    if (strncmp(url, "/admin/pixels/", 14) == 0)
+        return pixel_action(ctx, url + 14, method, body, len, resp);
     struct {
         const char *path;
         int want_post;

@@ -526,6 +526,11 @@ int http_public_port(const struct http_listener *l)
     return l->public_port;
 }
 
+int http_admin_port(const struct http_listener *l)
+{
+    return l->admin_port;
+}
+
 /* Waits, at most rounds × 50 ms, until no request has been in flight for a moment. */
 static void http_drain(struct http_listener *l, int rounds)
 {

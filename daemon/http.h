@@ -15,6 +15,8 @@ struct http_listener *http_bind(struct daemon_ctx *ctx, char *err, size_t errlen
 int http_start(struct http_listener *l, char *err, size_t errlen);
 /* The bound public port (listen.port may be 0), once started. */
 int http_public_port(const struct http_listener *l);
+/* The bound admin port, once started. */
+int http_admin_port(const struct http_listener *l);
 /* Cuts connections that have trickled request headers or body for longer than
  * listen.timeout_s (slow-loris); called from the main loop. */
 void http_reap(struct http_listener *l);

@@ -267,8 +267,8 @@ enum MHD_Result ingest_webhook(struct daemon_ctx *ctx, struct MHD_Connection *co
         ret = reply_stopping(conn);
         goto out;
     }
-    if (store_submit_conversion(ctx->st, &c, src->pixel, c.test, now_s * 1000 + cfg->hold_s * 1000,
-                                on_committed, rq) < 0)
+    if (store_submit_conversion(ctx->st, &c, src->pixel, c.test,
+                                clock_wall_ms() + cfg->hold_s * 1000, on_committed, rq) < 0)
         pending_done(rq, STORE_ERROR, 0);
     ret = MHD_YES;
 out:

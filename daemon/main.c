@@ -197,11 +197,15 @@ int main(int argc, char **argv)
         log_error("cannot start", "reason=\"%s\"", ctx.rl ? err : "out of memory");
         goto out;
     }
+    /* Several instances may share a PostgreSQL store: their log lines say which wrote them. */
+    if (strcmp(store_backend_name(ctx.st), "postgresql") == 0)
+        log_set_instance(forwarder_instance(ctx.fw));
     if (http_start(ctx.http, err, sizeof err) < 0) {
         log_error("cannot listen", "reason=\"%s\"", err);
         goto out;
     }
     ctx.public_port = http_public_port(ctx.http);
+    forwarder_set_ports(ctx.fw, ctx.public_port, http_admin_port(ctx.http));
     config_loaded(ctx.cfg);
     log_info("ready", "version=%s store=%s backend=%s instance=%s sources=%d pixels=%d dry_run=%s",
              /* Never the conninfo: it may hold a password. */

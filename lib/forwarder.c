@@ -733,14 +733,17 @@ static int send_pixel(struct forwarder *fw, const struct config *cfg, struct pix
     pthread_mutex_lock(&fw->lock);
     const struct store_pause *pause = pause_find(fw, ps->code);
     paused = pause != NULL;
+    /* An operator's pause is intended; one TikTok's answer caused needs fixing. */
+    int by_operator = pause && strcmp(pause->kind, "operator") == 0;
     STR_SET(reason, pause ? pause->reason : "");
     pthread_mutex_unlock(&fw->lock);
     if (paused) {
         if (mono - ps->logged_ms >= PAUSE_LOG_EVERY_MS) {
             char q[400];
             ps->logged_ms = mono;
-            log_error("pixel still paused, events kept", "pixel=%s reason=%s", ps->code,
-                      log_quote(reason, q, sizeof q));
+            log_msg(by_operator ? LOG_LVL_INFO : LOG_LVL_ERROR, "pixel still paused, events kept",
+                    "pixel=%s kind=%s reason=%s", ps->code, by_operator ? "operator" : "auth",
+                    log_quote(reason, q, sizeof q));
         }
         return 0;
     }
@@ -1065,6 +1068,8 @@ int forwarder_resume(struct forwarder *fw, const char *pixel)
     int n = store_pause_clear(fw->st, pixel, NULL);
     if (n < 0)
         return -1;
+    if (n > 0)
+        log_info("pixel resumed by an operator", "pixel=%s", pixel);
     pauses_refresh(fw);
     forwarder_wake(fw);
     return n > 0 ? 0 : 1;

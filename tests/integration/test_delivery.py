@@ -262,8 +262,8 @@ def test_operator_pause_keeps_events_until_resume():
     is_([e.get("state") for e in d.admin_events()], ["ready"] * 3, "events kept, still ready")
     ctl = [ttrelayctl_path(), "-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port]
     r = subprocess.run(ctl + ["resume", PIXEL], capture_output=True, text=True, timeout=30)
-    is_((r.returncode, r.stdout.strip()), (0, "pixel %s resumed" % PIXEL),
-        "ttrelayctl resume", r.stderr)
+    ok((r.returncode, r.stdout.strip()) == (0, "pixel %s resumed" % PIXEL), "ttrelayctl resume",
+       r.stdout + r.stderr)
     evs = mock.wait_for_events(3, 15)
     is_(sorted(ev.get("event_id") for _, ev in evs), ["held-0", "held-1", "held-2"],
         "all kept events sent after the resume")
