@@ -8,9 +8,9 @@ large stores. Prints a Markdown table; --json writes the figures.
   bench.py --build DIR [--smoke] [--json FILE] [--workdir DIR] [--keep]"""
 
 import argparse
+import glob
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,6 +27,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import ttr_harness as harness  # noqa: E402
 from mock_tiktok import BenchTikTok  # noqa: E402
 from gen_webhooks import SECRET  # noqa: E402
+from report import checks, header, table  # noqa: E402
+from procfs import machine_busy_s, proc_cpu_s, proc_kb, threads_cpu, threads_delta, tree_cpu_s  # noqa: E402
 
 PIXEL = "CTTRBENCHPIXEL000001"
 LUA = os.path.join(HERE, "replay.lua")
@@ -42,10 +45,6 @@ PROFILES = {
               "forward": 2000, "forward_timeout": 30, "match": [10000, 20000],
               "queries": 2100},
 }
-
-TARGETS = {"webhook_ratio": 0.25, "collect_ratio": 0.35, "p99_half_ms": 5.0,
-           "forward_eps": 20000, "match_median_us": 50.0, "rss_load_mb": 64, "rss_idle_mb": 16}
-
 
 def log(msg):
     print("bench: " + msg, file=sys.stderr, flush=True)
@@ -69,87 +68,142 @@ def wait_port(port, timeout):
 
 
 # ---------------------------------------------------------------------------------------
-# /proc readings
+# CPU of the servers during a run
 
-def proc_kb(pid, field):
-    """VmRSS / VmHWM of pid in kB, or 0."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+class Servers:
+    """The processes a run charges CPU to: ttrelayd instances (split by thread: procfs) and
+    process trees by name (nginx's master and workers, the PostgreSQL server's backends)."""
 
+    def __init__(self, daemons=(), trees=None):
+        self.daemons, self.trees = list(daemons), dict(trees or {})
 
-def proc_cpu_s(pid):
-    """User + system CPU seconds of pid (all threads)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    def read(self):
+        return ({pid: threads_cpu(pid) for pid in self.daemons},
+                {name: tree_cpu_s(pid) for name, pid in self.trees.items()},
+                {pid: proc_cpu_s(pid) for pid in self.daemons})
 
-
-def tree_cpu_s(pid):
-    """CPU seconds of pid and its children (nginx master + workers)."""
-    total = proc_cpu_s(pid)
-    try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        total += sum(proc_cpu_s(int(p)) for p in out.split())
-    except OSError:
-        pass
-    return total
+    def since(self, start, n):
+        """CPU spent since start (a read()) over n requests: {"ttrelayd_s", "trees_s",
+        "threads"}, where threads holds µs per request by role and the listener threads'
+        split within each instance. ttrelayd_s is the processes' own count, which keeps the
+        CPU of threads that ended meanwhile (the admin listener's connection threads)."""
+        now = self.read()
+        roles, split = {}, []
+        ttr = sum(max(0.0, now[2][pid] - start[2][pid]) for pid in self.daemons)
+        for pid in self.daemons:
+            d = threads_delta(pid, start[0][pid], now[0][pid])
+            for role, s in d["roles"].items():
+                roles[role] = roles.get(role, 0.0) + s
+            split.append(d["listeners"])
+        trees = {name: max(0.0, now[1][name] - start[1][name]) for name in self.trees}
+        per = 1e6 / n if n else 0.0
+        shares = [max(ls) / sum(ls) for ls in split if ls and sum(ls) > 0]
+        threads = {"us_per_req": {r: s * per for r, s in roles.items()},
+                   "listeners_us_per_req": [[s * per for s in ls] for ls in split],
+                   "listener_max_share": max(shares) if shares else None} if self.daemons else None
+        return {"ttrelayd_s": ttr, "trees_s": trees, "threads": threads}
 
 
 # ---------------------------------------------------------------------------------------
 # wrk
 
-def machine_busy_s():
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+def wrk_cmd(port, path, kind, datafile, threads, conns, duration, at_end, rate, limit):
+    return ["wrk", "-t", str(threads), "-c", str(conns), "-d", "%ds" % duration, "--timeout",
+            "10s", "-s", LUA, "http://127.0.0.1:%d%s" % (port, path), "--", kind, datafile,
+            at_end, "%.1f" % rate, str(threads), str(conns), str(limit)]
 
 
-def run_wrk(port, path, kind, datafile, prof, at_end="wrap", rate=0, limit=0, pid=None,
-            duration=None):
-    """One wrk run; returns its figures, the server's CPU per request and the share of the
-    machine's CPU that went to neither the server nor wrk (other load on the machine)."""
-    t, c, d = prof["threads"], prof["conns"], duration or prof["duration"]
-    cmd = ["wrk", "-t", str(t), "-c", str(c), "-d", "%ds" % d, "--timeout", "10s", "-s", LUA,
-           "http://127.0.0.1:%d%s" % (port, path), "--", kind, datafile, at_end,
-           "%.1f" % rate, str(t), str(c), str(limit)]
-    cpu0 = tree_cpu_s(pid) if pid else 0.0
-    kids0 = os.times()
-    busy0, wall0 = machine_busy_s(), time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=d + 120)
-    wall = time.monotonic() - wall0
-    busy = machine_busy_s() - busy0
-    kids = os.times()
-    wrk_cpu = (kids.children_user - kids0.children_user) + (kids.children_system - kids0.children_system)
-    cpu = (tree_cpu_s(pid) - cpu0) if pid else 0.0
-    line = next((x for x in p.stdout.splitlines() if x.startswith("BENCH ")), None)
+def wrk_parse(p, out, err):
+    line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
     if p.returncode != 0 or not line:
-        raise RuntimeError("wrk failed (%d): %s %s" % (p.returncode, p.stdout[-2000:],
-                                                        p.stderr[-2000:]))
+        raise RuntimeError("wrk failed (%d): %s %s" % (p.returncode, out[-2000:], err[-2000:]))
     r = json.loads(line[6:])
     secs = r["duration_us"] / 1e6
     r["rps"] = r["requests"] / secs if secs > 0 else 0.0
     r["p50_ms"] = r["latency_us"]["p50"] / 1000.0
     r["p99_ms"] = r["latency_us"]["p99"] / 1000.0
-    r["cpu_us_per_req"] = cpu / r["requests"] * 1e6 if r["requests"] and pid else None
-    r["server_cpu_s"], r["wrk_cpu_s"] = cpu, wrk_cpu
-    cores = os.cpu_count() or 1
-    r["other_load"] = max(0.0, busy - cpu - wrk_cpu) / (wall * cores) if pid and wall > 0 else None
     r["errors_total"] = sum(r["errors"].values())
+    return r
+
+
+def wrk_together(cmds, timeout):
+    """Runs the wrk commands at once; returns their results, in order. Every wrk is gone
+    when this returns, even on an exception or ^C."""
+    procs = []
+    try:
+        for cmd in cmds:
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [wrk_parse(p, o, e) for p, (o, e) in zip(procs, outs)]
+
+
+def combined(rs):
+    """One result for wrk runs made at once: requests add up over the longest run; p50 and
+    p99 are the slower run's (wrk prints percentiles, not its histogram)."""
+    if len(rs) == 1:
+        return rs[0]
+    r = {"requests": sum(x["requests"] for x in rs),
+         "duration_us": max(x["duration_us"] for x in rs),
+         "errors": {k: sum(x["errors"][k] for x in rs) for k in rs[0]["errors"]},
+         "latency_us": {k: max(x["latency_us"][k] for x in rs) for k in rs[0]["latency_us"]},
+         "runs": rs}
+    secs = r["duration_us"] / 1e6
+    r["rps"] = r["requests"] / secs if secs > 0 else 0.0
+    r["p50_ms"] = r["latency_us"]["p50"] / 1000.0
+    r["p99_ms"] = r["latency_us"]["p99"] / 1000.0
+    r["errors_total"] = sum(r["errors"].values())
+    return r
+
+
+def run_wrk(targets, path, kind, datafiles, prof, at_end="wrap", rate=0, limit=0, servers=None,
+            duration=None):
+    """wrk against each port of targets at once (one wrk process each, sharing the
+    profile's threads and connections; datafiles[i] for targets[i], at most limit requests
+    from each if limit); returns the combined
+    figures, the servers' CPU per request (ttrelayd's by thread) and the share of the
+    machine's CPU that went to neither the servers nor wrk (other load on the machine)."""
+    n = len(targets)
+    t, c, d = max(1, prof["threads"] // n), prof["conns"] // n, duration or prof["duration"]
+    per_thread = -(-limit // t) if limit else 0
+    cmds = [wrk_cmd(port, path, kind, f, t, c, d, at_end, rate / n, per_thread)
+            for port, f in zip(targets, datafiles)]
+    servers = servers or Servers()
+    start = servers.read()
+    kids0 = os.times()
+    busy0, wall0 = machine_busy_s(), time.monotonic()
+    r = combined(wrk_together(cmds, d + 120))
+    wall = time.monotonic() - wall0
+    busy = machine_busy_s() - busy0
+    kids = os.times()
+    wrk_cpu = (kids.children_user - kids0.children_user) + (kids.children_system - kids0.children_system)
+    cpu = servers.since(start, r["requests"])
+    total = cpu["ttrelayd_s"] + sum(cpu["trees_s"].values())
+    measured = bool(servers.daemons or servers.trees)
+    per = 1e6 / r["requests"] if r["requests"] else 0.0
+    if servers.daemons:
+        r["cpu_us_per_req"] = cpu["ttrelayd_s"] * per
+        r["threads"] = cpu["threads"]
+    elif measured:
+        r["cpu_us_per_req"] = total * per
+    else:
+        r["cpu_us_per_req"] = None
+    for name, s in cpu["trees_s"].items():
+        r[name + "_cpu_us_per_req"] = s * per
+    r["server_cpu_s"], r["wrk_cpu_s"] = total, wrk_cpu
+    cores = os.cpu_count() or 1
+    r["other_load"] = max(0.0, busy - total - wrk_cpu) / (wall * cores) if measured and wall > 0 else None
+    share = (r.get("threads") or {}).get("listener_max_share")
     log("  %-8s %-5s rate=%-6s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d  server CPU "
-        "%.1f s, wrk %.1f s, other load %s" % (
+        "%.1f s%s, wrk %.1f s, other load %s" % (
             kind, at_end, "max" if rate == 0 else "%.0f" % rate, r["rps"], r["p50_ms"],
-            r["p99_ms"], r["errors_total"], cpu, wrk_cpu,
+            r["p99_ms"], r["errors_total"], total,
+            " (busiest listener %.0f%%)" % (100 * share) if share is not None else "", wrk_cpu,
             "%.0f%%" % (100 * r["other_load"]) if r["other_load"] is not None else "-"))
     return r
 
@@ -205,10 +259,12 @@ class Nginx:
 # ---------------------------------------------------------------------------------------
 # ttrelayd
 
-def daemon_sections(api_base, dry_run, hold_s):
+def daemon_sections(api_base, dry_run, hold_s, conninfo=None):
+    """The benchmark's configuration; with conninfo, on that PostgreSQL database."""
+    store = {"backend": "postgresql", "conninfo": conninfo} if conninfo else {"synchronous": "full"}
     return {
         "listen": {"address": "127.0.0.1", "port": 0, "max_connections": 1024},
-        "store": {"synchronous": "full"},
+        "store": store,
         "log": {"level": "info"},
         "tiktok": {"api_base": api_base, "default_pixel": PIXEL,
                    "pixels": [{"code": PIXEL, "access_token": "bench-token",
@@ -240,32 +296,74 @@ def stop_daemon(d):
         raise RuntimeError("ttrelayd exited with %r; log tail:\n%s" % (code, d.log_text()[-3000:]))
 
 
+class WalWatch:
+    """The size of a SQLite store's write-ahead log (ttrelay.db-wal): now, and the largest
+    seen by sampling it every 100 ms until close()."""
+
+    def __init__(self, db_path):
+        self.path = db_path + "-wal"
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def size(self):
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return 0
+
+    def _sample(self):
+        while True:
+            self.peak = max(self.peak, self.size())
+            if self.done.wait(0.1):
+                return
+
+    def close(self):
+        self.done.set()
+        self.thread.join(5)
+
+
 def ingest_phase(prof, files, ceiling, res):
     """ttrelayd with dry_run and synchronous=FULL: webhooks then /collect, each at full
     speed and at half that rate."""
     d = harness.Daemon(None, **daemon_sections("http://127.0.0.1:9", True, 3600))
-    pid = d.proc.pid
-    time.sleep(1.0)
-    res["rss_idle_kb"] = proc_kb(pid, "VmRSS")
-    log("ttrelayd pid %d, idle RSS %d kB; webhooks at full speed" % (pid, res["rss_idle_kb"]))
-    wh = run_wrk(d.public_port, "/webhooks/shop", "shopify", files["webhooks"], prof, "stop", pid=pid)
-    half = max(wh["rps"] / 2, 1.0)
-    log("webhooks at half rate (%.0f/s)" % half)
-    whh = run_wrk(d.public_port, "/webhooks/shop", "shopify", files["webhooks_half"], prof, "stop",
-                  rate=half, pid=pid)
-    accepted = metric(d, "ttrelay_webhooks_total", {"result": "accepted"})
-    dups = metric(d, "ttrelay_webhooks_total", {"result": "duplicate"})
-    groups = metric(d, "ttrelay_commit_group_size_count", {})
-    rows = metric(d, "ttrelay_commit_group_size_sum", {})
-    held = d.admin_status()["counts"]["held"]
-    log("collect at full speed")
-    co = run_wrk(d.public_port, "/collect", "collect", files["collect"], prof, "wrap", pid=pid)
-    coh = run_wrk(d.public_port, "/collect", "collect", files["collect"], prof, "wrap",
-                  rate=max(co["rps"] / 2, 1.0), pid=pid)
-    stored = metric(d, "ttrelay_collect_total", {"result": "stored"})
-    res["rss_peak_kb"] = proc_kb(pid, "VmHWM")
-    stop_daemon(d)
-    d.close()
+    wal = WalWatch(d.config["store"]["path"])
+    try:
+        pid = d.proc.pid
+        srv = Servers([pid])
+        time.sleep(1.0)
+        res["rss_idle_kb"] = proc_kb(pid, "VmRSS")
+        log("ttrelayd pid %d, idle RSS %d kB; webhooks at full speed" % (pid, res["rss_idle_kb"]))
+        wh = run_wrk([d.public_port], "/webhooks/shop", "shopify", [files["webhooks"]], prof,
+                     "stop", servers=srv)
+        wh["wal_bytes"] = wal.size()
+        half = max(wh["rps"] / 2, 1.0)
+        log("webhooks at half rate (%.0f/s)" % half)
+        whh = run_wrk([d.public_port], "/webhooks/shop", "shopify", [files["webhooks_half"]], prof,
+                      "stop", rate=half, servers=srv)
+        whh["wal_bytes"] = wal.size()
+        accepted = metric(d, "ttrelay_webhooks_total", {"result": "accepted"})
+        dups = metric(d, "ttrelay_webhooks_total", {"result": "duplicate"})
+        groups = metric(d, "ttrelay_commit_group_size_count", {})
+        rows = metric(d, "ttrelay_commit_group_size_sum", {})
+        held = d.admin_status()["counts"]["held"]
+        log("collect at full speed")
+        co = run_wrk([d.public_port], "/collect", "collect", [files["collect"]], prof, "wrap",
+                     servers=srv)
+        co["wal_bytes"] = wal.size()
+        coh = run_wrk([d.public_port], "/collect", "collect", [files["collect"]], prof, "wrap",
+                      rate=max(co["rps"] / 2, 1.0), servers=srv)
+        coh["wal_bytes"] = wal.size()
+        stored = metric(d, "ttrelay_collect_total", {"result": "stored"})
+        res["rss_peak_kb"] = proc_kb(pid, "VmHWM")
+        res["wal"] = {"end_bytes": coh["wal_bytes"], "peak_bytes": max(wal.peak, wal.size())}
+        log("WAL %.1f MB at the end of the ingest runs, %.1f MB at most" % (
+            res["wal"]["end_bytes"] / 1e6, res["wal"]["peak_bytes"] / 1e6))
+        stop_daemon(d)
+    finally:
+        wal.close()
+        d.close()
     res["webhook"], res["webhook_half"], res["collect"], res["collect_half"] = wh, whh, co, coh
     res["webhook"]["ratio"] = wh["rps"] / ceiling["webhook"]["rps"]
     res["collect"]["ratio"] = co["rps"] / ceiling["collect"]["rps"]
@@ -276,44 +374,134 @@ def ingest_phase(prof, files, ceiling, res):
                            "mean_commit_group": rows / groups if groups else 0.0}
 
 
-def forward_phase(prof, files, res):
-    """A backlog of committed conversions (with their touches) drained to the mock."""
+def forward_phase(prof, files, res, pg=None):
+    """A backlog of committed conversions (with their touches) drained to the mock; on a
+    fresh database of pg when given (res["pg"]["forward"]), else SQLite (res["forward"])."""
     mock = BenchTikTok(held=True)
-    d = harness.Daemon(None, **daemon_sections(mock.url, False, 0))
+    conninfo = pg.createdb("bench_forward") if pg else None
+    d = harness.Daemon(None, **daemon_sections(mock.url, False, 0, conninfo))
     try:
         pid = d.proc.pid
+        srv = Servers([pid], {"postgres": pg.pid} if pg else None)
         n = prof["forward"]
-        log("forwarding: loading %d orders' touches, then the %d orders, mock held" % (n, n))
-        run_wrk(d.public_port, "/collect", "collect", files["fwd_collect"], prof, "stop",
+        log("forwarding%s: loading %d orders' touches, then the %d orders, mock held" % (
+            " (PostgreSQL)" if pg else "", n, n))
+        run_wrk([d.public_port], "/collect", "collect", [files["fwd_collect"]], prof, "stop",
                 duration=prof["forward_timeout"])
-        run_wrk(d.public_port, "/webhooks/shop", "shopify", files["fwd_webhooks"], prof, "stop",
-                duration=prof["forward_timeout"])
+        run_wrk([d.public_port], "/webhooks/shop", "shopify", [files["fwd_webhooks"]], prof,
+                "stop", duration=prof["forward_timeout"])
         committed = sum(d.admin_status()["counts"].values())
-        cpu0, self0, busy0 = proc_cpu_s(pid), sum(os.times()[:2]), machine_busy_s()
+        start, self0, busy0 = srv.read(), sum(os.times()[:2]), machine_busy_s()
         mock.release()
         got = mock.wait_events(committed, prof["forward_timeout"])
         events, secs = mock.drain_rate()
-        cpu = proc_cpu_s(pid) - cpu0
+        cpu = srv.since(start, events)
         wall = time.monotonic() - mock.released_at
-        other = machine_busy_s() - busy0 - cpu - (sum(os.times()[:2]) - self0)
+        spent = cpu["ttrelayd_s"] + sum(cpu["trees_s"].values())
+        other = machine_busy_s() - busy0 - spent - (sum(os.times()[:2]) - self0)
         status = d.admin_status()
         st, report = d.admin_get("/admin/report?since=86400")
         matched = {}
         for row in (report or {}).get("rows", []):
             for k, v in row.get("matched", {}).items():
                 matched[k] = matched.get(k, 0) + v
-        res["forward"] = {"committed": committed, "acked": got, "events": events, "seconds": secs,
-                          "eps": events / secs if secs > 0 else 0.0,
-                          "cpu_us_per_event": cpu / events * 1e6 if events else None,
-                          "other_load": max(0.0, other) / (wall * (os.cpu_count() or 1)),
-                          "batches": len(mock.batches), "counts": status["counts"],
-                          "matched_by": matched}
+        f = {"committed": committed, "acked": got, "events": events, "seconds": secs,
+             "eps": events / secs if secs > 0 else 0.0,
+             "cpu_us_per_event": cpu["ttrelayd_s"] / events * 1e6 if events else None,
+             "threads": cpu["threads"],
+             "other_load": max(0.0, other) / (wall * (os.cpu_count() or 1)),
+             "batches": len(mock.batches), "counts": status["counts"], "matched_by": matched}
+        if pg:
+            f["postgres_cpu_us_per_event"] = (cpu["trees_s"]["postgres"] / events * 1e6
+                                              if events else None)
+            res.setdefault("pg", {})["forward"] = f
+        else:
+            res["forward"] = f
         log("  %d of %d events acknowledged in %.2f s: %.0f events/s; matched_by %s" % (
-            events, committed, secs, res["forward"]["eps"], matched))
+            events, committed, secs, f["eps"], matched))
         stop_daemon(d)
     finally:
         d.close()
         mock.close()
+
+
+class PgServer:
+    """The tests' throwaway PostgreSQL (tests/pg/pg_server.sh) with PG_DURABLE=1: its data
+    under /var/tmp, PostgreSQL's defaults for fsync and synchronous_commit, on 127.0.0.1."""
+    SCRIPT = os.path.join(ROOT, "tests", "pg", "pg_server.sh")
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "pg")
+        self.started = False
+        self.pid = None
+
+    def _run(self, *args, env=None):
+        p = subprocess.run(["sh", self.SCRIPT] + list(args), capture_output=True, text=True,
+                           timeout=120, env=env)
+        if p.returncode != 0:
+            raise RuntimeError("pg_server.sh %s failed: %s" % (args[0], p.stderr[-2000:]))
+        return p.stdout.strip()
+
+    def start(self):
+        self.started = True  # from here on stop() has something to clean up
+        self._run("start", self.dir, env=dict(os.environ, PG_DURABLE="1"))
+        with open(os.path.join(self.dir, "datadir")) as f:
+            self.data = f.read().strip()
+        with open(os.path.join(self.data, "db", "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+        log("PostgreSQL on %s (data under %s), postmaster pid %d" % (
+            open(os.path.join(self.dir, "conninfo")).read().strip(), self.data, self.pid))
+
+    def createdb(self, name):
+        return self._run("createdb", self.dir, name)
+
+    def stop(self, keep=False):
+        """Stops the server; removes its data unless keep."""
+        if not self.started:
+            return
+        self.started = False
+        if keep:
+            self._run("down", self.dir)
+            log("PostgreSQL data kept under %s" % self.data)
+        else:
+            self._run("stop", self.dir)
+
+
+def pg_available():
+    if os.environ.get("PGBIN"):
+        return os.access(os.path.join(os.environ["PGBIN"], "initdb"), os.X_OK)
+    return bool(glob.glob("/usr/lib/postgresql/*/bin/initdb") or shutil.which("initdb"))
+
+
+def pg_ingest_phase(prof, files, ceiling, pg, res):
+    """Durable signed webhooks on PostgreSQL: one ttrelayd on a fresh database, then two on
+    another (two ports, one database), wrk driving both at once with half the connections
+    and half the bodies each. The same bodies as the SQLite run at full speed."""
+    pgres = res.setdefault("pg", {})
+    for n in (1, 2):
+        conninfo = pg.createdb("bench_ingest_%d" % n)
+        ds = []
+        try:
+            for _ in range(n):
+                ds.append(harness.Daemon(None, **daemon_sections("http://127.0.0.1:9", True, 3600,
+                                                                 conninfo)))
+            srv = Servers([d.proc.pid for d in ds], {"postgres": pg.pid})
+            log("PostgreSQL: webhooks at full speed, %d instance%s (pid %s)" % (
+                n, "s" if n > 1 else "", ", ".join(str(d.proc.pid) for d in ds)))
+            r = run_wrk([d.public_port for d in ds], "/webhooks/shop", "shopify",
+                        [files["webhooks"], files["webhooks_half"]][:n], prof, "stop",
+                        limit=prof["webhooks"] // n if n > 1 else 0, servers=srv)
+            r["accepted"] = int(sum(metric(d, "ttrelay_webhooks_total", {"result": "accepted"})
+                                    for d in ds))
+            r["duplicates"] = int(sum(metric(d, "ttrelay_webhooks_total", {"result": "duplicate"})
+                                      for d in ds))
+            r["ratio"] = r["rps"] / ceiling["webhook"]["rps"]
+            for d in ds:
+                stop_daemon(d)
+        finally:
+            for d in ds:
+                d.close()
+        pgres["webhook_%d" % n] = r
 
 
 def match_bench_path(build, workdir):
@@ -353,63 +541,6 @@ def match_phase(prof, build, workdir, res):
         log("  median %.1f us, p99 %.1f us, mismatches %d" % (m["median_us"], m["p99_us"],
                                                                m["mismatches"]))
         os.unlink(os.path.join(workdir, "match", "match-%d.db" % touches))
-
-
-# ---------------------------------------------------------------------------------------
-# report
-
-def verdict(ok):
-    return "met" if ok else "**missed**"
-
-
-def table(res):
-    c, w = res["ceiling"], res
-    rows = ["| measure | nginx `return 200` | ttrelayd | ttrelayd / nginx | target |",
-            "|---|---|---|---|---|"]
-
-    def lat(r):
-        return "%.2f / %.2f" % (r["p50_ms"], r["p99_ms"])
-
-    def cpu(r):
-        return " (%.0f µs CPU/req)" % r["cpu_us_per_req"] if r.get("cpu_us_per_req") else ""
-
-    rows.append("| signed webhooks, requests/s (max) | %.0f | %.0f%s | %.3f | ≥ 0.25: %s |" % (
-        c["webhook"]["rps"], w["webhook"]["rps"], cpu(w["webhook"]), w["webhook"]["ratio"],
-        verdict(w["webhook"]["ratio"] >= TARGETS["webhook_ratio"])))
-    rows.append("| webhooks p50 / p99 ms (max) | %s | %s | | |" % (lat(c["webhook"]), lat(w["webhook"])))
-    rows.append("| webhooks at half of max: requests/s, p50 / p99 ms | | %.0f, %s%s | | p99 ≤ 5 ms: %s |" % (
-        w["webhook_half"]["rps"], lat(w["webhook_half"]), cpu(w["webhook_half"]),
-        verdict(w["webhook_half"]["p99_ms"] <= TARGETS["p99_half_ms"])))
-    rows.append("| /collect, requests/s (max) | %.0f | %.0f%s | %.3f | ≥ 0.35: %s |" % (
-        c["collect"]["rps"], w["collect"]["rps"], cpu(w["collect"]), w["collect"]["ratio"],
-        verdict(w["collect"]["ratio"] >= TARGETS["collect_ratio"])))
-    rows.append("| /collect p50 / p99 ms (max) | %s | %s | | |" % (lat(c["collect"]), lat(w["collect"])))
-    rows.append("| /collect at half of max: requests/s, p50 / p99 ms | | %.0f, %s%s | | |" % (
-        w["collect_half"]["rps"], lat(w["collect_half"]), cpu(w["collect_half"])))
-    rows.append("| ttrelayd RSS idle / peak under load | | %.1f MB / %.1f MB | | ≤ 16 / ≤ 64 MB: %s / %s |" % (
-        w["rss_idle_kb"] / 1024, w["rss_peak_kb"] / 1024,
-        verdict(w["rss_idle_kb"] / 1024 <= TARGETS["rss_idle_mb"]),
-        verdict(w["rss_peak_kb"] / 1024 <= TARGETS["rss_load_mb"])))
-    f = w["forward"]
-    rows.append("| forwarding, events/s committed → acknowledged (%d events, batches of ≤ 1,000) | | %.0f | | ≥ 20,000: %s |" % (
-        f["events"], f["eps"], verdict(f["eps"] >= TARGETS["forward_eps"])))
-    for m in w["match"]:
-        rows.append("| matching, %d touches / %d visitors: median / p99 µs | | %.1f / %.1f | | median ≤ 50 µs: %s |" % (
-            m["touches"], m["visitors"], m["median_us"], m["p99_us"],
-            verdict(m["median_us"] <= TARGETS["match_median_us"])))
-    per = ["| matching by rule, median / p99 µs | " + " | ".join(r for r in w["match"][0]["rules"]) + " |",
-           "|---|" + "---|" * len(w["match"][0]["rules"])]
-    for m in w["match"]:
-        per.append("| %d touches | " % m["touches"] + " | ".join(
-            "%.1f / %.1f" % (v["median_us"], v["p99_us"]) for v in m["rules"].values()) + " |")
-    return "\n".join(rows) + "\n\n" + "\n".join(per)
-
-
-def header(profile, prof):
-    return ("ttrelay benchmark, %s profile, %s, %d cores (%s), wrk -t %d -c %d -d %ds, store "
-            "synchronous=FULL, dry_run" % (profile, time.strftime("%Y-%m-%d %H:%M %Z"),
-                                           os.cpu_count() or 0, platform.machine(),
-                                           prof["threads"], prof["conns"], prof["duration"]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -462,17 +593,26 @@ def main():
     prof = PROFILES[profile]
     build = os.path.abspath(a.build)
     os.environ["TTRELAYD"] = os.path.join(build, "ttrelayd")
+    os.environ.pop("TTR_STORE_BACKEND", None)  # the harness's Daemon: SQLite unless told
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
             log("%s is not installed (scripts/deps.sh bench)" % tool)
             return 77
+    if not pg_available():
+        log("the PostgreSQL server is not installed (scripts/deps.sh bench)")
+        return 77
+    # ^C and SIGTERM unwind through the finally below (the harness's own handlers would
+    # exit at once, leaving nginx, PostgreSQL and the scratch directory behind).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     # The store must be on a real disk: fsync on tmpfs would measure nothing.
     workdir = a.workdir or tempfile.mkdtemp(prefix="ttr-bench-", dir="/var/tmp")
     os.makedirs(workdir, exist_ok=True)
     tempfile.tempdir = workdir
     res = {"profile": profile, "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
            "profile_settings": prof, "ceiling": {}}
-    nginx = None
+    nginx, pg = None, PgServer(workdir)
+    t0 = time.monotonic()
     try:
         res["fsync_ms"] = fsync_ms(workdir)
         log("fdatasync of 4 KB under %s: median %.2f ms, p99 %.2f ms" % (
@@ -480,40 +620,40 @@ def main():
         files = generate(prof, workdir)
         nginx = Nginx(workdir)
         log("nginx on port %d: webhooks, then /collect" % nginx.port)
-        res["ceiling"]["webhook"] = run_wrk(nginx.port, "/webhooks/shop", "shopify", files["webhooks"],
-                                            prof, "wrap", pid=nginx.proc.pid)
-        res["ceiling"]["collect"] = run_wrk(nginx.port, "/collect", "collect", files["collect"],
-                                            prof, "wrap", pid=nginx.proc.pid)
+        srv = Servers(trees={"nginx": nginx.proc.pid})
+        res["ceiling"]["webhook"] = run_wrk([nginx.port], "/webhooks/shop", "shopify",
+                                            [files["webhooks"]], prof, "wrap", servers=srv)
+        res["ceiling"]["collect"] = run_wrk([nginx.port], "/collect", "collect", [files["collect"]],
+                                            prof, "wrap", servers=srv)
         nginx.stop()
         nginx = None
         ingest_phase(prof, files, res["ceiling"], res)
+        pg.start()
+        pg_ingest_phase(prof, files, res["ceiling"], pg, res)
         forward_phase(prof, files, res)
+        forward_phase(prof, files, res, pg)
+        pg.stop(a.keep)
         match_phase(prof, build, workdir, res)
     finally:
         if nginx:
             nginx.stop()
         harness.cleanup()
-        if not a.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            pg.stop(a.keep)
+        finally:
+            if not a.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+    res["seconds"] = time.monotonic() - t0
+    log("done in %.0f s" % res["seconds"])
     print(header(profile, prof) + "; fdatasync median %.2f ms, p99 %.2f ms" % tuple(res["fsync_ms"]))
     print()
     print(table(res))
-    chk = res["ingest_check"]
     print()
-    print("checks: %d webhooks accepted, %d duplicates, %d held in the store; %d touches stored; "
-          "mean commit group %.1f rows; forwarding matched_by %s" % (
-              chk["accepted"], chk["duplicates"], chk["held"], chk["touches_stored"],
-              chk["mean_commit_group"], res["forward"]["matched_by"]))
-    loads = [r["other_load"] for r in list(res["ceiling"].values()) + [
-        res[k] for k in ("webhook", "webhook_half", "collect", "collect_half", "forward")]
-        if r.get("other_load") is not None]
-    print("CPU used by other processes on the machine during the runs: %.0f%% to %.0f%% of "
-          "all cores" % (100 * min(loads), 100 * max(loads)))
+    print(checks(res))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -804,6 +804,7 @@ static void *sender_main(void *arg)
     struct pixel_sender *ps = arg;
     struct forwarder *fw = ps->fw;
 
+    pthread_setname_np(pthread_self(), "ttr-send"); /* per-thread CPU in top -H, the bench */
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
         unsigned gen = fw->wake_gen;
@@ -914,6 +915,7 @@ static void *matcher_main(void *arg)
 {
     struct forwarder *fw = arg;
 
+    pthread_setname_np(pthread_self(), "ttr-matcher");
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
         fw->match_heartbeat_ms = clock_mono_ms();
@@ -939,6 +941,7 @@ static void *dispatcher_main(void *arg)
 {
     struct forwarder *fw = arg;
 
+    pthread_setname_np(pthread_self(), "ttr-dispatch");
     pthread_mutex_lock(&fw->lock);
     while (!fw->stopping) {
         unsigned gen = fw->wake_gen;

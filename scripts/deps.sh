@@ -10,15 +10,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 # build-essential brings g++ for lib/phone.cc; libphonenumber-dev brings the protobuf and
 # abseil headers its own headers include. The fuzz build's clang++ comes with "clang".
-# libpq is the PostgreSQL store's client; "postgresql" (the server) only runs the tests'
-# throwaway cluster (tests/pg/pg_server.sh).
+# libpq is the PostgreSQL store's client; "postgresql" (the server) only runs the throwaway
+# cluster of the tests and of the benchmark (tests/pg/pg_server.sh).
 runtime="libmicrohttpd12 libcurl4 libjansson4 libconfig9 libsqlite3-0 libssl3 libjemalloc2 libphonenumber8 libpq5"
 pkgs="build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libconfig-dev libsqlite3-dev libssl-dev libjemalloc-dev libphonenumber-dev libpq-dev"
 case "$what" in
   runtime) pkgs="$runtime" ;;
   build) ;;
   test)  pkgs="$pkgs python3 clang libclang-rt-14-dev chromium sqlite3 postgresql systemd man-db groff-base nginx-light wrk faketime" ;;
-  bench) pkgs="$pkgs python3 nginx-light wrk" ;;
+  bench) pkgs="$pkgs python3 nginx-light wrk postgresql" ;;
   *) echo "usage: scripts/deps.sh runtime|build|test|bench" >&2; exit 2 ;;
 esac
 

@@ -6,6 +6,9 @@
 # new empty database NAME, so that tests sharing one server do not see each other's rows.
 # `down DIR` stops the server and keeps its data; `up DIR` starts it again on the same
 # port (a database outage, for the tests that own their server).
+# PG_DURABLE=1 at start (the benchmark): the data goes under /var/tmp, on a disk where /tmp
+# may be tmpfs, and the server keeps PostgreSQL's defaults (fsync, synchronous_commit,
+# full_page_writes, shared_buffers) instead of the tests' cheaper settings.
 set -eu
 cmd=${1:-}
 dir=${2:-}
@@ -32,10 +35,11 @@ free_port() {
 }
 
 server_on() {
+  cheap="-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c shared_buffers=32MB"
+  [ -f "$2/durable" ] && cheap=""
   as_owner "$1/pg_ctl" -D "$2/db" -l "$2/server.log" -w -t 30 \
     -o "-c listen_addresses=127.0.0.1 -p $3 -c unix_socket_directories=$2 \
-        -c fsync=off -c full_page_writes=off -c synchronous_commit=off \
-        -c max_connections=200 -c shared_buffers=32MB" start >/dev/null 2>&1
+        -c max_connections=200 $cheap" start >/dev/null 2>&1
 }
 
 down() {
@@ -53,8 +57,13 @@ start() {
   mkdir -p "$dir"
   # What an interrupted run left behind goes first: every run starts from an empty cluster.
   [ -f "$dir/datadir" ] && stop && mkdir -p "$dir"
-  # The data lives under /tmp: the postgres user may not traverse the build tree.
-  data=$(mktemp -d /tmp/ttr-pg.XXXXXX)
+  # The data lives under /tmp (or /var/tmp): the postgres user may not traverse the build tree.
+  if [ "${PG_DURABLE:-0}" = 1 ]; then
+    data=$(mktemp -d /var/tmp/ttr-pg.XXXXXX)
+    touch "$data/durable"
+  else
+    data=$(mktemp -d /tmp/ttr-pg.XXXXXX)
+  fi
   echo "$data" >"$dir/datadir"
   [ "$(id -u)" = 0 ] && chown postgres: "$data"
   chmod 700 "$data"
@@ -79,7 +88,7 @@ start() {
 stop() {
   [ -f "$dir/datadir" ] || { rm -f "$dir/conninfo"; return; }
   data=$(cat "$dir/datadir")
-  case "$data" in /tmp/ttr-pg.*) ;; *) echo "pg_server: unexpected data dir $data" >&2; exit 1 ;; esac
+  case "$data" in /tmp/ttr-pg.*|/var/tmp/ttr-pg.*) ;; *) echo "pg_server: unexpected data dir $data" >&2; exit 1 ;; esac
   if [ -f "$data/db/postmaster.pid" ]; then
     as_owner "$(pgbin)/pg_ctl" -D "$data/db" -m immediate -w stop >/dev/null 2>&1 || true
   fi
