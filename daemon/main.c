@@ -197,9 +197,9 @@ int main(int argc, char **argv)
         log_error("cannot start", "reason=\"%s\"", ctx.rl ? err : "out of memory");
         goto out;
     }
-    /* Several instances may share a PostgreSQL store: their log lines say which wrote them. */
-    if (strcmp(store_backend_name(ctx.st), "postgresql") == 0)
-        log_set_instance(forwarder_instance(ctx.fw));
+    /* Every line from here says which instance wrote it (several may share a PostgreSQL
+     * store, and logs of several machines meet in one place). */
+    log_set_instance(forwarder_instance(ctx.fw));
     if (http_start(ctx.http, err, sizeof err) < 0) {
         log_error("cannot listen", "reason=\"%s\"", err);
         goto out;
@@ -207,11 +207,12 @@ int main(int argc, char **argv)
     ctx.public_port = http_public_port(ctx.http);
     forwarder_set_ports(ctx.fw, ctx.public_port, http_admin_port(ctx.http));
     config_loaded(ctx.cfg);
-    log_info("ready", "version=%s store=%s backend=%s instance=%s sources=%d pixels=%d dry_run=%s",
+    /* The instance id ends the line, as on every line since forwarder_start. */
+    log_info("ready", "version=%s store=%s backend=%s sources=%d pixels=%d dry_run=%s",
              /* Never the conninfo: it may hold a password. */
-             TTR_VERSION, strcmp(store_backend_name(ctx.st), "sqlite") ? "database" : ctx.cfg->store_path,
-             store_backend_name(ctx.st),
-             forwarder_instance(ctx.fw), ctx.cfg->nsources, ctx.cfg->npixels,
+             TTR_VERSION,
+             strcmp(store_backend_name(ctx.st), "sqlite") ? "database" : ctx.cfg->store_path,
+             store_backend_name(ctx.st), ctx.cfg->nsources, ctx.cfg->npixels,
              ctx.cfg->dry_run ? "true" : "false");
     if (ctx.cfg->dry_run)
         log_warn("dry run: events are recorded, nothing is sent to TikTok. For real delivery set "

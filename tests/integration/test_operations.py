@@ -620,14 +620,14 @@ def test_status_lists_instances():
        "ttrelayctl status shows it running", out + err)
     d.stop()
     d.start()
-    st = d.admin_status()
-    ok(st.get("instance") and st.get("instance") != me, "a restart is a new instance")
+    st = wait_until(lambda: listed(d.admin_status()) and d.admin_status(), 10, 0.1) or {}
+    ok(st.get("instance") and st.get("instance") != me, "a restart is a new instance", st)
     old = [i for i in st.get("instances") or [] if i.get("id") == me]
     ok(old and old[0].get("state") == "stopped", "the stopped one is listed as stopped", old)
-    rc, out, _ = ctl("-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port,
-                     "--json", "status")
+    rc, out, err = ctl("-c", d.conf_path, "--url", "http://127.0.0.1:%d" % d.admin_port,
+                       "--json", "status")
     ok(rc == 0 and len((json.loads(out) if rc == 0 else {}).get("instances") or []) >= 2,
-       "ttrelayctl --json status carries the instances")
+       "ttrelayctl --json status carries the instances", out + err)
 
 
 def test_ttrelayctl():
