@@ -604,12 +604,14 @@ int admin_handle(struct daemon_ctx *ctx, struct MHD_Connection *conn, const char
         case 6: return post_test_event(ctx, body, len, resp);
         case 7: return get_deliveries(ctx, conn, resp);
         default: {
-            char reasons[1024];
-            if (daemon_ready(ctx, reasons, sizeof reasons))
-                return respond(json_pack("{s:s}", "status", "ready"), MHD_HTTP_OK, resp);
-            return respond(json_pack("{s:s,s:o}", "status", "not ready", "reasons",
-                                     json_loads(reasons, 0, NULL)),
-                           MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+            char reasons[1024], warning[128];
+            int ready = daemon_ready(ctx, reasons, sizeof reasons);
+            json_t *o = json_pack("{s:s}", "status", ready ? "ready" : "not ready");
+            if (!ready)
+                json_object_set_new(o, "reasons", json_loads(reasons, 0, NULL));
+            if (daemon_paused_warning(ctx, warning, sizeof warning))
+                json_object_set_new(o, "warnings", json_pack("[s]", warning));
+            return respond(o, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, resp);
         }
         }
     }

@@ -36,6 +36,16 @@ static void ready_reason(char *buf, size_t size, size_t *len, int *ready, const 
     *ready = 0;
 }
 
+int daemon_paused_warning(struct daemon_ctx *ctx, char *buf, size_t size)
+{
+    int n = forwarder_paused_count(ctx->fw);
+    if (n <= 0)
+        return 0;
+    snprintf(buf, size, "%d pixel%s paused: events are kept, not sent (see /admin/status)", n,
+             n == 1 ? "" : "s");
+    return 1;
+}
+
 int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
 {
     size_t len = (size_t)snprintf(buf, size, "[");
@@ -52,8 +62,6 @@ int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size)
                      "held conversions overdue: matching is stuck (see /admin/events?state=held)");
     if (forwarder_idle_ms(ctx->fw) > 60000)
         ready_reason(buf, size, &len, &ready, "forwarder stalled");
-    if (forwarder_paused_count(ctx->fw) > 0)
-        ready_reason(buf, size, &len, &ready, "a pixel is paused (see /admin/status)");
     if (len < size)
         snprintf(buf + len, size - len, "]");
     return ready;

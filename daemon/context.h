@@ -27,7 +27,11 @@ struct config *daemon_config(struct daemon_ctx *ctx);
 /* Makes cfg (steals it) the current config; returns the previous one, for the caller to
  * config_drop. */
 struct config *daemon_swap_config(struct daemon_ctx *ctx, struct config *cfg);
-/* Readiness: 1 when ready; otherwise 0 with reasons (a JSON array text) in buf. */
+/* Readiness: can this instance take webhooks? 1 when ready; otherwise 0 with reasons (a
+ * JSON array text) in buf. A paused pixel does not make it unready: a load balancer would
+ * take every instance out and refuse webhooks for a sending problem. */
 int daemon_ready(struct daemon_ctx *ctx, char *buf, size_t size);
+/* 1 with a warning (plain ASCII text) in buf when pixels are paused; else 0. */
+int daemon_paused_warning(struct daemon_ctx *ctx, char *buf, size_t size);
 
 #endif

@@ -76,13 +76,18 @@ static double elapsed_s(const struct timespec *start)
 static enum MHD_Result handle_health(struct daemon_ctx *ctx, struct MHD_Connection *conn,
                                      const char *url)
 {
-    char reasons[1024], text[1200];
+    char reasons[1024], warning[128], text[1400];
     if (strcmp(url, "/healthz") == 0)
         return http_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ok\"}");
-    if (daemon_ready(ctx, reasons, sizeof reasons))
-        return http_reply_json(conn, MHD_HTTP_OK, "{\"status\":\"ready\"}");
-    snprintf(text, sizeof text, "{\"status\":\"not ready\",\"reasons\":%s}", reasons);
-    return http_reply_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, text);
+    int ready = daemon_ready(ctx, reasons, sizeof reasons);
+    int warn = daemon_paused_warning(ctx, warning, sizeof warning);
+    int n = snprintf(text, sizeof text, "{\"status\":\"%s\"", ready ? "ready" : "not ready");
+    if (!ready)
+        n += snprintf(text + n, sizeof text - (size_t)n, ",\"reasons\":%s", reasons);
+    if (warn)
+        n += snprintf(text + n, sizeof text - (size_t)n, ",\"warnings\":[\"%s\"]", warning);
+    snprintf(text + n, sizeof text - (size_t)n, "}");
+    return http_reply_json(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text);
 }
 
 static enum MHD_Result handle_public(struct daemon_ctx *ctx, struct MHD_Connection *conn,

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <time.h>
 
 #include "clock.h"
@@ -67,5 +68,19 @@ void clock_deadline(struct timespec *ts, long ms)
     if (ts->tv_nsec >= 1000000000L) {
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int clock_join_until(pthread_t t, const struct timespec *deadline)
+{
+    for (;;) {
+        if (pthread_tryjoin_np(t, NULL) == 0)
+            return 0;
+        struct timespec now, nap = {0, 10 * 1000000L};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > deadline->tv_sec ||
+            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+            return -1;
+        nanosleep(&nap, NULL);
     }
 }

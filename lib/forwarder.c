@@ -99,7 +99,8 @@ struct forwarder {
     /* dispatcher only */
     long long pauses_read_ms;
     long long beat_ms;
-    struct store_instance self; /* ports under lock (forwarder_set_ports) */
+    struct store_instance self; /* ports and beat_now under lock (forwarder_set_ports) */
+    int beat_now;
 };
 
 /* Caller holds fw->lock. */
@@ -891,14 +892,14 @@ static void run_pass(struct forwarder *fw)
     free(pixels);
     if (mono - fw->pauses_read_ms >= PAUSE_REFRESH_MS && pauses_refresh(fw) == 0)
         fw->pauses_read_ms = mono;
-    if (mono - fw->beat_ms >= BEAT_EVERY_MS) {
-        pthread_mutex_lock(&fw->lock);
-        struct store_instance self = fw->self;
-        pthread_mutex_unlock(&fw->lock);
-        self.seen_ms = now;
-        if (store_instance_beat(fw->st, &self) == 0)
-            fw->beat_ms = mono;
-    }
+    pthread_mutex_lock(&fw->lock);
+    int beat = fw->beat_now || mono - fw->beat_ms >= BEAT_EVERY_MS;
+    struct store_instance self = fw->self;
+    fw->beat_now = 0;
+    pthread_mutex_unlock(&fw->lock);
+    self.seen_ms = now;
+    if (beat && store_instance_beat(fw->st, &self) == 0)
+        fw->beat_ms = mono;
     store_checkpoint(fw->st, mono);
     check_backlog(fw, now, mono);
     if (mono - fw->purged_ms >= PURGE_EVERY_MS) {
@@ -1083,7 +1084,7 @@ void forwarder_set_ports(struct forwarder *fw, int public_port, int admin_port)
     pthread_mutex_lock(&fw->lock);
     fw->self.public_port = public_port;
     fw->self.admin_port = admin_port;
-    fw->beat_ms = clock_mono_ms() - BEAT_EVERY_MS; /* beat with them at the next pass */
+    fw->beat_now = 1; /* beat with them at the next pass */
     pthread_mutex_unlock(&fw->lock);
 }
 
@@ -1111,10 +1112,10 @@ int forwarder_stop(struct forwarder *fw, long grace_ms)
      * not keep the process from exiting. */
     clock_deadline(&until, grace_ms);
     /* No sender is created once stopping is set, so the list is final. */
-    int late = pthread_clockjoin_np(fw->matcher, NULL, CLOCK_MONOTONIC, &until) != 0 ||
-               pthread_clockjoin_np(fw->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
+    int late = clock_join_until(fw->matcher, &until) != 0 ||
+               clock_join_until(fw->thread, &until) != 0;
     for (struct pixel_sender *ps = fw->senders; ps && !late; ps = ps->next)
-        late = pthread_clockjoin_np(ps->thread, NULL, CLOCK_MONOTONIC, &until) != 0;
+        late = clock_join_until(ps->thread, &until) != 0;
     if (late) {
         /* A request in flight or a write outlived the grace period: its events stay
          * queued and are resent with the same event_id at the next start. */

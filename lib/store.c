@@ -334,7 +334,7 @@ int store_flush(struct store *st, long wait_ms)
     pthread_cond_broadcast(&st->qwork);
     pthread_mutex_unlock(&st->qlock);
     clock_deadline(&until, wait_ms);
-    if (pthread_clockjoin_np(st->writer, NULL, CLOCK_MONOTONIC, &until) != 0)
+    if (clock_join_until(st->writer, &until) != 0)
         return -1;
     st->writer_started = 0;
     return 0;

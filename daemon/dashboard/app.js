@@ -137,7 +137,8 @@ async function renderHealth() {
   const oldest = hl.oldest_queued_age_s;
   const cards = [];
   for (const p of hl.pixels) {
-    cards.push(card(`Pixel ${p.pixel}`, p.paused ? 'paused' : 'active', p.paused ? 'bad' : 'ok',
+    const state = !p.paused ? 'active' : p.kind === 'operator' ? 'paused by an operator' : 'paused';
+    cards.push(card(`Pixel ${p.pixel}`, state, !p.paused ? 'ok' : p.kind === 'operator' ? 'warn' : 'bad',
       h('div', { class: 'muted', 'data-pixel-reason': p.pixel }, p.paused ? p.reason : `last success ${ago(p.last_success, hl.now)}`)));
   }
   cards.push(card('Queue', String(hl.queue_depth), hl.queue_depth ? 'warn' : 'ok',

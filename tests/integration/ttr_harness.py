@@ -119,6 +119,10 @@ def run_cases(cases):
         finally:
             mine = _all_daemons[started:]
             for d in mine:
+                # A clean stop first, so that what a sanitizer finds at shutdown and at exit
+                # (threads still running, leaks) reaches the log and fails the case too.
+                if d.running():
+                    d.stop()
                 _sanitizer_check(d)
             if _tap.failed != before:
                 for d in mine:
