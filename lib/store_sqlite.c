@@ -19,7 +19,7 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 #define WRITER_TICK_MS 1000
 #define BUSY_TIMEOUT_MS 10000
 /* ~4 MiB of WAL between restarts: the WAL stays in the page cache and its pages are
@@ -110,6 +110,16 @@ static const char *schema_v7 =
     " stopped_ms INTEGER NOT NULL DEFAULT 0, public_port INTEGER NOT NULL DEFAULT 0,"
     " admin_port INTEGER NOT NULL DEFAULT 0);";
 
+/* v8: the references as one b-tree keyed (ref, conv_id) instead of a table and its index
+ * on ref: every order writes several, and each b-tree is pages to dirty and log. A
+ * (ref, conv_id) pair written twice was one reference twice; it is kept once. */
+static const char *schema_v8 =
+    "CREATE TABLE conv_refs_v8(ref TEXT NOT NULL, conv_id INTEGER NOT NULL,"
+    " PRIMARY KEY(ref, conv_id)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO conv_refs_v8(ref, conv_id) SELECT ref, conv_id FROM conv_refs;"
+    "DROP TABLE conv_refs;"
+    "ALTER TABLE conv_refs_v8 RENAME TO conv_refs;";
+
 static int exec(sqlite3 *db, const char *sql)
 {
     char *msg = NULL;
@@ -172,7 +182,7 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     if ((version < 1 && exec(db, schema_v1) < 0) || (version < 2 && exec(db, schema_v2) < 0) ||
         (version < 3 && exec(db, schema_v3) < 0) || (version < 4 && exec(db, schema_v4) < 0) ||
         (version < 5 && exec(db, schema_v5) < 0) || (version < 6 && exec(db, schema_v6) < 0) ||
-        (version < 7 && exec(db, schema_v7) < 0)) {
+        (version < 7 && exec(db, schema_v7) < 0) || (version < 8 && exec(db, schema_v8) < 0)) {
         exec(db, "ROLLBACK");
         goto fail;
     }
@@ -210,7 +220,8 @@ static int prepare_writer(struct store_be *st)
                        "object_id=?") ||
                    prepare(db, &st->up_data,
                            "UPDATE conversions SET data=?1 WHERE id=?2 AND state=0") ||
-                   prepare(db, &st->ins_ref, "INSERT INTO conv_refs(ref,conv_id) VALUES(?,?)") ||
+                   prepare(db, &st->ins_ref,
+                           "INSERT OR IGNORE INTO conv_refs(ref,conv_id) VALUES(?,?)") ||
                    prepare(db, &st->ins_touch,
                            "INSERT INTO "
                            "touches(vid,event,event_id,order_id,ttclid,ttp,ip,user_agent,url,"

@@ -167,7 +167,7 @@ static void test_reopen(void)
     sqlite3_open(path, &db);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     sqlite3_step(s);
-    is_int(sqlite3_column_int(s, 0), 7, "schema version recorded in user_version");
+    is_int(sqlite3_column_int(s, 0), 8, "schema version recorded in user_version");
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
     sqlite3_step(s);
@@ -219,6 +219,78 @@ static void test_migrate_dry_run(void)
     store_close(s2);
 }
 
+static int sql_count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    int n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* Version 8 keeps the references in one b-tree keyed (ref, conv_id). A version 7 store's
+ * table and index become it, each pair once, and its references still end holds early. */
+static void test_migrate_refs(void)
+{
+    char err[256], p7[300];
+    sqlite3 *db;
+    struct conversion c;
+    struct touch t;
+    struct event_row *rows = NULL;
+    long long id = 0, wall_ms = (long long)time(NULL) * 1000;
+
+    snprintf(p7, sizeof p7, "%s/v7.db", dir);
+    struct store *s7 = store_open(p7, 0, err, sizeof err);
+    conv(&c, "v7-order");
+    conversion_add_ref(&c, "tok-v7");
+    store_add_conversion(s7, &c, "CPIX", 0, wall_ms + 3600 * 1000, &id);
+    store_close(s7);
+    sqlite3_open(p7, &db);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE conv_refs;"
+             " CREATE TABLE conv_refs(ref TEXT NOT NULL, conv_id INTEGER NOT NULL);"
+             " CREATE INDEX conv_refs_ref ON conv_refs(ref);"
+             " INSERT INTO conv_refs VALUES('tok-v7', %lld), ('tok-v7', %lld), ('v7-order', %lld);"
+             " PRAGMA user_version=7;",
+             id, id, id);
+    ok(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK,
+       "a version 7 store with a held order and a reference written twice");
+    sqlite3_close(db);
+    s7 = store_open(p7, 0, err, sizeof err);
+    ok(s7 != NULL, "it migrates (%s)", s7 ? "ok" : err);
+    if (!s7)
+        return;
+    sqlite3_open(p7, &db);
+    is_int(sql_count(db, "PRAGMA user_version"), 8, "to version 8");
+    is_int(sql_count(db, "SELECT count(*) FROM sqlite_master WHERE name='conv_refs' AND"
+                         " sql LIKE '%WITHOUT ROWID%'"),
+           1, "conv_refs is one b-tree keyed (ref, conv_id)");
+    is_int(sql_count(db, "SELECT count(*) FROM sqlite_master WHERE name='conv_refs_ref'"), 0,
+           "its old index is gone");
+    is_int(sql_count(db, "SELECT count(*) FROM conv_refs"), 2, "each reference kept once");
+    sqlite3_close(db);
+    int n = store_held_due(s7, wall_ms + 1000, 10, &rows);
+    is_int(n, 0, "the order is held");
+    store_row_free(rows, n);
+    memset(&t, 0, sizeof t);
+    STR_SET(t.vid, "v-v7");
+    STR_SET(t.event, "CompletePayment");
+    STR_SET(t.event_id, "pix-v7");
+    STR_SET(t.order_id, "tok-v7");
+    t.ts = time(NULL);
+    is_int(store_add_touch(s7, &t), STORE_OK, "a thank-you touch naming the reference");
+    n = store_held_due(s7, (long long)time(NULL) * 1000 + 1000, 10, &rows);
+    is_int(n, 1, "ends the migrated order's hold early");
+    store_row_free(rows, n);
+    conv(&c, "v7-order-2");
+    conversion_add_ref(&c, "tok-v7b");
+    is_int(store_add_conversion(s7, &c, "CPIX", 0, wall_ms + 3600 * 1000, &id), STORE_OK,
+           "a new order with a reference is stored");
+    store_close(s7);
+}
+
 int main(void)
 {
     char err[256];
@@ -235,6 +307,7 @@ int main(void)
     test_purge();
     test_reopen();
     test_migrate_dry_run();
+    test_migrate_refs();
     store_close(st);
     tap_rmdir(dir);
     return tap_done();
