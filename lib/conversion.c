@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_text.h"
 #include "utf8.h"
 
 static const char *const conversion_kind_names[KIND_COUNT] = {"order", "call", "lead"};
@@ -162,134 +163,41 @@ static const struct conversion_field conversion_fields[] = {
 
 #define CONV_NFIELDS (sizeof conversion_fields / sizeof conversion_fields[0])
 
-/* The stored form is written straight to text, byte for byte what jansson's json_dumps
- * with JSON_SORT_KEYS gave for it: building a tree, re-parsing contents and sorting keys
- * cost more than parsing the webhook. */
-struct conv_text {
-    char *buf;
-    size_t len, cap;
-    int failed;
-};
+/* The stored form is written straight to text (json_text.h), byte for byte what jansson's
+ * json_dumps with JSON_SORT_KEYS gave for it: building a tree, re-parsing contents and
+ * sorting keys cost more than parsing the webhook. */
 
-static void conv_text_put(struct conv_text *t, const char *s, size_t n)
+static void conv_text_refs(struct json_text *t, const struct conversion *c)
 {
-    if (t->failed)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap;
-        while (t->len + n + 1 > cap)
-            cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (!b) {
-            t->failed = 1;
-            return;
-        }
-        t->buf = b;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-}
-
-#define CONV_PUT_LIT(t, lit) conv_text_put((t), (lit), sizeof(lit) - 1)
-
-/* A JSON string as jansson escapes it; invalid UTF-8 fails, as json_string() did. */
-static void conv_text_string(struct conv_text *t, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-
-    if (!utf8_valid(s)) {
-        t->failed = 1;
-        return;
-    }
-    CONV_PUT_LIT(t, "\"");
-    for (;;) {
-        const char *run = s;
-        unsigned char ch;
-        while ((ch = (unsigned char)*s) >= 0x20 && ch != '"' && ch != '\\')
-            s++;
-        conv_text_put(t, run, (size_t)(s - run));
-        if (!ch)
-            break;
-        char esc[6] = {'\\', (char)ch, 'u', '0', '0', '0'};
-        size_t n = 2;
-        switch (ch) {
-        case '"':
-        case '\\': break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            n = 6;
-        }
-        conv_text_put(t, esc, n);
-        s++;
-    }
-    CONV_PUT_LIT(t, "\"");
-}
-
-static void conv_text_key(struct conv_text *t, const char *key, int first)
-{
-    if (first)
-        CONV_PUT_LIT(t, "\"");
-    else
-        CONV_PUT_LIT(t, ",\"");
-    conv_text_put(t, key, strlen(key));
-    CONV_PUT_LIT(t, "\":");
-}
-
-static void conv_text_int(struct conv_text *t, long long v)
-{
-    char num[24];
-    conv_text_put(t, num, (size_t)snprintf(num, sizeof num, "%lld", v));
-}
-
-static void conv_text_bool(struct conv_text *t, int v)
-{
-    if (v)
-        CONV_PUT_LIT(t, "true");
-    else
-        CONV_PUT_LIT(t, "false");
-}
-
-static void conv_text_refs(struct conv_text *t, const struct conversion *c)
-{
-    CONV_PUT_LIT(t, "[");
+    JSON_TEXT_LIT(t, "[");
     for (int i = 0; i < c->nrefs && i < CONV_MAX_REFS; i++) {
         if (i)
-            CONV_PUT_LIT(t, ",");
-        conv_text_string(t, c->refs[i]);
+            JSON_TEXT_LIT(t, ",");
+        json_text_string(t, c->refs[i]);
     }
-    CONV_PUT_LIT(t, "]");
+    JSON_TEXT_LIT(t, "]");
 }
 
 /* The keys that are not string fields, in byte order. */
 static const char *const conv_other_keys[] = {"contents",  "event_time", "guessable_refs", "kind",
                                               "opted_out", "refs",       "renewal",        "test"};
 
-static void conv_text_other(struct conv_text *t, const struct conversion *c, size_t i)
+static void conv_text_other(struct json_text *t, const struct conversion *c, size_t i)
 {
     switch (i) {
     case 0: /* our own json_dumps of an array: it goes in as it is */
         if (c->contents_json && c->contents_json[0] == '[')
-            conv_text_put(t, c->contents_json, strlen(c->contents_json));
+            json_text_put(t, c->contents_json, strlen(c->contents_json));
         else
-            CONV_PUT_LIT(t, "null");
+            JSON_TEXT_LIT(t, "null");
         break;
-    case 1: conv_text_int(t, c->event_time); break;
-    case 2: conv_text_int(t, c->guessable_refs); break;
-    case 3: conv_text_string(t, conversion_kind_name(c->kind)); break;
-    case 4: conv_text_bool(t, c->opted_out); break;
+    case 1: json_text_int(t, c->event_time); break;
+    case 2: json_text_int(t, c->guessable_refs); break;
+    case 3: json_text_string(t, conversion_kind_name(c->kind)); break;
+    case 4: json_text_bool(t, c->opted_out); break;
     case 5: conv_text_refs(t, c); break;
-    case 6: conv_text_bool(t, c->renewal); break;
-    default: conv_text_bool(t, c->test); break;
+    case 6: json_text_bool(t, c->renewal); break;
+    default: json_text_bool(t, c->test); break;
     }
 }
 
@@ -297,33 +205,26 @@ static void conv_text_other(struct conv_text *t, const struct conversion *c, siz
 char *conversion_to_json(const struct conversion *c)
 {
     const size_t nother = sizeof conv_other_keys / sizeof conv_other_keys[0];
-    struct conv_text t = {0};
+    struct json_text t;
     size_t f = 0, o = 0;
 
-    if (!c)
-        return NULL;
     /* One allocation for the usual form: each one here can cost a malloc_consolidate. */
-    t.cap = 2048 + (c->contents_json ? strlen(c->contents_json) : 0);
-    if (!(t.buf = malloc(t.cap)))
+    if (!c || json_text_init(&t, 2048 + (c->contents_json ? strlen(c->contents_json) : 0)) < 0)
         return NULL;
-    CONV_PUT_LIT(&t, "{");
+    JSON_TEXT_LIT(&t, "{");
     while (f < CONV_NFIELDS || o < nother) {
         int field = o == nother ||
                     (f < CONV_NFIELDS && strcmp(conversion_fields[f].name, conv_other_keys[o]) < 0);
-        conv_text_key(&t, field ? conversion_fields[f].name : conv_other_keys[o], f + o == 0);
+        json_text_key(&t, field ? conversion_fields[f].name : conv_other_keys[o], f + o == 0);
         if (field) {
-            conv_text_string(&t, (const char *)c + conversion_fields[f].offset);
+            json_text_string(&t, (const char *)c + conversion_fields[f].offset);
             f++;
         } else {
             conv_text_other(&t, c, o++);
         }
     }
-    CONV_PUT_LIT(&t, "}");
-    if (t.failed) {
-        free(t.buf);
-        return NULL;
-    }
-    return t.buf;
+    JSON_TEXT_LIT(&t, "}");
+    return json_text_finish(&t);
 }
 
 static int conversion_read_refs(json_t *refs, struct conversion *c)

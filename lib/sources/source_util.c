@@ -1,6 +1,7 @@
 /* Helpers the webhook sources share; each source keeps only what its sender does differently. */
 #include "source_util.h"
 
+#include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <strings.h>
 
 #include "hash.h"
+#include "json_text.h"
 #include "money.h"
 #include "timeparse.h"
 #include "utf8.h"
@@ -261,24 +263,6 @@ int source_util_decimal(const json_t *v, char *out, size_t size)
     return money_from_decimal(buf, out, size);
 }
 
-json_t *source_util_price_json(const json_t *v)
-{
-    char canon[40];
-    json_t *n;
-
-    if (json_is_number(v))
-        return json_copy((json_t *)v);
-    if (!json_is_string(v) || money_from_decimal(json_string_value(v), canon, sizeof canon) < 0)
-        return NULL;
-    /* jansson's own decoder does the conversion: strtod would follow the C locale. */
-    n = json_loads(canon, JSON_DECODE_ANY, NULL);
-    if (!json_is_number(n)) {
-        json_decref(n);
-        return NULL;
-    }
-    return n;
-}
-
 void source_util_map_total(const json_t *order, const char *total_key, struct conversion *out)
 {
     const char *total = source_util_str(order, total_key);
@@ -290,51 +274,95 @@ void source_util_map_total(const json_t *order, const char *total_key, struct co
         out->currency[0] = '\0';
 }
 
-/* One TikTok content (new) from a line item; an empty object when nothing maps. */
-static json_t *source_util_content(const json_t *item, const struct source_item_keys *keys)
+/* A line item's price as "price":<number>, written as jansson wrote the number it was
+ * given or the number its exact decimal text reads as (15 significant digits reproduce the
+ * text's value). Returns 1 when written, 0 when the price is not one. */
+static int source_util_put_price(struct json_text *t, const json_t *v, int first)
 {
-    json_t *c = json_object();
+    char canon[40], *point;
+
+    if (json_is_integer(v)) {
+        json_text_key(t, "price", first);
+        json_text_int(t, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        json_text_key(t, "price", first);
+        json_text_real(t, json_real_value(v), 15);
+    } else if (json_is_string(v) &&
+               money_from_decimal(json_string_value(v), canon, sizeof canon) == 0) {
+        json_text_key(t, "price", first);
+        if (!(point = strchr(canon, '.'))) {
+            json_text_put(t, canon, strlen(canon)); /* an integer, as jansson reads it */
+            return 1;
+        }
+        /* jansson's reading of a real: strtod in the locale's decimal point. */
+        *point = localeconv()->decimal_point[0];
+        json_text_real(t, strtod(canon, NULL), 15);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* One TikTok content from a line item, appended to t's array; nothing when nothing maps.
+ * Its keys in the order the stored form has always had them. */
+static void source_util_put_content(struct json_text *t, const json_t *item,
+                                    const struct source_item_keys *keys)
+{
     json_t *qty = json_object_get(item, "quantity");
     const char *name = NULL;
+    size_t start = t->len;
+    int n = 0;
     char id[160];
 
-    if (!c)
-        return NULL;
+    if (start > 1)
+        JSON_TEXT_LIT(t, ",{");
+    else
+        JSON_TEXT_LIT(t, "{");
     for (size_t i = 0; keys->id[i]; i++) {
         if (source_util_id_text(json_object_get(item, keys->id[i]), id, sizeof id) == 0) {
-            json_object_set_new(c, "content_id", json_string(id));
+            json_text_key(t, "content_id", n++ == 0);
+            json_text_string(t, id);
             break;
         }
     }
     for (size_t i = 0; keys->name[i] && !name; i++)
         name = source_util_str(item, keys->name[i]);
-    if (name)
-        json_object_set_new(c, "content_name", json_string(name));
-    json_object_set_new(c, "price", source_util_price_json(json_object_get(item, "price")));
-    if (json_is_integer(qty) && json_integer_value(qty) > 0)
-        json_object_set_new(c, "quantity", json_integer(json_integer_value(qty)));
-    return c;
+    if (name) {
+        json_text_key(t, "content_name", n++ == 0);
+        json_text_string(t, name);
+    }
+    n += source_util_put_price(t, json_object_get(item, "price"), n == 0);
+    if (json_is_integer(qty) && json_integer_value(qty) > 0) {
+        json_text_key(t, "quantity", n++ == 0);
+        json_text_int(t, json_integer_value(qty));
+    }
+    if (n > 0) {
+        JSON_TEXT_LIT(t, "}");
+    } else if (!t->failed) {
+        t->len = start;
+        t->buf[start] = '\0';
+    }
 }
 
 char *source_util_contents(const json_t *items, const struct source_item_keys *keys)
 {
-    json_t *arr = json_array(), *item;
-    char *text = NULL;
+    struct json_text t;
+    json_t *item;
     size_t i;
 
-    if (!arr)
+    if (json_array_size(items) == 0 || json_text_init(&t, 64 + 192 * json_array_size(items)) < 0)
         return NULL;
+    JSON_TEXT_LIT(&t, "[");
     json_array_foreach(items, i, item)
     {
-        json_t *c = source_util_content(item, keys);
-        if (c && json_object_size(c) > 0)
-            json_array_append(arr, c);
-        json_decref(c);
+        source_util_put_content(&t, item, keys);
     }
-    if (json_array_size(arr) > 0)
-        text = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(arr);
-    return text;
+    if (t.len == 1) {
+        json_text_finish(&t);
+        return NULL;
+    }
+    JSON_TEXT_LIT(&t, "]");
+    return json_text_finish(&t);
 }
 
 int source_util_map_tracking(const char *key, const char *value, struct conversion *out)

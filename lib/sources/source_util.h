@@ -63,15 +63,14 @@ int source_util_is_http_url(const char *s);
  * to the same double. Returns 0, or -1 when v is no such number. */
 int source_util_decimal(const json_t *v, char *out, size_t size);
 
-/* A price as a new JSON number, from a number or exact decimal text; NULL when not a price.
- * Dumped with 15 significant digits, the number reproduces the text's value. */
-json_t *source_util_price_json(const json_t *v);
-
 /* value from the decimal text order[total_key] and currency from order.currency; a malformed
  * one is left unknown rather than losing the conversion. */
 void source_util_map_total(const json_t *order, const char *total_key, struct conversion *out);
 
-/* New JSON text of TikTok contents[] from a line_items array, or NULL when none maps. */
+/* New JSON text of TikTok contents[] from a line_items array, or NULL when none maps (or
+ * out of memory). Written straight to text, as json_dumps(JSON_COMPACT |
+ * JSON_REAL_PRECISION(15)) wrote the objects it once built: content_id, content_name,
+ * price (a number, or the number of exact decimal text), quantity. */
 char *source_util_contents(const json_t *items, const struct source_item_keys *keys);
 
 /* Maps one tracking key that storefront plugins and ttr.js write (event_id or ttr_event_id,
