@@ -27,6 +27,7 @@ struct store_be {
     sqlite3_stmt *ins_conv, *find_conv, *up_data, *ins_ref, *ins_touch, *up_visitor, *ins_vkey,
         *release;
     sqlite3_stmt *ins_delivery;
+    sqlite3_stmt *begin, *commit; /* the writer's group transaction */
     /* On the match connection, prepared once. */
     sqlite3_stmt *find_touch[6]; /* per enum match_key */
     sqlite3_stmt *find_visitor, *consume, *promote, *count_ip_ua, *has_key, *get_touch, *hold;

@@ -211,13 +211,14 @@ static int prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql)
 static int prepare_writer(struct store_be *st)
 {
     sqlite3 *db = st->wdb;
-    return prepare(db, &st->ins_conv,
-                   "INSERT OR IGNORE INTO conversions(source,kind,object_id,pixel,state,test,"
-                   "received_ms,due_ms,event_time,data) VALUES(?,?,?,?,0,?,?,?,?,?)") ||
+    return prepare(db, &st->begin, "BEGIN IMMEDIATE") || prepare(db, &st->commit, "COMMIT") ||
                    prepare(
-                       db, &st->find_conv,
-                       "SELECT id,state,data FROM conversions WHERE source=? AND kind=? AND "
-                       "object_id=?") ||
+                       db, &st->ins_conv,
+                       "INSERT OR IGNORE INTO conversions(source,kind,object_id,pixel,state,test,"
+                       "received_ms,due_ms,event_time,data) VALUES(?,?,?,?,0,?,?,?,?,?)") ||
+                   prepare(db, &st->find_conv,
+                           "SELECT id,state,data FROM conversions WHERE source=? AND kind=? AND "
+                           "object_id=?") ||
                    prepare(db, &st->up_data,
                            "UPDATE conversions SET data=?1 WHERE id=?2 AND state=0") ||
                    prepare(db, &st->ins_ref,
@@ -250,6 +251,17 @@ static int prepare_writer(struct store_be *st)
                        "(SELECT conv_id FROM conv_refs WHERE ref=?2) AND +state=0 AND +due_ms>?1")
                ? -1
                : 0;
+}
+
+/* A statement without rows (BEGIN, COMMIT) prepared once: parsed by sqlite3_exec at every
+ * group they cost the writer as much as a row. Failures are logged as exec logs them. */
+static int exec_prepared(sqlite3 *db, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE)
+        log_error("store statement failed", "error=\"%s\"", sqlite3_errmsg(db));
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -458,7 +470,7 @@ static int sqlite_write_group(struct store_be *st, struct store_job *group, int 
 {
     /* Rows committed into deleted files would be acknowledged and lost at the next start. */
     int present = sqlite_files_present(st);
-    int ok = present && exec(st->wdb, "BEGIN IMMEDIATE") == 0 && writer_follow_clock(st) == 0;
+    int ok = present && exec_prepared(st->wdb, st->begin) == 0 && writer_follow_clock(st) == 0;
     (void)n;
     for (struct store_job *j = group; ok && j; j = j->next) {
         if (j->type == JOB_CONVERSION)
@@ -468,7 +480,7 @@ static int sqlite_write_group(struct store_be *st, struct store_job *group, int 
         else
             write_touch(st, j);
     }
-    if (ok && exec(st->wdb, "COMMIT") < 0) {
+    if (ok && exec_prepared(st->wdb, st->commit) < 0) {
         exec(st->wdb, "ROLLBACK");
         ok = 0;
     }
@@ -649,7 +661,7 @@ static void sqlite_close(struct store_be *st)
         return;
     sqlite3_stmt *stmts[] = {st->ins_conv,   st->find_conv, st->ins_ref, st->ins_touch,
                              st->up_visitor, st->ins_vkey,  st->release, st->ins_delivery,
-                             st->up_data};
+                             st->up_data,    st->begin,     st->commit};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
         sqlite3_finalize(stmts[i]);
     sqlite_work_finalize(st);
