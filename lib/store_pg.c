@@ -183,13 +183,9 @@ int pg_conn_ready(struct pg_conn *pc)
     return 0;
 }
 
-PGresult *pg_conn_exec(struct pg_conn *pc, const char *sql, const struct pg_params *p)
+/* A statement's result, or NULL when it failed (logged; a lost connection is closed). */
+static PGresult *conn_result(struct pg_conn *pc, PGresult *r)
 {
-    pc->sqlstate[0] = '\0';
-    if ((p && p->failed) || pg_conn_ready(pc) < 0)
-        return NULL;
-    PGresult *r = PQexecParams(pc->db, sql, p ? p->n : 0, p ? p->types : NULL,
-                               p ? (const char *const *)p->v : NULL, NULL, NULL, 0);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
         return r;
@@ -205,7 +201,46 @@ PGresult *pg_conn_exec(struct pg_conn *pc, const char *sql, const struct pg_para
     return NULL;
 }
 
-PGresult *pg_conn_vquery(struct pg_conn *pc, const char *sql, const char *fmt, va_list ap)
+PGresult *pg_conn_exec(struct pg_conn *pc, const char *sql, const struct pg_params *p)
+{
+    pc->sqlstate[0] = '\0';
+    if ((p && p->failed) || pg_conn_ready(pc) < 0)
+        return NULL;
+    return conn_result(pc, PQexecParams(pc->db, sql, p ? p->n : 0, p ? p->types : NULL,
+                                        p ? (const char *const *)p->v : NULL, NULL, NULL, 0));
+}
+
+PGresult *pg_conn_exec_prepared(struct pg_conn *pc, const char *sql, const struct pg_params *p)
+{
+    char name[16];
+    int i;
+
+    pc->sqlstate[0] = '\0';
+    if ((p && p->failed) || pg_conn_ready(pc) < 0)
+        return NULL;
+    if (pc->prepared_generation != pc->generation) {
+        pc->nprepared = 0;
+        pc->prepared_generation = pc->generation;
+    }
+    for (i = 0; i < pc->nprepared && pc->prepared[i] != sql; i++)
+        ;
+    if (i == PG_PREPARED_MAX)
+        return pg_conn_exec(pc, sql, p);
+    snprintf(name, sizeof name, "ttr%d", i);
+    if (i == pc->nprepared) {
+        PGresult *r = conn_result(pc, PQprepare(pc->db, name, sql, p ? p->n : 0,
+                                                p ? p->types : NULL));
+        if (!r)
+            return NULL;
+        PQclear(r);
+        pc->prepared[pc->nprepared++] = sql;
+    }
+    return conn_result(pc, PQexecPrepared(pc->db, name, p ? p->n : 0,
+                                          p ? (const char *const *)p->v : NULL, NULL, NULL, 0));
+}
+
+static PGresult *conn_vquery(struct pg_conn *pc, int prepared, const char *sql, const char *fmt,
+                             va_list ap)
 {
     struct pg_params p = {0};
     for (int i = 0; fmt[i]; i++) {
@@ -214,9 +249,20 @@ PGresult *pg_conn_vquery(struct pg_conn *pc, const char *sql, const char *fmt, v
         else
             pg_params_text(&p, va_arg(ap, const char *));
     }
-    PGresult *r = pg_conn_exec(pc, sql, &p);
+    PGresult *r = prepared ? pg_conn_exec_prepared(pc, sql, &p) : pg_conn_exec(pc, sql, &p);
     pg_params_free(&p);
     return r;
+}
+
+PGresult *pg_conn_vquery(struct pg_conn *pc, const char *sql, const char *fmt, va_list ap)
+{
+    return conn_vquery(pc, 0, sql, fmt, ap);
+}
+
+PGresult *pg_conn_vquery_prepared(struct pg_conn *pc, const char *sql, const char *fmt,
+                                  va_list ap)
+{
+    return conn_vquery(pc, 1, sql, fmt, ap);
 }
 
 PGresult *pg_conn_query(struct pg_conn *pc, const char *sql, const char *fmt, ...)

@@ -15,6 +15,7 @@
 #define PG_LOCK_PIXEL 1953759235
 #define PG_CHANNEL "ttrelay"
 #define PG_PIXELS_HELD_MAX 64
+#define PG_PREPARED_MAX 16
 
 /* One connection with its role's mutex. db is NULL while closed: the next call reopens. */
 struct pg_conn {
@@ -24,6 +25,11 @@ struct pg_conn {
     const char *conninfo;
     unsigned generation; /* bumped at every (re)connect: session state did not survive */
     char sqlstate[6];    /* of the last failed statement, "" if none */
+    /* Statements prepared on this session (by the address of their SQL text), valid while
+     * prepared_generation is generation. */
+    const char *prepared[PG_PREPARED_MAX];
+    int nprepared;
+    unsigned prepared_generation;
 };
 
 struct store_be {
@@ -31,6 +37,7 @@ struct store_be {
     struct pg_conn writer, match, work, admin, listen;
     unsigned match_tx_generation; /* match.generation when the open promote tx began */
     int in_match_tx;
+    int match_tx_promoted; /* promotions in the open promote tx: its commit notifies */
     unsigned listen_generation; /* listen.generation when LISTEN was issued */
     int last_write_failed;      /* atomic */
     long long reclaimed;        /* atomic */
@@ -66,9 +73,15 @@ void pg_sql_add(struct pg_sql *q, const char *fmt, ...) __attribute__((format(pr
  * (new: PQclear) or NULL on error (logged; a lost connection is closed so that the next
  * call reopens it). */
 PGresult *pg_conn_exec(struct pg_conn *pc, const char *sql, const struct pg_params *p);
+/* Same for the matcher's frequent statements: prepared once per session (sql must be a
+ * string constant: its address names it; PG_PREPARED_MAX of them per connection, beyond
+ * which it runs unprepared), which spares the server parsing and planning it again. */
+PGresult *pg_conn_exec_prepared(struct pg_conn *pc, const char *sql, const struct pg_params *p);
 /* Same with values by fmt: 'i' long long, 's' text (NULL: SQL NULL). */
 PGresult *pg_conn_query(struct pg_conn *pc, const char *sql, const char *fmt, ...);
 PGresult *pg_conn_vquery(struct pg_conn *pc, const char *sql, const char *fmt, va_list ap);
+PGresult *pg_conn_vquery_prepared(struct pg_conn *pc, const char *sql, const char *fmt,
+                                  va_list ap);
 /* Rows changed (or returned), or -1. */
 long long pg_conn_run(struct pg_conn *pc, const char *sql, const char *fmt, ...);
 /* Opens pc when closed. 0 or -1. */

@@ -117,14 +117,25 @@ static long long run_locked(struct pg_conn *pc, const char *sql, const char *fmt
     return n;
 }
 
-/* The first column of the first row of a one-row query on pc (locking it), or -1. */
+/* A statement prepared on pc (whose lock the caller holds): see pg_conn_exec_prepared. */
+static PGresult *query_prepared(struct pg_conn *pc, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PGresult *r = pg_conn_vquery_prepared(pc, sql, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* The first column of the first row of a one-row query on pc (locking it; prepared: sql
+ * is a constant), or -1. */
 static long long scalar_locked(struct pg_conn *pc, const char *sql, const char *fmt, ...)
 {
     va_list ap;
     long long v = -1;
     va_start(ap, fmt);
     pthread_mutex_lock(&pc->lock);
-    PGresult *r = pg_conn_vquery(pc, sql, fmt, ap);
+    PGresult *r = pg_conn_vquery_prepared(pc, sql, fmt, ap);
     pthread_mutex_unlock(&pc->lock);
     va_end(ap);
     if (r && PQntuples(r) == 1)
@@ -143,13 +154,19 @@ int pg_held_due(struct store_be *st, long long now, int limit, struct event_row 
                       "ii", now, pg_limit(limit));
 }
 
+/* Consumed touches come back too (with consumed_by), so that the matching engine can say
+ * why they were not taken. Parameters are typed: $2 may go unused. */
+#define FIND_SQL(where)                                                                            \
+    "SELECT " TOUCH_COLS " FROM touches WHERE " where " AND ts>=$3 "                               \
+    "AND event IN ($4,$5,$6,$7,$8,$9,$10,$11) ORDER BY ts DESC, id DESC LIMIT $12"
+
 static const char *const find_sql[] = {
-    [MKEY_EVENT_ID] = "event_id=$1 AND event_id<>''",
-    [MKEY_ORDER_REF] = "order_id=$1 AND order_id<>''",
-    [MKEY_VID] = "vid=$1",
-    [MKEY_EMAIL] = "vid IN (SELECT vid FROM visitor_keys WHERE key='e:'||$1)",
-    [MKEY_PHONE] = "vid IN (SELECT vid FROM visitor_keys WHERE key='p:'||$1)",
-    [MKEY_IP_UA] = "ip=$1 AND user_agent=$2",
+    [MKEY_EVENT_ID] = FIND_SQL("event_id=$1 AND event_id<>''"),
+    [MKEY_ORDER_REF] = FIND_SQL("order_id=$1 AND order_id<>''"),
+    [MKEY_VID] = FIND_SQL("vid=$1"),
+    [MKEY_EMAIL] = FIND_SQL("vid IN (SELECT vid FROM visitor_keys WHERE key='e:'||$1)"),
+    [MKEY_PHONE] = FIND_SQL("vid IN (SELECT vid FROM visitor_keys WHERE key='p:'||$1)"),
+    [MKEY_IP_UA] = FIND_SQL("ip=$1 AND user_agent=$2"),
 };
 
 int pg_find_touches(struct store_be *st, enum match_key key, const char *k1, const char *k2,
@@ -157,17 +174,10 @@ int pg_find_touches(struct store_be *st, enum match_key key, const char *k1, con
                     int max)
 {
     struct pg_params p = {0};
-    char sql[768];
     int n = -1;
 
     if ((int)key < 0 || key > MKEY_IP_UA || max <= 0)
         return max == 0 ? 0 : -1;
-    /* Consumed touches come back too (with consumed_by), so that the matching engine can
-     * say why they were not taken. Parameters are typed: $2 may go unused. */
-    snprintf(sql, sizeof sql,
-             "SELECT " TOUCH_COLS " FROM touches WHERE %s AND ts>=$3 "
-             "AND event IN ($4,$5,$6,$7,$8,$9,$10,$11) ORDER BY ts DESC, id DESC LIMIT $12",
-             find_sql[key]);
     pg_params_text(&p, k1 ? k1 : "");
     pg_params_text(&p, k2 ? k2 : "");
     pg_params_int(&p, since);
@@ -175,7 +185,7 @@ int pg_find_touches(struct store_be *st, enum match_key key, const char *k1, con
         pg_params_text(&p, i < nnames ? names[i] : NULL);
     pg_params_int(&p, max);
     pthread_mutex_lock(&st->match.lock);
-    PGresult *r = pg_conn_exec(&st->match, sql, &p);
+    PGresult *r = pg_conn_exec_prepared(&st->match, find_sql[key], &p);
     pthread_mutex_unlock(&st->match.lock);
     if (r) {
         for (n = 0; n < PQntuples(r) && n < max; n++)
@@ -211,10 +221,13 @@ int pg_consent_denied(struct store_be *st, const char *vid1, const char *vid2,
     /* An empty value names no visitor: '' is no vid, and 'e:' alone is no key. */
     for (int i = 0; i < 4; i++)
         v[i] = v[i] && v[i][0] ? v[i] : "\x01";
+    /* Two probes by key, not one OR across them: PostgreSQL answers the OR by reading every
+     * visitor. */
     long long n = scalar_locked(&st->match,
-                                "SELECT count(*) FROM visitors WHERE consent<0 AND (vid IN ($1,$2) "
-                                "OR vid IN (SELECT vid FROM visitor_keys WHERE key IN ('e:'||$3,"
-                                "'p:'||$4)))",
+                                "SELECT (EXISTS (SELECT 1 FROM visitors WHERE vid IN ($1,$2) AND "
+                                "consent<0) OR EXISTS (SELECT 1 FROM visitor_keys k JOIN visitors v "
+                                "ON v.vid=k.vid WHERE k.key IN ('e:'||$3,'p:'||$4) AND "
+                                "v.consent<0))::int",
                                 "ssss", v[0], v[1], v[2], v[3]);
     return n < 0 ? -1 : n > 0;
 }
@@ -223,7 +236,7 @@ int pg_get_touch(struct store_be *st, long long id, struct touch_row *out)
 {
     pthread_mutex_lock(&st->match.lock);
     PGresult *r =
-        pg_conn_query(&st->match, "SELECT " TOUCH_COLS " FROM touches WHERE id=$1", "i", id);
+        query_prepared(&st->match, "SELECT " TOUCH_COLS " FROM touches WHERE id=$1", "i", id);
     pthread_mutex_unlock(&st->match.lock);
     if (!r)
         return -1;
@@ -237,7 +250,7 @@ int pg_get_touch(struct store_be *st, long long id, struct touch_row *out)
 int pg_find_visitor(struct store_be *st, const char *vid, struct touch *out)
 {
     pthread_mutex_lock(&st->match.lock);
-    PGresult *r = pg_conn_query(
+    PGresult *r = query_prepared(
         &st->match,
         "SELECT ttclid,ttp,ip,user_agent,url,referrer,last_seen FROM visitors WHERE vid=$1", "s",
         vid ? vid : "");
@@ -274,6 +287,7 @@ int pg_promote_begin(struct store_be *st)
     pthread_mutex_lock(&st->match.lock);
     int rc = match_tag(st, "BEGIN", "BEGIN");
     st->in_match_tx = rc == 0;
+    st->match_tx_promoted = 0;
     st->match_tx_generation = st->match.generation;
     pthread_mutex_unlock(&st->match.lock);
     return rc;
@@ -283,9 +297,13 @@ int pg_promote_commit(struct store_be *st)
 {
     int rc = -1;
     pthread_mutex_lock(&st->match.lock);
-    /* A connection lost meanwhile took the transaction with it: nothing was promoted. */
+    /* A connection lost meanwhile took the transaction with it: nothing was promoted. One
+     * NOTIFY for the whole transaction: the senders see its events at its commit. */
     if (st->in_match_tx && st->match.db && st->match.generation == st->match_tx_generation) {
-        rc = match_tag(st, "COMMIT", "COMMIT");
+        rc = (st->match_tx_promoted == 0 ||
+              match_tag(st, "NOTIFY " PG_CHANNEL ", 'ready'", "NOTIFY") == 0)
+                 ? match_tag(st, "COMMIT", "COMMIT")
+                 : -1;
         if (rc < 0 && st->match.db)
             PQclear(PQexec(st->match.db, "ROLLBACK"));
     }
@@ -293,6 +311,19 @@ int pg_promote_commit(struct store_be *st)
     pthread_mutex_unlock(&st->match.lock);
     return rc;
 }
+
+/* The compare-and-set in one statement: the touch is locked while still unconsumed (of two
+ * instances taking one touch, the second waits for the first's commit, then finds
+ * consumed_by set and changes nothing), the event becomes ready only with it, and the
+ * touch is consumed only with the event. Either both rows change or neither. */
+#define PROMOTE_SQL                                                                                \
+    "WITH tl AS (SELECT id FROM touches WHERE id=$5 AND consumed_by IS NULL FOR UPDATE),"          \
+    " c AS (UPDATE conversions SET state=1, event_name=$2, event_id=$3, matched_by=$4,"            \
+    " touch_id=$5, payload=$6, match_info=$7 WHERE id=$1 AND state=0 AND"                          \
+    " ($5<=0 OR EXISTS (SELECT 1 FROM tl)) RETURNING id),"                                        \
+    " t AS (UPDATE touches SET consumed_by=$1 WHERE id=(SELECT id FROM tl) AND"                    \
+    " EXISTS (SELECT 1 FROM c) RETURNING id)"                                                      \
+    " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM t)"
 
 int pg_promote(struct store_be *st, long long id, const char *event_name, const char *event_id,
                const char *matched_by, long long touch_id, const char *payload,
@@ -303,24 +334,22 @@ int pg_promote(struct store_be *st, long long id, const char *event_name, const 
     int own_tx = !st->in_match_tx;
     if (!own_tx && (!st->match.db || st->match.generation != st->match_tx_generation))
         goto out;
+    /* In a chunk's transaction, the savepoint keeps one failed statement from aborting the
+     * others' promotions. */
     if (match_tag(st, own_tx ? "BEGIN" : "SAVEPOINT promote", own_tx ? "BEGIN" : "SAVEPOINT") < 0)
         goto out;
     unsigned generation = st->match.generation;
-    /* The compare-and-set: of two instances taking one touch, the second waits for the
-     * first's commit, then finds consumed_by set and changes nothing. */
-    if (touch_id > 0 &&
-        pg_conn_run(&st->match,
-                    "UPDATE touches SET consumed_by=$1 WHERE id=$2 AND consumed_by IS NULL", "ii",
-                    id, touch_id) != 1)
-        goto rollback;
-    if (pg_conn_run(&st->match,
-                    "UPDATE conversions SET state=1, event_name=$2, event_id=$3, matched_by=$4, "
-                    "touch_id=$5, payload=$6, match_info=$7 WHERE id=$1 AND state=0",
-                    "isssiss", id, event_name, event_id, matched_by, touch_id, payload,
-                    match_info) != 1 ||
-        match_tag(st, "NOTIFY " PG_CHANNEL ", 'ready'", "NOTIFY") < 0 ||
+    PGresult *r = query_prepared(&st->match, PROMOTE_SQL, "isssiss", id, event_name, event_id,
+                                 matched_by, touch_id, payload, match_info);
+    int done = r && PQntuples(r) == 1 && pg_value_int(r, 0, 0) == 1 &&
+               pg_value_int(r, 0, 1) == (touch_id > 0);
+    PQclear(r);
+    if (!done ||
+        (own_tx && match_tag(st, "NOTIFY " PG_CHANNEL ", 'ready'", "NOTIFY") < 0) ||
         match_tag(st, own_tx ? "COMMIT" : "RELEASE promote", own_tx ? "COMMIT" : "RELEASE") < 0)
         goto rollback;
+    if (!own_tx)
+        st->match_tx_promoted++;
     rc = 0;
     goto out;
 rollback:
