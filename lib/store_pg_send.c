@@ -85,27 +85,38 @@ int pg_claim_due(struct store_be *st, const char *pixel, long long now_ms, int l
     /* "<owner>." : the prefix of every token of this owner (see store_claim_due). */
     snprintf(owner, sizeof owner, "%.*s", dot ? (int)(dot - token + 1) : 0, token);
     pthread_mutex_lock(&st->work.lock);
+    /* Holding the pixel's lock in this very session (one sender per pixel across the
+     * cluster; checked in the statement, so a reconnect in between cannot fake it) means
+     * that any other owner's claim on this pixel is an orphan: its owner's session, and so
+     * its lock, ended (a crash, a lost connection). Those claims are taken over at once
+     * rather than when their lease expires; the old owner's late results are fenced by the
+     * token. */
     /* SKIP LOCKED: rows another instance is claiming right now are left to it rather than
      * waited for; the lock lasts only this statement, the lease what follows. */
     PGresult *r = pg_conn_query(
         &st->work,
-        "WITH c AS (SELECT id, state AS was, lease_until FROM conversions WHERE pixel=$1 AND"
-        " ((state IN (1,3) AND due_ms<=$2) OR (state=7 AND (lease_until<=$2 OR"
+        "WITH c AS (SELECT id, state AS was, claim_token AS old FROM conversions WHERE pixel=$1"
+        " AND ((state IN (1,3) AND due_ms<=$2) OR (state=7 AND (lease_until<=$2 OR EXISTS (SELECT 1"
+        " FROM pg_locks l WHERE l.locktype='advisory' AND l.pid=pg_backend_pid() AND l.granted"
+        " AND l.classid=$7::int4::oid AND l.objid=hashtext($1)::oid AND l.objsubid=2) OR"
         " ($6<>'' AND left(claim_token, length($6))=$6))))"
         " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED),"
         " u AS (UPDATE conversions v SET state=7, claim_token=$4, lease_until=$2+$5,"
-        " reclaims=v.reclaims+(c.was=7 AND v.lease_until<=$2)::int FROM c WHERE v.id=c.id"
-        " RETURNING v.*, (c.was=7 AND c.lease_until<=$2)::int AS was)"
+        " reclaims=v.reclaims+(c.was=7 AND NOT ($6<>'' AND left(c.old, length($6))=$6))::int"
+        " FROM c WHERE v.id=c.id"
+        " RETURNING v.*, (c.was=7 AND NOT ($6<>'' AND left(c.old, length($6))=$6))::int AS was)"
         " SELECT " PG_EVENT_COLS_NO_DATA ", was FROM u ORDER BY id",
-        "siisis", pixel ? pixel : "", now_ms, (long long)limit, token, lease_ms, owner);
+        "siisisi", pixel ? pixel : "", now_ms, (long long)limit, token, lease_ms, owner,
+        (long long)PG_LOCK_PIXEL);
     pthread_mutex_unlock(&st->work.lock);
     long long reclaimed = 0;
     for (int i = 0; r && i < PQntuples(r); i++)
         reclaimed += pg_value_int(r, i, 22) == 1;
     if (reclaimed > 0) {
         __atomic_add_fetch(&st->reclaimed, reclaimed, __ATOMIC_RELAXED);
-        log_warn("claims reclaimed after an expired lease", "pixel=%s events=%lld",
-                 pixel ? pixel : "", reclaimed);
+        log_warn("claims of another instance taken over (its lock or lease ended); they are "
+                 "resent with their event_ids",
+                 "pixel=%s events=%lld", pixel ? pixel : "", reclaimed);
     }
     return pg_take_events(r, rows);
 }

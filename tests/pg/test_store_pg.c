@@ -737,6 +737,49 @@ static void test_claims(struct store_be *a, struct store_be *b)
         store_row_free(c[i].rows, c[i].n);
 }
 
+/* A claim whose owner lost its pixel lock (its session ended: a crash, a cut connection)
+ * is taken over at once by the instance that holds the lock now, not when its lease
+ * expires; the old owner's results are fenced. */
+static void test_orphan_takeover(struct store_be *a, struct store_be *b)
+{
+    long long now = clock_wall_ms();
+    for (int i = 0; i < 4; i++) {
+        char o[32];
+        snprintf(o, sizeof o, "orphan-%d", i);
+        add_conv(a, o, "ORPH", 0);
+    }
+    sql_do("UPDATE conversions SET state=1, payload='{}' WHERE pixel='ORPH'");
+    is_int(pg_pixel_lock(a, "ORPH"), 1, "a holds pixel ORPH");
+    struct event_row *ra = NULL, *rb = NULL;
+    int na = pg_claim_due(a, "ORPH", now, 10, 600000, "ia.ORPH.1", &ra);
+    is_int(na, 4, "a claims its four events with a 10-minute lease");
+    is_int(pg_pixel_lock(b, "ORPH"), 0, "b cannot take the pixel while a holds it");
+    int nb = pg_claim_due(b, "ORPH", now, 10, 600000, "ib.ORPH.1", &rb);
+    is_int(nb, 0, "and without its lock b leaves a's live claims alone");
+    store_row_free(rb, nb);
+    ok(kill_role("sender") >= 2, "the senders' sessions end (a's lock with it)");
+    int locked = pg_pixel_lock(b, "ORPH");
+    if (locked < 0) /* b's own connection was cut too: the next call reconnects */
+        locked = pg_pixel_lock(b, "ORPH");
+    is_int(locked, 1, "b takes the pixel");
+    long long before = pg_reclaimed(b);
+    nb = pg_claim_due(b, "ORPH", now + 1000, 10, 600000, "ib.ORPH.2", &rb);
+    is_int(nb, 4, "and at once a's orphaned claims, long before their lease ends");
+    is_int(pg_reclaimed(b) - before, 4, "counted as taken over");
+    long long ids[4];
+    ids_of(ra, na > 4 ? 4 : na, ids);
+    int marked = pg_mark_sent(a, ids, na > 4 ? 4 : na, "ia.ORPH.1", "req-orphan", now);
+    if (marked < 0) /* a's connection was cut: its next call reconnects */
+        marked = pg_mark_sent(a, ids, na > 4 ? 4 : na, "ia.ORPH.1", "req-orphan", now);
+    is_int(marked, 0, "a's late result changes nothing");
+    is_int(sql_int("SELECT count(*) FROM conversions WHERE pixel='ORPH' AND state=7 AND "
+                   "claim_token='ib.ORPH.2'"),
+           4, "the rows are b's");
+    store_row_free(ra, na);
+    store_row_free(rb, nb);
+    pg_pixel_unlock(b, "ORPH");
+}
+
 /* ---- pixel lock ---- */
 
 static void test_pixel_lock(struct store_be *a, struct store_be *b)
@@ -1105,6 +1148,7 @@ int main(void)
         test_claims(a, b);
         test_views(a);
         test_pixel_lock(a, b);
+        test_orphan_takeover(a, b);
         test_wait(a, b);
         test_admin(a);
         test_connection_loss(a);
