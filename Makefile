@@ -51,7 +51,7 @@ bench:
 	@scripts/deps.sh bench
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
-	bench/run.sh $(BUILD)
+	bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 # The shopper simulation (tests/sim): 1,000 shoppers through the real daemon, then the table.
 SIM_ARGS ?= --seed 1 --shoppers 1000

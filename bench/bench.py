@@ -324,9 +324,47 @@ class WalWatch:
         self.thread.join(5)
 
 
-def ingest_phase(prof, files, ceiling, res):
+class Perf:
+    """perf record -g on one process while a run lasts (--perf): where its CPU goes."""
+
+    def __init__(self, pid, out):
+        self.out = out
+        self.proc = None
+        if not out:
+            return
+        if not shutil.which("perf"):
+            log("--perf: perf is not installed (apt-get install linux-perf); no profile")
+            return
+        self.proc = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-p", str(pid), "-o",
+                                      out], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def stop(self):
+        if not self.proc:
+            return None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        parts = []
+        for sort, limit in (("comm,dso", "1"), ("comm,dso,symbol", "0.7")):
+            r = subprocess.run(["perf", "report", "-i", self.out, "--stdio", "--no-children",
+                                "--sort", sort, "--percent-limit", limit, "-g", "none"],
+                               capture_output=True, text=True, timeout=300)
+            parts.append("by %s (>= %s %%):\n" % (sort, limit) + "\n".join(
+                l.rstrip(" -") for l in r.stdout.splitlines() if l and not l.startswith("#")))
+        text = "\n\n".join(parts)
+        with open(self.out + ".txt", "w") as f:
+            f.write(text + "\n")
+        log("perf profile of the webhook run (self time), also in %s.txt:\n%s" % (self.out, text))
+        return text
+
+
+def ingest_phase(prof, files, ceiling, res, perf_out=None):
     """ttrelayd with dry_run and synchronous=FULL: webhooks then /collect, each at full
-    speed and at half that rate."""
+    speed and at half that rate. With perf_out, the full-speed webhook run is profiled
+    (perf's sampling costs a few per cent of that run's rate)."""
     d = harness.Daemon(None, **daemon_sections("http://127.0.0.1:9", True, 3600))
     wal = WalWatch(d.config["store"]["path"])
     try:
@@ -335,8 +373,12 @@ def ingest_phase(prof, files, ceiling, res):
         time.sleep(1.0)
         res["rss_idle_kb"] = proc_kb(pid, "VmRSS")
         log("ttrelayd pid %d, idle RSS %d kB; webhooks at full speed" % (pid, res["rss_idle_kb"]))
+        perf = Perf(pid, perf_out)
         wh = run_wrk([d.public_port], "/webhooks/shop", "shopify", [files["webhooks"]], prof,
                      "stop", servers=srv)
+        profile = perf.stop()
+        if profile:
+            res["perf_webhooks"] = profile
         wh["wal_bytes"] = wal.size()
         half = max(wh["rps"] / 2, 1.0)
         log("webhooks at half rate (%.0f/s)" % half)
@@ -588,6 +630,9 @@ def main():
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--workdir", help="scratch directory (default: a new one under /var/tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="profile ttrelayd with perf during the full-speed webhook run into FILE "
+                         "(and FILE.txt: self time by thread, library and function)")
     a = ap.parse_args()
     profile = "smoke" if a.smoke else "full"
     prof = PROFILES[profile]
@@ -627,7 +672,7 @@ def main():
                                             prof, "wrap", servers=srv)
         nginx.stop()
         nginx = None
-        ingest_phase(prof, files, res["ceiling"], res)
+        ingest_phase(prof, files, res["ceiling"], res, a.perf and os.path.abspath(a.perf))
         pg.start()
         pg_ingest_phase(prof, files, res["ceiling"], pg, res)
         forward_phase(prof, files, res)
