@@ -1,7 +1,8 @@
 """/proc readings for the benchmark: memory and CPU of a process (or a process tree), the
 machine's busy time, and CPU by thread grouped by what each thread does. ttrelayd names its
-own threads (ttr-writer, ttr-matcher, ttr-dispatch, ttr-send); libmicrohttpd names its
-public pool's threads MHD-worker and the admin listener's MHD-listen / MHD-connection."""
+own threads (ttr-writer, ttr-matcher, ttr-dispatch, ttr-send, ttr-accept); libmicrohttpd
+names its public pool's threads MHD-worker and the admin listener's MHD-listen /
+MHD-connection."""
 
 import os
 import subprocess

@@ -1,7 +1,7 @@
-/* The HTTP listeners (libmicrohttpd, one thread per connection): the public one serves
- * webhooks, /collect, /ttr.js, /ttr-shopify.js and health; the admin one requires the admin token.
- * A request thread that stores something blocks until the group commit holding its row
- * is on disk, and only then answers. */
+/* The HTTP listeners (libmicrohttpd): the public one (an accept thread handing connections
+ * to a pool of epoll workers) serves webhooks, /collect, /ttr.js, /ttr-shopify.js and health;
+ * the admin one (a thread per connection) requires the admin token. A request that stores
+ * something is answered only once the group commit holding its row is on disk. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "admin.h"
 #include "clock.h"
 #include "config.h"
@@ -56,8 +57,9 @@ struct conn_track {
 struct http_listener {
     struct daemon_ctx *ctx;
     struct listener_ctx public_lc, admin_lc;
-    int public_fd, admin_fd; /* from http_bind; libmicrohttpd's once started */
+    int public_fd, admin_fd; /* from http_bind; the acceptor's, libmicrohttpd's once started */
     struct MHD_Daemon *public_http, *admin_http;
+    struct acceptor *acceptor;   /* accepts for public_http */
     int public_port, admin_port; /* bound */
 
     pthread_mutex_t track_lock;
@@ -166,18 +168,25 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         l->tracked = t;
         pthread_mutex_unlock(&l->track_lock);
         *socket_context = t;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
-        pthread_mutex_lock(&l->track_lock);
-        if (t->prev)
-            t->prev->next = t->next;
-        else
-            l->tracked = t->next;
-        if (t->next)
-            t->next->prev = t->prev;
-        pthread_mutex_unlock(&l->track_lock);
-        free(t);
-        *socket_context = NULL;
+        return;
     }
+    if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+        return;
+    /* libmicrohttpd says CLOSED for every connection it said STARTED for. */
+    if (((struct listener_ctx *)cls)->which == LISTENER_PUBLIC)
+        acceptor_closed(l->acceptor);
+    if (!t)
+        return;
+    pthread_mutex_lock(&l->track_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        l->tracked = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&l->track_lock);
+    free(t);
+    *socket_context = NULL;
 }
 
 void http_reap(struct http_listener *l)
@@ -422,13 +431,14 @@ static int listen_socket(const char *which, const char *address, int port, char 
     return fd;
 }
 
-/* Closes the sockets never handed to libmicrohttpd (start-up stopped before http_start). */
+/* Closes the sockets never handed on (start-up stopped before http_start). */
 static void listener_free(struct http_listener *l)
 {
     if (l->public_fd >= 0)
         close(l->public_fd);
     if (l->admin_fd >= 0)
         close(l->admin_fd);
+    acceptor_free(l->acceptor);
     pthread_mutex_destroy(&l->track_lock);
     free(l);
 }
@@ -459,43 +469,73 @@ out:
     return l;
 }
 
+/* The accept thread's hand-off. In a thread pool libmicrohttpd gives the connection to the
+ * worker whose index is the descriptor modulo the pool size (the next one when that one is
+ * full), so connections accepted in a row, which get consecutive descriptors, alternate. */
+static int hand_public(void *cls, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct http_listener *l = cls;
+    if (MHD_add_connection(l->public_http, fd, addr, len) == MHD_YES)
+        return 0;
+    log_limited(LOG_LVL_WARN, "add", "connection dropped: the HTTP server did not take it",
+                "reason=\"%s\"", strerror(errno));
+    return -1;
+}
+
+static int socket_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* fd: the admin listener's socket (libmicrohttpd's from here, whether it starts or not);
+ * -1 for the public one, whose connections the acceptor hands over. */
 static struct MHD_Daemon *listen_on(struct listener_ctx *lc, int fd, const char *address, int port,
-                                    const struct config *cfg, int *bound, char *err, size_t errlen)
+                                    const struct config *cfg, char *err, size_t errlen)
 {
     /* Public: a few epoll threads; ingest requests are suspended while their commit is
      * pending, so no thread waits for the disk. Admin: low traffic with blocking store
      * reads, one thread per connection. */
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    unsigned int pool = 1;
+    unsigned int limit = (unsigned int)cfg->max_connections;
+    struct MHD_OptionItem last = {MHD_OPTION_LISTEN_SOCKET, fd, NULL};
     if (lc->which == LISTENER_PUBLIC) {
-        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        pool = n < 1 ? 1 : n > 16 ? 16 : (unsigned int)n;
+        unsigned int pool = n < 1 ? 1 : n > 16 ? 16 : (unsigned int)n;
+        flags |= MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
+        last = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, pool, NULL};
+        /* The acceptor keeps to listen.max_connections. libmicrohttpd splits its own limit
+         * between the workers and refuses one over a worker's share without telling the
+         * acceptor (that place would be lost): each worker may take them all. */
+        limit *= pool;
     } else {
         flags |= MHD_USE_THREAD_PER_CONNECTION;
     }
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, lc},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, lc},
+        {MHD_OPTION_CONNECTION_LIMIT, limit, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HEADER_LIMIT, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 0, NULL},
+        {MHD_OPTION_THREAD_STACK_SIZE, 256 * 1024, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        last,
+        {MHD_OPTION_END, 0, NULL},
+    };
 
     if (strchr(address, ':'))
         flags |= MHD_USE_IPv6;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, lc, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, lc, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, lc, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)(256 * 1024), MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        /* last: for the admin listener this ends the list */
-        lc->which == LISTENER_PUBLIC ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool,
-        MHD_OPTION_END);
-    if (!d) {
+    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, lc,
+                                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!d)
         snprintf(err, errlen, "cannot start the HTTP server on %s:%d: %s", address, port,
                  strerror(errno));
-        return NULL;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    *bound = di ? di->port : port;
     return d;
 }
 
@@ -504,17 +544,25 @@ int http_start(struct http_listener *l, char *err, size_t errlen)
     struct config *cfg = daemon_config(l->ctx);
     int rc = -1, fd;
 
-    /* The sockets are libmicrohttpd's from here, whether it starts or not. */
+    l->public_port = socket_port(l->public_fd);
+    l->admin_port = socket_port(l->admin_fd);
+    /* Before the pool starts: its threads call acceptor_closed. */
+    if (!(l->acceptor = acceptor_new(cfg->max_connections, hand_public, l))) {
+        snprintf(err, errlen, "cannot start the accept thread: %s", strerror(errno));
+        goto out;
+    }
+    l->public_http =
+        listen_on(&l->public_lc, -1, cfg->listen_address, cfg->listen_port, cfg, err, errlen);
+    if (!l->public_http)
+        goto out;
     fd = l->public_fd;
     l->public_fd = -1;
-    l->public_http = listen_on(&l->public_lc, fd, cfg->listen_address, cfg->listen_port, cfg,
-                               &l->public_port, err, errlen);
-    if (!l->public_http)
+    if (acceptor_start(l->acceptor, fd, err, errlen) < 0)
         goto out;
     fd = l->admin_fd;
     l->admin_fd = -1;
-    l->admin_http = listen_on(&l->admin_lc, fd, cfg->admin_address, cfg->admin_port, cfg,
-                              &l->admin_port, err, errlen);
+    l->admin_http =
+        listen_on(&l->admin_lc, fd, cfg->admin_address, cfg->admin_port, cfg, err, errlen);
     if (!l->admin_http)
         goto out;
     log_info("listening", "listener=public address=%s port=%d", cfg->listen_address,
@@ -550,9 +598,8 @@ void http_stop(struct http_listener *l)
 {
     if (!l)
         return;
-    /* Quiesce first so no new connection is accepted while those in flight finish. */
-    if (l->public_http)
-        MHD_quiesce_daemon(l->public_http);
+    /* Accept nothing new while those in flight finish. */
+    acceptor_stop(l->acceptor);
     if (l->admin_http)
         MHD_quiesce_daemon(l->admin_http);
     /* Let requests in flight (a webhook waiting for its commit) answer, closing their

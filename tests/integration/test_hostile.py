@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import resource
 import socket
 import sys
 import threading
@@ -503,6 +504,101 @@ def test_connection_cap():
     is_((st, (resp or {}).get("status")), (200, "accepted"), "and a webhook is accepted")
 
 
+def daemon_connections_by_worker(d, client_ports):
+    """How many of the daemon's ends of the connections from client_ports each epoll set
+    watches (libmicrohttpd's public workers each have one), largest first."""
+    pid = d.proc.pid
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                local, remote = int(cols[1].split(":")[1], 16), int(cols[2].split(":")[1], 16)
+                if local == d.public_port and remote in client_ports:
+                    inodes.add(cols[9])
+    fds, epolls = set(), []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            fds.add(int(fd))
+        elif target == "anon_inode:[eventpoll]":
+            epolls.append(fd)
+    counts = []
+    for fd in epolls:
+        with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+            watched = {int(m) for m in re.findall(r"^tfd:\s*(\d+)", f.read(), re.M)}
+        if watched & fds:
+            counts.append(len(watched & fds))
+    return sorted(counts, reverse=True)
+
+
+def test_connections_opened_together_are_spread_over_the_workers():
+    """A client that opens its connections at once and keeps them (wrk, a load balancer)
+    used to land mostly on one public worker: each worker polled the listening socket and
+    the first awake accepted up to ten in a row. The accept thread hands them out in turn."""
+    if (os.cpu_count() or 1) < 2:
+        ok(True, "one core: the public pool has one worker, nothing to spread")
+        return
+    mock, d = start()
+    socks = [socket.create_connection(("127.0.0.1", d.public_port), timeout=2) for _ in range(16)]
+    try:
+        ports = {s.getsockname()[1] for s in socks}
+        deadline = time.monotonic() + 3
+        counts = daemon_connections_by_worker(d, ports)
+        while sum(counts) < len(socks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            counts = daemon_connections_by_worker(d, ports)
+        diag("connections per worker: %r" % counts)
+        is_(sum(counts), len(socks), "every connection is watched by one worker")
+        ok(len(counts) >= 2 and counts[0] <= len(socks) // 2 + 2,
+           "none holds more than %d of %d" % (len(socks) // 2 + 2, len(socks)), repr(counts))
+    finally:
+        for s in socks:
+            s.close()
+    ok(healthz_ok(d), "healthy afterwards")
+
+
+def test_out_of_descriptors_backs_off_and_recovers():
+    """accept() failing with EMFILE leaves the client in the backlog, so the listening socket
+    stays readable: retrying at once would spin. The accept thread logs and waits, and
+    serves the client once descriptors are free again."""
+    mock, d = start()
+    pid = d.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    used = len(os.listdir("/proc/%d/fd" % pid))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (used + 2, hard))
+    socks = []
+    try:
+        for _ in range(8):
+            socks.append(socket.create_connection(("127.0.0.1", d.public_port), timeout=2))
+        ok(wait_until(lambda: "cannot accept connections" in d.log_text(), 3),
+           "EMFILE is logged", d.log_text()[-2000:])
+        cpu0 = accept_thread_cpu_s(pid)
+        time.sleep(1.0)
+        spent = accept_thread_cpu_s(pid) - cpu0
+        ok(spent < 0.2, "the accept thread does not spin meanwhile", "%.2f s CPU in 1 s" % spent)
+        is_(len(re.findall(r"cannot accept connections", d.log_text())), 1,
+            "the log line is rate-limited")
+    finally:
+        for s in socks:
+            s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    ok(wait_until(lambda: healthz_ok(d, timeout=1), 3), "served again once descriptors are free")
+
+
+def accept_thread_cpu_s(pid):
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            stat = f.read()
+        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name == "ttr-accept":
+            return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def test_collect_rate_limit():
     mock, d = start()
     body = {"vid": "v-rate", "event": "ViewContent", "event_id": "ev-rate"}
@@ -559,6 +655,8 @@ if __name__ == "__main__":
         test_deep_json_and_invalid_utf8_are_400,
         test_oversized_header_is_refused,
         test_connection_cap,
+        test_connections_opened_together_are_spread_over_the_workers,
+        test_out_of_descriptors_backs_off_and_recovers,
         test_collect_rate_limit,
         test_header_bytes_that_are_not_utf8_do_not_block_a_delivery,
         test_slow_loris_is_cut_off,
