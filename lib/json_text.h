@@ -17,7 +17,7 @@ struct json_text {
 int json_text_init(struct json_text *t, size_t cap);
 /* The text (new: the caller frees it), or NULL when anything failed (t's buffer is freed
  * either way). */
-char *json_text_finish(struct json_text *t);
+char *json_text_finish(struct json_text *t) __attribute__((warn_unused_result));
 /* Appends n raw bytes. */
 void json_text_put(struct json_text *t, const char *s, size_t n);
 #define JSON_TEXT_LIT(t, lit) json_text_put((t), (lit), sizeof(lit) - 1)

@@ -357,8 +357,8 @@ char *source_util_contents(const json_t *items, const struct source_item_keys *k
     {
         source_util_put_content(&t, item, keys);
     }
-    if (t.len == 1) {
-        json_text_finish(&t);
+    if (t.len == 1) { /* no item mapped to a content */
+        free(json_text_finish(&t));
         return NULL;
     }
     JSON_TEXT_LIT(&t, "]");
