@@ -2,7 +2,7 @@
 """Several ttrelayd on one PostgreSQL database (PostgreSQL only): signed webhooks and touches
 spread over two instances, one of them SIGKILLed twice under load; and the database down
 for 10 s under load. What must hold: every acknowledged webhook reaches TikTok, an event_id
-travels in two batches only when a lease expired (a batch in flight when its instance
+travels in two batches only when its claim was taken over (a batch in flight when its instance
 died), no touch is consumed twice, and what TikTok sees equals a single instance's run."""
 
 import json
@@ -158,13 +158,14 @@ def test_two_instances_one_database_survive_sigkills():
 
     resent = {eid: v for eid, v in batches.items() if len(v) > 1}
     # A legitimate re-send: its first batch reached TikTok before a kill, the next after it
-    # (the killed instance never recorded the answer; the lease expired; same event_id).
+    # (the killed instance never recorded the answer; the instance that took its pixel's
+    # lock took its claims over; same event_id).
     bad = {eid: v for eid, v in resent.items()
            if not any(v[0][1] < k < v[-1][1] for k in kills)}
-    is_(bad, {}, "no event_id in two batches except lease-expired re-sends")
+    is_(bad, {}, "no event_id in two batches except re-sends of claims taken over")
     resent_batches = {n for v in resent.values() for n, _ in v[1:]}
-    diag("cluster figures: acknowledged %d, delivered %d, event_ids re-sent after a lease "
-         "expired %d (in %d batches), requests to TikTok %d"
+    diag("cluster figures: acknowledged %d, delivered %d, event_ids re-sent after their claim "
+         "was taken over %d (in %d batches), requests to TikTok %d"
          % (len(acked), len(acked) - len(missing), len(resent), len(resent_batches),
             mock.count()))
 
