@@ -117,7 +117,11 @@ def wrk_parse(p, out, err):
     line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
     if p.returncode != 0 or not line:
         raise RuntimeError("wrk failed (%d): %s %s" % (p.returncode, out[-2000:], err[-2000:]))
-    r = json.loads(line[6:])
+    return with_rates(json.loads(line[6:]))
+
+
+def with_rates(r):
+    """Adds requests/s, p50/p99 in ms and the error total to a wrk result; returns it."""
     secs = r["duration_us"] / 1e6
     r["rps"] = r["requests"] / secs if secs > 0 else 0.0
     r["p50_ms"] = r["latency_us"]["p50"] / 1000.0
@@ -153,12 +157,7 @@ def combined(rs):
          "errors": {k: sum(x["errors"][k] for x in rs) for k in rs[0]["errors"]},
          "latency_us": {k: max(x["latency_us"][k] for x in rs) for k in rs[0]["latency_us"]},
          "runs": rs}
-    secs = r["duration_us"] / 1e6
-    r["rps"] = r["requests"] / secs if secs > 0 else 0.0
-    r["p50_ms"] = r["latency_us"]["p50"] / 1000.0
-    r["p99_ms"] = r["latency_us"]["p99"] / 1000.0
-    r["errors_total"] = sum(r["errors"].values())
-    return r
+    return with_rates(r)
 
 
 def run_wrk(targets, path, kind, datafiles, prof, at_end="wrap", rate=0, limit=0, servers=None,

@@ -1038,13 +1038,17 @@ void forwarder_set_config(struct forwarder *fw, struct config *cfg)
     fw->cfg = config_hold(cfg);
     if (ended < 0) {
         /* The store is unreachable: resume here at least; its row comes back at the next
-         * read, or goes when the store is back and this reload is repeated. */
-        for (int i = fw->npauses - 1; i >= 0; i--)
-            if (strcmp(fw->pauses[i].kind, "auth") == 0)
-                fw->pauses[i] = fw->pauses[--fw->npauses];
+         * read, or goes when the store is back and this reload is repeated. A resumed
+         * pixel forgets its failures (pauses_refresh does the same when rows end). */
+        for (int i = fw->npauses - 1; i >= 0; i--) {
+            if (strcmp(fw->pauses[i].kind, "auth") != 0)
+                continue;
+            struct pixel_sender *ps = sender_find(fw, fw->pauses[i].pixel);
+            if (ps)
+                ps->resume_gen++;
+            fw->pauses[i] = fw->pauses[--fw->npauses];
+        }
     }
-    for (struct pixel_sender *ps = fw->senders; ps; ps = ps->next)
-        ps->resume_gen++;
     fw->match_woken = 1;
     wake_senders(fw);
     pthread_cond_signal(&fw->match_wake);
